@@ -1,0 +1,102 @@
+// Package inventory holds the plain data the planner sees of a vCenter: the
+// virtual machines of one datacenter with their ownership markers and NICs,
+// the hosts, networks and datastores by name.
+//
+// It is pure data with no behaviour that needs vCenter: internal/vsphere
+// fills it in with one property-collector read, internal/plan diffs a plan
+// against it without any I/O, and tests build it by hand.
+package inventory
+
+import (
+	"time"
+)
+
+// Marker keys are the plain (not guest-visible) extraConfig keys that every
+// clone carries from birth; they are set in the InstantCloneSpec itself, so a
+// clone is owned from the moment it exists. The inventory is the state: there
+// is no state file. See DESIGN.md section 4.
+const (
+	MarkerPlan    = "iclone.plan"    // plan name
+	MarkerGroup   = "iclone.group"   // group name
+	MarkerIndex   = "iclone.index"   // 1-based index within the group
+	MarkerSpec    = "iclone.spec"    // hash of the clone's desired spec
+	MarkerRun     = "iclone.run"     // id of the run that created the clone
+	MarkerCreated = "iclone.created" // RFC 3339 creation time
+	MarkerSource  = "iclone.source"  // instance UUID of the source VM at clone time
+	MarkerState   = "iclone.state"   // "pending" while a replacement is not yet swapped in
+)
+
+// MarkerKeys lists every marker key, in a stable order.
+var MarkerKeys = []string{MarkerPlan, MarkerGroup, MarkerIndex, MarkerSpec, MarkerRun, MarkerCreated, MarkerSource, MarkerState}
+
+// Inventory is a snapshot of one datacenter, read at ReadAt.
+type Inventory struct {
+	// Datacenter is the inventory path of the datacenter, e.g. "/Lab".
+	Datacenter string
+	// VMs holds every virtual machine (and template) of the datacenter.
+	VMs []VM
+	// Hosts, keyed by managed object reference value.
+	Hosts map[string]Host
+	// Networks holds the names of the datacenter's networks and port groups.
+	Networks map[string]bool
+	// Datastores holds the names of the datacenter's datastores.
+	Datastores map[string]bool
+	// Folders holds the inventory paths of the datacenter's VM folders.
+	Folders map[string]bool
+	// ReadAt is when the snapshot was taken (the vCenter clock when known).
+	ReadAt time.Time
+}
+
+// VM is one virtual machine as the planner needs it.
+type VM struct {
+	Ref        string // managed object reference value, e.g. "vm-42"
+	Name       string
+	Path       string // inventory path, e.g. "/Lab/vm/lab/web/lab-web-01"
+	Folder     string // inventory path of its folder
+	HostRef    string // managed object reference value of its host, if any
+	PoolRef    string // managed object reference value of its resource pool, if any
+	PowerState string // "poweredOn", "poweredOff" or "suspended"
+	// Frozen reports runtime.instantCloneFrozen (a frozen instant-clone source).
+	Frozen       bool
+	Template     bool
+	InstanceUUID string
+	// Markers holds the iclone.* extraConfig keys the VM carries (empty for
+	// VMs iclone-plan did not create).
+	Markers map[string]string
+	NICs    []NIC
+	Serial  []SerialPort
+	// Disks holds the delta-chain depth of each virtual disk (1 = a flat
+	// disk with no parent).
+	DiskChainDepth []int
+}
+
+// Owned reports whether the VM carries the ownership marker of plan.
+func (v *VM) Owned(plan string) bool { return v.Markers[MarkerPlan] == plan && plan != "" }
+
+// NIC is a virtual ethernet card. Adapter is its 1-based position among the
+// VM's ethernet cards, as the vSphere client labels them "Network adapter N".
+type NIC struct {
+	Adapter        int
+	Key            int32 // device key
+	MAC            string
+	AddressType    string // "manual", "generated" or "assigned"
+	Network        string // name of the backing network or port group
+	Connected      bool
+	StartConnected bool
+}
+
+// SerialPort is a virtual serial port. Port is its 1-based position among the
+// VM's serial ports ("Serial port N"); File is set for file-backed ports.
+type SerialPort struct {
+	Port int
+	Key  int32
+	File string
+}
+
+// Host is an ESXi host.
+type Host struct {
+	Ref               string
+	Name              string
+	ConnectionState   string // "connected", "disconnected", "notResponding"
+	InMaintenanceMode bool
+}

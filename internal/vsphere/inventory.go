@@ -1,0 +1,415 @@
+package vsphere
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/iclone-plan/iclone-plan/internal/inventory"
+)
+
+// vmProps are exactly the VirtualMachine properties the planner needs. The
+// markers are read with keyed paths (config.extraConfig["iclone.plan"]) so a
+// VM's whole extraConfig never crosses the wire.
+var vmProps = func() []string {
+	p := []string{
+		"name", "parent", "resourcePool",
+		"runtime.host", "runtime.powerState", "runtime.instantCloneFrozen",
+		"config.template", "config.instanceUuid", "config.hardware.device",
+	}
+	for _, k := range inventory.MarkerKeys {
+		p = append(p, extraConfigPath(k))
+	}
+	return p
+}()
+
+func extraConfigPath(key string) string { return `config.extraConfig["` + key + `"]` }
+
+// viewTypes are the managed object types read from the datacenter's
+// container view, with the properties wanted of each.
+var viewTypes = []types.PropertySpec{
+	{Type: "VirtualMachine", PathSet: vmProps},
+	{Type: "Folder", PathSet: []string{"name", "parent"}},
+	{Type: "HostSystem", PathSet: []string{"name", "runtime.connectionState", "runtime.inMaintenanceMode"}},
+	{Type: "Network", PathSet: []string{"name"}},
+	{Type: "Datastore", PathSet: []string{"name"}},
+}
+
+// ReadInventory reads the datacenter's VMs, folders, hosts, networks and
+// datastores with one container view and one paged property-collector
+// retrieval: the number of SOAP round trips does not grow with the number
+// of VMs (four in all: datacenter lookup, view creation, retrieval, view
+// destruction, plus continuation pages if vCenter pages the result).
+//
+// datacenter is a name or inventory path; empty means the only datacenter.
+func (c *Client) ReadInventory(ctx context.Context, datacenter string) (*inventory.Inventory, error) {
+	dcRef, dcPath, err := c.findDatacenter(ctx, datacenter)
+	if err != nil {
+		return nil, err
+	}
+	readAt := time.Now()
+
+	content := c.Vim.ServiceContent
+	kinds := make([]string, len(viewTypes))
+	for i, t := range viewTypes {
+		kinds[i] = t.Type
+	}
+	view, err := methods.CreateContainerView(ctx, c.Vim, &types.CreateContainerView{
+		This:      *content.ViewManager,
+		Container: dcRef,
+		Type:      kinds,
+		Recursive: true,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the inventory of %s: %w", dcPath, err)
+	}
+	defer func() {
+		// A view lives as long as the session; destroy it so long-lived
+		// sessions don't accumulate them.
+		_, _ = methods.DestroyView(context.WithoutCancel(ctx), c.Vim, &types.DestroyView{This: view.Returnval})
+	}()
+
+	objs, err := mo.RetrievePropertiesEx(ctx, c.Vim, types.RetrievePropertiesEx{
+		This: content.PropertyCollector,
+		SpecSet: []types.PropertyFilterSpec{{
+			ObjectSet: []types.ObjectSpec{{
+				Obj:  view.Returnval,
+				Skip: types.NewBool(true),
+				SelectSet: []types.BaseSelectionSpec{&types.TraversalSpec{
+					Type: "ContainerView",
+					Path: "view",
+				}},
+			}},
+			PropSet: viewTypes,
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the inventory of %s: %w", dcPath, err)
+	}
+	return buildInventory(dcRef, dcPath, readAt, objs), nil
+}
+
+// buildInventory turns the retrieved object contents into an Inventory,
+// computing inventory paths from folder names and parents.
+func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt time.Time, objs []types.ObjectContent) *inventory.Inventory {
+	inv := &inventory.Inventory{
+		Datacenter: dcPath,
+		Hosts:      map[string]inventory.Host{},
+		Networks:   map[string]bool{},
+		Datastores: map[string]bool{},
+		Folders:    map[string]bool{},
+		ReadAt:     readAt,
+	}
+	type folder struct {
+		name   string
+		parent types.ManagedObjectReference
+	}
+	folders := map[types.ManagedObjectReference]folder{}
+	netNames := map[string]string{} // portgroup key (ref value) -> name
+	var vms []types.ObjectContent
+	for _, o := range objs {
+		switch o.Obj.Type {
+		case "VirtualMachine":
+			vms = append(vms, o)
+		case "Folder":
+			var f folder
+			for _, p := range o.PropSet {
+				switch p.Name {
+				case "name":
+					f.name, _ = p.Val.(string)
+				case "parent":
+					f.parent, _ = p.Val.(types.ManagedObjectReference)
+				}
+			}
+			folders[o.Obj] = f
+		case "HostSystem":
+			h := inventory.Host{Ref: o.Obj.Value}
+			for _, p := range o.PropSet {
+				switch p.Name {
+				case "name":
+					h.Name, _ = p.Val.(string)
+				case "runtime.connectionState":
+					h.ConnectionState = fmt.Sprint(p.Val)
+				case "runtime.inMaintenanceMode":
+					h.InMaintenanceMode, _ = p.Val.(bool)
+				}
+			}
+			inv.Hosts[h.Ref] = h
+		case "Datastore":
+			inv.Datastores[propString(o, "name")] = true
+		default: // Network and its subtypes (port groups)
+			name := propString(o, "name")
+			inv.Networks[name] = true
+			netNames[o.Obj.Value] = name
+		}
+	}
+
+	// Folder paths, memoized: the parent chain ends at the datacenter.
+	paths := map[types.ManagedObjectReference]string{dcRef: dcPath}
+	var pathOf func(ref types.ManagedObjectReference, depth int) string
+	pathOf = func(ref types.ManagedObjectReference, depth int) string {
+		if p, ok := paths[ref]; ok {
+			return p
+		}
+		f, ok := folders[ref]
+		if !ok || depth > 256 {
+			return ""
+		}
+		parent := pathOf(f.parent, depth+1)
+		if parent == "" {
+			return ""
+		}
+		p := parent + "/" + f.name
+		paths[ref] = p
+		return p
+	}
+	for ref := range folders {
+		if p := pathOf(ref, 0); strings.HasPrefix(p, dcPath+"/vm") {
+			inv.Folders[p] = true
+		}
+	}
+
+	inv.VMs = make([]inventory.VM, 0, len(vms))
+	for _, o := range vms {
+		vm := inventory.VM{Ref: o.Obj.Value}
+		var parent types.ManagedObjectReference
+		for _, p := range o.PropSet {
+			switch p.Name {
+			case "name":
+				vm.Name, _ = p.Val.(string)
+			case "parent":
+				parent, _ = p.Val.(types.ManagedObjectReference)
+			case "resourcePool":
+				if r, ok := p.Val.(types.ManagedObjectReference); ok {
+					vm.PoolRef = r.Value
+				}
+			case "runtime.host":
+				if r, ok := p.Val.(types.ManagedObjectReference); ok {
+					vm.HostRef = r.Value
+				}
+			case "runtime.powerState":
+				vm.PowerState = fmt.Sprint(p.Val)
+			case "runtime.instantCloneFrozen":
+				vm.Frozen, _ = p.Val.(bool)
+			case "config.template":
+				vm.Template, _ = p.Val.(bool)
+			case "config.instanceUuid":
+				vm.InstanceUUID, _ = p.Val.(string)
+			case "config.hardware.device":
+				if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
+					readDevices(&vm, d.VirtualDevice, netNames)
+				}
+			default:
+				// A keyed extraConfig path: the value is the OptionValue.
+				var ov *types.OptionValue
+				switch v := p.Val.(type) {
+				case types.OptionValue:
+					ov = &v
+				case types.BaseOptionValue:
+					ov = v.GetOptionValue()
+				}
+				if ov != nil {
+					if vm.Markers == nil {
+						vm.Markers = map[string]string{}
+					}
+					vm.Markers[ov.Key] = fmt.Sprint(ov.Value)
+				}
+			}
+		}
+		vm.Folder = pathOf(parent, 0)
+		vm.Path = vm.Folder + "/" + vm.Name
+		inv.VMs = append(inv.VMs, vm)
+	}
+	sort.Slice(inv.VMs, func(i, j int) bool { return inv.VMs[i].Path < inv.VMs[j].Path })
+	return inv
+}
+
+func propString(o types.ObjectContent, name string) string {
+	for _, p := range o.PropSet {
+		if p.Name == name {
+			s, _ := p.Val.(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// readDevices extracts NICs, serial ports and disk chain depths. Adapters
+// and ports are numbered by device key order, as the vSphere client labels
+// them ("Network adapter 1", "Serial port 1").
+func readDevices(vm *inventory.VM, devices []types.BaseVirtualDevice, netNames map[string]string) {
+	sorted := append([]types.BaseVirtualDevice(nil), devices...)
+	sort.SliceStable(sorted, func(i, j int) bool {
+		return sorted[i].GetVirtualDevice().Key < sorted[j].GetVirtualDevice().Key
+	})
+	for _, d := range sorted {
+		switch dev := d.(type) {
+		case types.BaseVirtualEthernetCard:
+			card := dev.GetVirtualEthernetCard()
+			nic := inventory.NIC{
+				Adapter:     len(vm.NICs) + 1,
+				Key:         card.Key,
+				MAC:         strings.ToLower(card.MacAddress),
+				AddressType: card.AddressType,
+			}
+			if c := card.Connectable; c != nil {
+				nic.Connected = c.Connected
+				nic.StartConnected = c.StartConnected
+			}
+			switch b := card.Backing.(type) {
+			case *types.VirtualEthernetCardNetworkBackingInfo:
+				nic.Network = b.DeviceName
+			case *types.VirtualEthernetCardDistributedVirtualPortBackingInfo:
+				nic.Network = netNames[b.Port.PortgroupKey]
+			case *types.VirtualEthernetCardOpaqueNetworkBackingInfo:
+				nic.Network = b.OpaqueNetworkId
+			}
+			vm.NICs = append(vm.NICs, nic)
+		case *types.VirtualSerialPort:
+			sp := inventory.SerialPort{Port: len(vm.Serial) + 1, Key: dev.Key}
+			if b, ok := dev.Backing.(*types.VirtualSerialPortFileBackingInfo); ok {
+				sp.File = b.FileName
+			}
+			vm.Serial = append(vm.Serial, sp)
+		case *types.VirtualDisk:
+			vm.DiskChainDepth = append(vm.DiskChainDepth, chainDepth(dev.Backing))
+		}
+	}
+}
+
+// chainDepth counts the disk backing and its parents: 1 for a flat disk.
+func chainDepth(b types.BaseVirtualDeviceBackingInfo) int {
+	n := 0
+	for b != nil && n < 10000 {
+		n++
+		switch x := b.(type) {
+		case *types.VirtualDiskFlatVer2BackingInfo:
+			if x.Parent == nil {
+				return n
+			}
+			b = x.Parent
+		case *types.VirtualDiskSparseVer2BackingInfo:
+			if x.Parent == nil {
+				return n
+			}
+			b = x.Parent
+		case *types.VirtualDiskSeSparseBackingInfo:
+			if x.Parent == nil {
+				return n
+			}
+			b = x.Parent
+		default:
+			return n
+		}
+	}
+	return n
+}
+
+// findDatacenter resolves a datacenter name or path in one round trip. With
+// an empty name it lists the datacenters and requires there to be one.
+func (c *Client) findDatacenter(ctx context.Context, name string) (types.ManagedObjectReference, string, error) {
+	if name != "" {
+		path := name
+		if !strings.HasPrefix(path, "/") {
+			path = "/" + path
+		}
+		res, err := methods.FindByInventoryPath(ctx, c.Vim, &types.FindByInventoryPath{
+			This:          *c.Vim.ServiceContent.SearchIndex,
+			InventoryPath: strings.TrimPrefix(path, "/"),
+		})
+		if err != nil {
+			return types.ManagedObjectReference{}, "", fmt.Errorf("looking up datacenter %q: %w", name, err)
+		}
+		if res.Returnval != nil && res.Returnval.Type == "Datacenter" {
+			return *res.Returnval, path, nil
+		}
+	}
+	dcs, err := c.listDatacenters(ctx)
+	if err != nil {
+		return types.ManagedObjectReference{}, "", err
+	}
+	var names []string
+	for path, ref := range dcs {
+		if name == "" && len(dcs) == 1 {
+			return ref, path, nil
+		}
+		names = append(names, path)
+	}
+	sort.Strings(names)
+	switch {
+	case len(dcs) == 0:
+		return types.ManagedObjectReference{}, "", fmt.Errorf("vCenter %s has no datacenter", c.host)
+	case name == "":
+		return types.ManagedObjectReference{}, "", fmt.Errorf("vCenter %s has %d datacenters (%s): name one with `datacenter:` in the plan or GOVC_DATACENTER", c.host, len(dcs), strings.Join(names, ", "))
+	default:
+		return types.ManagedObjectReference{}, "", fmt.Errorf("datacenter %q not found on vCenter %s; it has: %s", name, c.host, strings.Join(names, ", "))
+	}
+}
+
+// listDatacenters returns every datacenter by inventory path, in one
+// property-collector traversal from the root folder.
+func (c *Client) listDatacenters(ctx context.Context) (map[string]types.ManagedObjectReference, error) {
+	root := c.Vim.ServiceContent.RootFolder
+	objs, err := mo.RetrievePropertiesEx(ctx, c.Vim, types.RetrievePropertiesEx{
+		This: c.Vim.ServiceContent.PropertyCollector,
+		SpecSet: []types.PropertyFilterSpec{{
+			ObjectSet: []types.ObjectSpec{{
+				Obj: root,
+				SelectSet: []types.BaseSelectionSpec{
+					&types.TraversalSpec{
+						SelectionSpec: types.SelectionSpec{Name: "folders"},
+						Type:          "Folder",
+						Path:          "childEntity",
+						SelectSet:     []types.BaseSelectionSpec{&types.SelectionSpec{Name: "folders"}},
+					},
+				},
+			}},
+			PropSet: []types.PropertySpec{
+				{Type: "Folder", PathSet: []string{"name", "parent"}},
+				{Type: "Datacenter", PathSet: []string{"name", "parent"}},
+			},
+		}},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing datacenters: %w", err)
+	}
+	type node struct {
+		name   string
+		parent *types.ManagedObjectReference
+	}
+	nodes := map[types.ManagedObjectReference]node{}
+	for _, o := range objs {
+		n := node{name: propString(o, "name")}
+		for _, p := range o.PropSet {
+			if p.Name == "parent" {
+				if r, ok := p.Val.(types.ManagedObjectReference); ok {
+					n.parent = &r
+				}
+			}
+		}
+		nodes[o.Obj] = n
+	}
+	out := map[string]types.ManagedObjectReference{}
+	for ref := range nodes {
+		if ref.Type != "Datacenter" {
+			continue
+		}
+		var parts []string
+		for r, depth := ref, 0; r != root && depth < 256; depth++ {
+			n, ok := nodes[r]
+			if !ok || n.parent == nil {
+				break
+			}
+			parts = append([]string{n.name}, parts...)
+			r = *n.parent
+		}
+		out["/"+strings.Join(parts, "/")] = ref
+	}
+	return out, nil
+}
