@@ -1,0 +1,486 @@
+package plan
+
+import (
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/iclone-plan/iclone-plan/internal/macgen"
+	"gopkg.in/yaml.v3"
+)
+
+// compiled is a group ready to render: its templates with the nodes they came
+// from, for positions.
+type compiled struct {
+	g        *Group
+	nameNode *yaml.Node // nil for DefaultCloneName
+	nics     []compiledNIC
+	serial   []compiledSerial
+	kvs      []compiledKV
+}
+
+type compiledNIC struct {
+	spec NICSpec
+	node *yaml.Node
+}
+
+type compiledSerial struct {
+	spec SerialSpec
+	node *yaml.Node
+}
+
+type compiledKV struct {
+	key  string // full extraConfig key
+	t    *Template
+	node *yaml.Node
+}
+
+// merge applies defaults to g: every key g does not set is taken from defs;
+// guestinfo and extraConfig merge entry by entry, the group's entries winning.
+func merge(g, defs *rawGroup) {
+	take := func(f *opt[string], def opt[string]) {
+		if !f.set {
+			*f = def
+		}
+	}
+	take(&g.source, defs.source)
+	take(&g.cloneName, defs.cloneName)
+	take(&g.folder, defs.folder)
+	take(&g.pool, defs.pool)
+	if !g.count.set {
+		g.count = defs.count
+	}
+	if !g.maxAge.set {
+		g.maxAge = defs.maxAge
+	}
+	if !g.nics.set {
+		g.nics = defs.nics
+	}
+	if !g.serial.set {
+		g.serial = defs.serial
+	}
+	mergeKV := func(f *opt[[]rawKV], def opt[[]rawKV]) {
+		if !def.set {
+			return
+		}
+		if !f.set {
+			*f = def
+			return
+		}
+		var out []rawKV
+		for _, kv := range def.v {
+			if !hasKey(f.v, kv.key) {
+				out = append(out, kv)
+			}
+		}
+		f.v = append(out, f.v...)
+	}
+	mergeKV(&g.guestinfo, defs.guestinfo)
+	mergeKV(&g.extraConfig, defs.extraConfig)
+}
+
+func hasKey(kvs []rawKV, key string) bool {
+	for _, kv := range kvs {
+		if kv.key == key {
+			return true
+		}
+	}
+	return false
+}
+
+// build applies defaults, checks every group, renders the clones and assigns
+// auto MACs. Groups with errors are not rendered, so that one mistake is
+// reported once rather than once per clone.
+func (d *decoder) build(p *Plan, defs *rawGroup, raws []*rawGroup, groupsNode *yaml.Node) {
+	var cs []*compiled
+	names := map[string]*yaml.Node{}
+	total, rendered := 0, 0
+	for _, r := range raws {
+		if r.n.Kind != yaml.MappingNode {
+			continue
+		}
+		merge(r, defs)
+		before := len(d.errs)
+		c := d.compile(p, r)
+		if c.g.Name != "" {
+			if first, dup := names[c.g.Name]; dup {
+				d.errorf(r.name.n, "group name %q is used twice (first at line %d); give every group its own name", c.g.Name, first.Line)
+			} else {
+				names[c.g.Name] = r.name.n
+			}
+		}
+		p.Groups = append(p.Groups, c.g)
+		total += c.g.Count
+		rendered += c.g.Count * (1 + len(c.nics) + len(c.serial) + len(c.kvs))
+		if r.broken || defs.broken || len(d.errs) > before {
+			continue
+		}
+		cs = append(cs, c)
+	}
+	if total > MaxClones {
+		d.errorf(groupsNode, "the plan has %d clones, more than %d (beyond what one vCenter holds); split it into several plans", total, MaxClones)
+		return
+	}
+	if rendered > MaxRendered {
+		d.errorf(groupsNode, "the plan renders %d values (names, MACs, serial files, extraConfig entries), more than %d; split it into several plans", rendered, MaxRendered)
+		return
+	}
+	d.render(p, cs)
+}
+
+// compile checks one merged group and compiles its templates.
+func (d *decoder) compile(p *Plan, r *rawGroup) *compiled {
+	g := &Group{Pos: d.pos(r.n), Count: r.count.v, MaxAge: r.maxAge.v}
+	c := &compiled{g: g}
+	if !r.name.set {
+		d.errorf(r.n, "a group needs name:, e.g. name: web")
+	} else if r.name.v != "" || kindOK(r.name.n) {
+		if !nameRE.MatchString(r.name.v) {
+			d.errorf(r.name.n, "group name %q is invalid; use 1 to 32 lowercase letters, digits and dashes, starting with a letter or digit", r.name.v)
+		} else {
+			g.Name = r.name.v
+		}
+	}
+	label := "group"
+	if g.Name != "" {
+		label = "group " + g.Name
+	}
+	if !r.source.set {
+		d.errorf(r.n, "%s needs source:, the inventory path of a running VM to clone (in the group or in defaults)", label)
+	} else if kindOK(r.source.n) {
+		d.invPath(r.source.n, r.source.v, "source", p.Datacenter, "vm", 3)
+		g.Source = r.source.v
+	}
+	if r.folder.set && kindOK(r.folder.n) {
+		d.invPath(r.folder.n, r.folder.v, "folder", p.Datacenter, "vm", 2)
+		g.Folder = r.folder.v
+	}
+	if r.pool.set && kindOK(r.pool.n) {
+		d.invPath(r.pool.n, r.pool.v, "resourcePool", p.Datacenter, "host", 3)
+		g.ResourcePool = r.pool.v
+	}
+	if !r.count.set {
+		d.errorf(r.n, "%s needs count:, the number of clones (0..%d)", label, MaxCount)
+	}
+
+	tmpl := DefaultCloneName
+	if r.cloneName.set {
+		tmpl, c.nameNode = r.cloneName.v, r.cloneName.n
+	}
+	if c.nameNode == nil || kindOK(c.nameNode) {
+		if t, ok := d.template(orNode(c.nameNode, r.n), tmpl, "cloneName", false); ok {
+			g.CloneName = t
+			if g.Count > 1 && !t.Uses("index") {
+				d.errorf(orNode(c.nameNode, r.n), "cloneName %q gives all %d clones of %s the same name; include {index}, e.g. %q", tmpl, g.Count, label, tmpl+"-{index:02}")
+			}
+		}
+	}
+
+	for _, n := range r.nics.v {
+		spec := NICSpec{Adapter: n.adapter, Network: n.network}
+		node := n.n
+		switch {
+		case n.macNode == nil || n.mac == "auto":
+			spec.Auto = true
+		case !kindOK(n.macNode):
+			continue
+		default:
+			node = n.macNode
+			if prob := macgen.CheckTemplate(n.mac); prob != nil {
+				d.errs.Add(d.posIn(n.macNode, prob.Offset), "mac: "+prob.Msg)
+				continue
+			}
+			t, ok := d.template(n.macNode, n.mac, "mac", true)
+			if !ok {
+				continue
+			}
+			spec.MAC = t
+		}
+		g.NICs = append(g.NICs, spec)
+		c.nics = append(c.nics, compiledNIC{spec, node})
+	}
+	for _, s := range r.serial.v {
+		if s.fileNode == nil || !kindOK(s.fileNode) {
+			continue
+		}
+		t, ok := d.template(s.fileNode, s.file, "serial file", true)
+		if !ok {
+			continue
+		}
+		if !strings.HasPrefix(s.file, "[") {
+			d.errorf(s.fileNode, `serial file %q is not in "[datastore] path" form; write e.g. "[datastore1] serial/{name}.log"`, s.file)
+			continue
+		}
+		spec := SerialSpec{Port: s.port, File: t}
+		g.Serial = append(g.Serial, spec)
+		c.serial = append(c.serial, compiledSerial{spec, s.fileNode})
+	}
+
+	seen := map[string]*yaml.Node{}
+	for _, kv := range r.guestinfo.v {
+		if strings.HasPrefix(strings.ToLower(kv.key), "guestinfo.") {
+			d.errorf(kv.keyNode, "guestinfo key %q repeats the prefix; write it without guestinfo. (it is added)", kv.key)
+			continue
+		}
+		d.configEntry(c, seen, "guestinfo."+kv.key, kv, "guestinfo key")
+	}
+	for _, kv := range r.extraConfig.v {
+		d.configEntry(c, seen, kv.key, kv, "extraConfig key")
+	}
+	return c
+}
+
+func (d *decoder) configEntry(c *compiled, seen map[string]*yaml.Node, key string, kv rawKV, what string) {
+	lower := strings.ToLower(key)
+	switch {
+	case !configKeyRE.MatchString(kv.key):
+		d.errorf(kv.keyNode, "%s %q is invalid; use up to 128 letters, digits and _ . : -", what, kv.key)
+		return
+	case strings.HasPrefix(lower, "iclone."):
+		d.errorf(kv.keyNode, "extraConfig key %q is reserved: iclone.* keys are the ownership markers iclone-plan sets itself; choose another key", kv.key)
+		return
+	}
+	if first, dup := seen[lower]; dup {
+		d.errorf(kv.keyNode, "%s %q is also set at line %d (extraConfig keys ignore case, and guestinfo: x is extraConfig guestinfo.x); keep one", what, kv.key, first.Line)
+		return
+	}
+	seen[lower] = kv.keyNode
+	if t, ok := d.template(kv.valNode, kv.value, key, true); ok {
+		c.kvs = append(c.kvs, compiledKV{key, t, kv.valNode})
+	}
+}
+
+// kindOK reports whether n held a value of the right kind (a string): fields
+// whose value had the wrong type were reported already.
+func kindOK(n *yaml.Node) bool {
+	return n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str"
+}
+
+func orNode(n, def *yaml.Node) *yaml.Node {
+	if n != nil {
+		return n
+	}
+	return def
+}
+
+// invPath checks an inventory path. Absolute paths are /DC/vm/... for VMs and
+// folders and /DC/host/... for resource pools, in the plan's datacenter when
+// it names one; relative paths are resolved by the vSphere package against
+// the datacenter (as govc does).
+func (d *decoder) invPath(n *yaml.Node, s, what, dc, kind string, minSegs int) {
+	example := "/" + orStr(dc, "DC") + "/" + kind + "/..."
+	switch {
+	case strings.TrimSpace(s) == "":
+		d.errorf(n, "%s is empty; write an inventory path such as %s", what, example)
+		return
+	case s != "/" && strings.HasSuffix(s, "/"), strings.Contains(s, "//"), strings.IndexFunc(s, unicode.IsControl) >= 0:
+		d.errorf(n, "%s %q is not an inventory path; write e.g. %s without empty segments or trailing /", what, s, example)
+		return
+	case !strings.HasPrefix(s, "/"):
+		return
+	}
+	segs := strings.Split(s[1:], "/")
+	if dc != "" && segs[0] != dc {
+		d.errorf(n, "%s %q is outside datacenter %s; start it with /%s/%s/", what, s, dc, dc, kind)
+		return
+	}
+	if len(segs) < 2 || segs[1] != kind || len(segs) < minSegs {
+		d.errorf(n, "%s %q is not under a datacenter's %s folder; write e.g. %s", what, s, kind, example)
+	}
+}
+
+func orStr(s, def string) string {
+	if s != "" {
+		return s
+	}
+	return def
+}
+
+// problem collects one kind of rendering problem of one template in one
+// group: the first is reported, the rest counted, so a bad template yields
+// one error rather than one per clone.
+type problem struct {
+	pos   Position
+	msg   string
+	more  int
+	group string
+}
+
+func (pr *problem) add(pos Position, msg string) {
+	if pr.msg == "" {
+		pr.pos, pr.msg = pos, msg
+	} else {
+		pr.more++
+	}
+}
+
+type problems struct {
+	d     *decoder
+	group string
+	m     map[string]*problem
+	order []string
+}
+
+func (ps *problems) add(kind string, pos Position, format string, args ...any) {
+	pr := ps.m[kind]
+	if pr == nil {
+		pr = &problem{group: ps.group}
+		ps.m[kind] = pr
+		ps.order = append(ps.order, kind)
+	}
+	if pr.msg != "" {
+		pr.more++ // do not format messages that are only counted
+		return
+	}
+	pr.add(pos, fmt.Sprintf(format, args...))
+}
+
+func (ps *problems) flush() {
+	for _, k := range ps.order {
+		pr := ps.m[k]
+		msg := pr.msg
+		if pr.more > 0 {
+			msg += fmt.Sprintf(" (and %d more clones of group %s)", pr.more, pr.group)
+		}
+		ps.d.errs.Add(pr.pos, msg)
+	}
+}
+
+type owner struct {
+	name    string
+	adapter int
+	line    int
+}
+
+func (o owner) String() string {
+	if o.adapter > 0 {
+		return fmt.Sprintf("%s adapter %d (line %d)", o.name, o.adapter, o.line)
+	}
+	return fmt.Sprintf("%s (line %d)", o.name, o.line)
+}
+
+// render renders every clone of the compiled groups and checks what only
+// rendering shows: names, MACs and serial files, and their uniqueness across
+// the plan. Auto MACs are assigned last, around every explicit MAC.
+func (d *decoder) render(p *Plan, cs []*compiled) {
+	cloneNames := map[string]owner{}
+	macs := map[macgen.MAC]owner{}
+	taken := macgen.Set{}
+	files := map[string]owner{}
+	type autoRef struct {
+		clone *Clone
+		nic   int
+	}
+	var autoKeys []macgen.Key
+	var autoRefs []autoRef
+	for _, c := range cs {
+		g := c.g
+		ps := &problems{d: d, group: g.Name, m: map[string]*problem{}}
+		namePos := g.Pos
+		if c.nameNode != nil {
+			namePos = d.pos(c.nameNode)
+		}
+		g.Clones = make([]Clone, g.Count)
+		for i := 1; i <= g.Count; i++ {
+			v := Vars{Plan: p.Name, Group: g.Name, Index: i}
+			name := g.CloneName.Render(v)
+			v.Name = name
+			if why := badCloneName(name); why != "" {
+				ps.add("name", namePos, "cloneName renders %q for index %d, which %s", name, i, why)
+			}
+			if prev, dup := cloneNames[name]; dup {
+				ps.add("dupname", namePos, "clone name %q of group %s (index %d) is also rendered for %s; make the groups' cloneName templates differ, e.g. with {group}", name, g.Name, i, prev)
+			} else {
+				cloneNames[name] = owner{name: "group " + g.Name + " index " + fmt.Sprint(i), line: namePos.Line}
+			}
+			cl := &g.Clones[i-1]
+			*cl = Clone{Group: g.Name, Index: i, Name: name, Folder: g.Folder, Source: g.Source, ResourcePool: g.ResourcePool}
+			if len(c.nics) > 0 {
+				cl.NICs = make([]NIC, len(c.nics))
+			}
+			for j, n := range c.nics {
+				cl.NICs[j] = NIC{Adapter: n.spec.Adapter, Network: n.spec.Network}
+				if n.spec.Auto {
+					autoKeys = append(autoKeys, macgen.Key{Plan: p.Name, Group: g.Name, Index: i, Adapter: n.spec.Adapter})
+					autoRefs = append(autoRefs, autoRef{cl, j})
+					continue
+				}
+				kind := fmt.Sprint("mac", n.spec.Adapter)
+				pos := d.pos(n.node)
+				s := n.spec.MAC.Render(v)
+				m, err := macgen.ParseMAC(s)
+				if err != nil {
+					ps.add(kind, pos, "clone %s (index %d) adapter %d: mac renders %s; keep each octet two hex digits (an {index:02x} octet holds index 0..255)", name, i, n.spec.Adapter, err)
+					continue
+				}
+				if err := macgen.Check(m, p.AllowLocalMACs); err != nil {
+					ps.add(kind, pos, "clone %s (index %d) adapter %d: %v", name, i, n.spec.Adapter, err)
+					continue
+				}
+				if prev, dup := macs[m]; dup {
+					ps.add(kind+"dup", pos, "clone %s adapter %d: MAC %s is also the MAC of %s; every MAC in a plan must be unique, so make the mac templates differ", name, n.spec.Adapter, m, prev)
+					continue
+				}
+				macs[m] = owner{name: name, adapter: n.spec.Adapter, line: pos.Line}
+				taken[m] = name
+				cl.NICs[j].MAC = m.String()
+			}
+			if len(c.serial) > 0 {
+				cl.Serial = make([]SerialPort, len(c.serial))
+			}
+			for j, s := range c.serial {
+				kind := fmt.Sprint("serial", s.spec.Port)
+				pos := d.pos(s.node)
+				f := s.spec.File.Render(v)
+				if _, _, err := macgen.ParseDatastorePath(f); err != nil {
+					ps.add(kind, pos, "clone %s (index %d) serial port %d: %v", name, i, s.spec.Port, err)
+					continue
+				}
+				if prev, dup := files[f]; dup {
+					ps.add(kind+"dup", pos, "clone %s serial port %d: file %q is also the serial file of %s; two VMs cannot share a serial file, so include {name} or {index} in the file template", name, s.spec.Port, f, prev)
+					continue
+				}
+				files[f] = owner{name: name + " serial port " + fmt.Sprint(s.spec.Port), line: pos.Line}
+				cl.Serial[j] = SerialPort{Port: s.spec.Port, File: f}
+			}
+			if len(c.kvs) > 0 {
+				cl.ExtraConfig = make(map[string]string, len(c.kvs))
+				for _, kv := range c.kvs {
+					cl.ExtraConfig[kv.key] = kv.t.Render(v)
+				}
+			}
+		}
+		ps.flush()
+	}
+	if len(d.errs) > 0 {
+		return
+	}
+	auto, err := macgen.Auto(autoKeys, taken)
+	if err != nil {
+		d.errs.Add(Position{d.file, 1, 1}, err.Error()+"; use fewer auto MACs")
+		return
+	}
+	for k, r := range autoRefs {
+		r.clone.NICs[r.nic].MAC = auto[k].String()
+	}
+}
+
+// badCloneName says what is wrong with a rendered clone name, or "".
+func badCloneName(name string) string {
+	switch {
+	case name == "":
+		return "is empty; put literal text or placeholders in cloneName"
+	case utf8.RuneCountInString(name) > MaxNameLen:
+		return fmt.Sprintf("is longer than %d characters, the most vSphere allows; shorten cloneName", MaxNameLen)
+	case strings.ContainsAny(name, `/\%`):
+		return `contains / \ or %, which vSphere escapes in VM names; remove them from cloneName`
+	case strings.TrimSpace(name) != name:
+		return "starts or ends with a blank; remove it from cloneName"
+	case strings.IndexFunc(name, unicode.IsControl) >= 0:
+		return "contains a control character; remove it from cloneName"
+	case !utf8.ValidString(name):
+		return "is not valid UTF-8"
+	}
+	return ""
+}

@@ -1,0 +1,497 @@
+//go:build iclone_wip
+
+package plan
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/macgen"
+)
+
+// Action is what apply does about one clone. Its rune doubles as the display
+// symbol (Replace displays as "-/+").
+type Action rune
+
+// The actions of a Change.
+const (
+	NoOp     Action = '='
+	Create   Action = '+'
+	Destroy  Action = '-'
+	Replace  Action = '~'
+	Conflict Action = '!'
+)
+
+// String returns the action's name: "no-op", "create", "destroy", "replace"
+// or "conflict".
+func (a Action) String() string {
+	switch a {
+	case NoOp:
+		return "no-op"
+	case Create:
+		return "create"
+	case Destroy:
+		return "destroy"
+	case Replace:
+		return "replace"
+	case Conflict:
+		return "conflict"
+	}
+	return "unknown"
+}
+
+// Symbol returns the action as shown in plan output: "+", "-", "-/+", "!"
+// or " " for no change.
+func (a Action) Symbol() string {
+	switch a {
+	case Replace:
+		return "-/+"
+	case NoOp:
+		return " "
+	}
+	return string(a)
+}
+
+// Reasons of a Change. Replace and Destroy always carry one; a Conflict's
+// Reason is a whole sentence saying what to do.
+const (
+	ReasonSpecChanged   = "spec changed"
+	ReasonNameChanged   = "name changed"
+	ReasonSourceChanged = "source changed"
+	ReasonPoweredOff    = "powered off"
+	ReasonMaxAge        = "older than maxAge"
+	ReasonReplaceAll    = "--replace-all"
+	ReasonInterrupted   = "left by an interrupted run"
+	ReasonNotInPlan     = "not in plan"
+)
+
+// Change is the planned action for one clone (or, for a Conflict about a
+// source, for one group: Index is 0 and Name the source path).
+type Change struct {
+	Action Action
+	// Reason says why a clone is replaced or destroyed, or what the conflict
+	// is and what to do about it.
+	Reason string
+	Group  string
+	Index  int
+	Name   string
+	// Clone is the desired clone; nil for Destroy.
+	Clone *Clone
+	// Current is the existing VM the change replaces, destroys or keeps; nil
+	// for Create and for conflicts about names and sources.
+	Current *inventory.VM
+}
+
+// Source is a group's source VM as found in the inventory.
+type Source struct {
+	Path         string
+	Ref          string
+	HostRef      string
+	HostName     string
+	PoolRef      string
+	PowerState   string
+	Frozen       bool
+	InstanceUUID string
+	// ChainDepth is the deepest delta-disk chain of the source's disks.
+	ChainDepth int
+}
+
+// Changes is the result of Diff: what apply would do, in order (creates and
+// replaces by group and index, then destroys), with the sources resolved.
+type Changes struct {
+	Plan       *Plan
+	Datacenter string
+	Items      []Change
+	// Sources maps each group's source path to the VM found there.
+	Sources map[string]Source
+	// Folders lists the clone folders that do not exist yet and that apply
+	// creates, sorted.
+	Folders []string
+	// Fingerprint is a hash of every inventory fact the diff depends on. A
+	// saved plan is applied only while the inventory still has the same
+	// fingerprint.
+	Fingerprint string
+	// Now is the time the diff was computed for (maxAge is measured to it).
+	Now time.Time
+}
+
+// Options adjust Diff.
+type Options struct {
+	// ReplaceAll replaces every existing clone (--replace-all).
+	ReplaceAll bool
+	// Now is the time against which maxAge is measured; zero means the
+	// inventory's ReadAt.
+	Now time.Time
+}
+
+// Count returns how many items have action a.
+func (c *Changes) Count(a Action) int {
+	n := 0
+	for i := range c.Items {
+		if c.Items[i].Action == a {
+			n++
+		}
+	}
+	return n
+}
+
+// HasChanges reports whether apply would change anything: a create, replace
+// or destroy, or a folder to create.
+func (c *Changes) HasChanges() bool {
+	return len(c.Folders) > 0 || c.Count(Create)+c.Count(Replace)+c.Count(Destroy) > 0
+}
+
+// Conflicts returns the conflict items. A plan with conflicts must not be
+// applied.
+func (c *Changes) Conflicts() []Change {
+	var out []Change
+	for _, it := range c.Items {
+		if it.Action == Conflict {
+			out = append(out, it)
+		}
+	}
+	return out
+}
+
+// Err returns an error listing every conflict, or nil.
+func (c *Changes) Err() error {
+	cs := c.Conflicts()
+	if len(cs) == 0 {
+		return nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "plan %q has %d conflict(s); nothing was changed:", c.Plan.Name, len(cs))
+	for _, it := range cs {
+		fmt.Fprintf(&b, "\n  %s: %s", it.Name, it.Reason)
+	}
+	return &ConflictError{Text: b.String(), Conflicts: cs}
+}
+
+// ConflictError is returned by Changes.Err.
+type ConflictError struct {
+	Text      string
+	Conflicts []Change
+}
+
+func (e *ConflictError) Error() string { return e.Text }
+
+// Diff compares the plan's desired clones with the inventory and returns the
+// changes that would make the inventory match. It is pure: no I/O, and the
+// same inputs always give the same Changes.
+//
+// Ownership is by the iclone.plan marker only: a VM without this plan's
+// marker is never replaced or destroyed; if it holds a clone's name (in the
+// clone's folder) or one of the plan's MACs, that is a Conflict.
+func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
+	now := opts.Now
+	if now.IsZero() {
+		now = inv.ReadAt
+	}
+	ch := &Changes{Plan: p, Datacenter: inv.Datacenter, Sources: map[string]Source{}, Now: now}
+	fp := newFingerprint()
+
+	byPath := make(map[string]*inventory.VM, len(inv.VMs))
+	type slot struct {
+		group string
+		index int
+	}
+	owned := map[slot][]*inventory.VM{}
+	var stray []*inventory.VM // owned, but with markers that name no slot
+	foreignMACs := map[macgen.MAC][]string{}
+	for i := range inv.VMs {
+		vm := &inv.VMs[i]
+		byPath[vm.Path] = vm
+		if vm.Owned(p.Name) {
+			idx, err := strconv.Atoi(vm.Markers[inventory.MarkerIndex])
+			g := vm.Markers[inventory.MarkerGroup]
+			if err != nil || g == "" {
+				stray = append(stray, vm)
+				continue
+			}
+			owned[slot{g, idx}] = append(owned[slot{g, idx}], vm)
+			continue
+		}
+		for _, n := range vm.NICs {
+			if m, err := macgen.ParseMAC(n.MAC); err == nil {
+				foreignMACs[m] = append(foreignMACs[m], fmt.Sprintf("VM %s adapter %d", vm.Path, n.Adapter))
+			}
+		}
+	}
+
+	// Sources.
+	badSource := map[string]bool{} // group name -> its source is unusable
+	for _, g := range p.Groups {
+		if g.Count == 0 {
+			continue
+		}
+		src := byPath[g.Source]
+		if src == nil {
+			badSource[g.Name] = true
+			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source,
+				Reason: fmt.Sprintf("source VM %s of group %q does not exist in %s; fix the group's source path or create the VM", g.Source, g.Name, inv.Datacenter)})
+			fp.add("source-missing", g.Source)
+			continue
+		}
+		s := Source{Path: src.Path, Ref: src.Ref, HostRef: src.HostRef, PoolRef: src.PoolRef,
+			PowerState: src.PowerState, Frozen: src.Frozen, InstanceUUID: src.InstanceUUID}
+		if h, ok := inv.Hosts[src.HostRef]; ok {
+			s.HostName = h.Name
+		}
+		for _, d := range src.DiskChainDepth {
+			s.ChainDepth = max(s.ChainDepth, d)
+		}
+		ch.Sources[g.Source] = s
+		fp.add("source", src.Path, src.Ref, src.HostRef, src.PowerState, strconv.FormatBool(src.Frozen), src.InstanceUUID)
+		if problem := sourceProblem(g, src, inv); problem != "" {
+			badSource[g.Name] = true
+			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source, Reason: problem})
+		}
+	}
+
+	// Desired clones.
+	planned := macgen.Set{}
+	folders := map[string]bool{}
+	for _, g := range p.Groups {
+		for i := range g.Clones {
+			c := &g.Clones[i]
+			if c.Folder != "" && !inv.Folders[c.Folder] {
+				folders[c.Folder] = true
+			}
+			for _, n := range c.NICs {
+				if m, err := macgen.ParseMAC(n.MAC); err == nil {
+					planned.Add(m, fmt.Sprintf("%s adapter %d", c.Name, n.Adapter))
+				}
+			}
+			if badSource[g.Name] {
+				continue
+			}
+			ch.Items = append(ch.Items, diffClone(p, g, c, inv, byPath, owned[slot{g.Name, c.Index}], ch.Sources[g.Source], opts, now, fp))
+			delete(owned, slot{g.Name, c.Index})
+		}
+	}
+	for f := range folders {
+		ch.Folders = append(ch.Folders, f)
+	}
+	slices.Sort(ch.Folders)
+
+	// MACs of the plan already used by VMs the plan does not own.
+	collisions := macgen.Collisions(planned, foreignMACs)
+	for _, col := range collisions {
+		name, _, _ := strings.Cut(col.Planned, " adapter ")
+		fp.add("mac", col.MAC.String(), col.Present)
+		for i := range ch.Items {
+			it := &ch.Items[i]
+			if it.Name == name && it.Action != Conflict && it.Clone != nil {
+				it.Action, it.Reason = Conflict, col.String()
+				break
+			}
+		}
+	}
+
+	// Owned VMs that no desired clone claims: groups removed, counts lowered,
+	// or left behind with broken markers.
+	var leftovers []*inventory.VM
+	for s, vms := range owned {
+		reason := ReasonNotInPlan
+		if g := p.Group(s.group); g == nil {
+			reason = fmt.Sprintf("%s: group %q removed", ReasonNotInPlan, s.group)
+		} else if s.index > g.Count || s.index < 1 {
+			reason = fmt.Sprintf("%s: index %d beyond count %d", ReasonNotInPlan, s.index, g.Count)
+		}
+		for _, vm := range vms {
+			r := reason
+			if vm.Markers[inventory.MarkerState] != "" {
+				r = ReasonInterrupted
+			}
+			ch.Items = append(ch.Items, Change{Action: Destroy, Reason: r, Group: s.group, Index: s.index, Name: vm.Name, Current: vm})
+			leftovers = append(leftovers, vm)
+		}
+	}
+	for _, vm := range stray {
+		ch.Items = append(ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Name: vm.Name, Current: vm})
+		leftovers = append(leftovers, vm)
+	}
+	for _, vm := range leftovers {
+		fp.addVM(vm)
+	}
+
+	slices.SortStableFunc(ch.Items, func(a, b Change) int {
+		return cmp.Or(cmp.Compare(rank(a.Action), rank(b.Action)), cmp.Compare(groupOrder(p, a.Group), groupOrder(p, b.Group)),
+			cmp.Compare(a.Index, b.Index), cmp.Compare(a.Name, b.Name))
+	})
+	for _, f := range ch.Folders {
+		fp.add("folder-missing", f)
+	}
+	ch.Fingerprint = fp.sum()
+	return ch
+}
+
+// rank orders conflicts first (they stop the plan), then the clones in plan
+// order, then destroys of what the plan no longer has.
+func rank(a Action) int {
+	switch a {
+	case Conflict:
+		return 0
+	case Destroy:
+		return 2
+	}
+	return 1
+}
+
+func groupOrder(p *Plan, name string) int {
+	for i, g := range p.Groups {
+		if g.Name == name {
+			return i
+		}
+	}
+	return len(p.Groups)
+}
+
+// sourceProblem returns why a group's source cannot be instant-cloned as the
+// plan asks, or "".
+func sourceProblem(g *Group, src *inventory.VM, inv *inventory.Inventory) string {
+	if src.PowerState != "poweredOn" && !src.Frozen {
+		return fmt.Sprintf("source VM %s of group %q is %s; instant clone needs a running (or frozen) source: power it on", src.Path, g.Name, src.PowerState)
+	}
+	if h, ok := inv.Hosts[src.HostRef]; ok {
+		if h.ConnectionState != "" && h.ConnectionState != "connected" {
+			return fmt.Sprintf("host %s of source VM %s is %s; reconnect the host or move the source", h.Name, src.Path, h.ConnectionState)
+		}
+		if h.InMaintenanceMode {
+			return fmt.Sprintf("host %s of source VM %s is in maintenance mode; take it out of maintenance or move the source", h.Name, src.Path)
+		}
+	}
+	for _, n := range g.NICs {
+		if n.Adapter > len(src.NICs) {
+			return fmt.Sprintf("group %q edits network adapter %d but source VM %s has %d; remove the edit or add the adapter to the source", g.Name, n.Adapter, src.Path, len(src.NICs))
+		}
+		if n.Network != "" && !inv.Networks[n.Network] {
+			return fmt.Sprintf("network %q of group %q adapter %d does not exist in %s; fix the name or create the port group", n.Network, g.Name, n.Adapter, inv.Datacenter)
+		}
+	}
+	for _, s := range g.Serial {
+		if s.Port > len(src.Serial) {
+			return fmt.Sprintf("group %q edits serial port %d but source VM %s has %d; remove the edit or add the port to the source", g.Name, s.Port, src.Path, len(src.Serial))
+		}
+	}
+	if len(g.Clones) > 0 {
+		for _, sp := range g.Clones[0].Serial {
+			if ds, _, err := macgen.ParseDatastorePath(sp.File); err == nil && !inv.Datastores[ds] {
+				return fmt.Sprintf("datastore %q of group %q serial port %d does not exist in %s; fix the serial file template", ds, g.Name, sp.Port, inv.Datacenter)
+			}
+		}
+	}
+	return ""
+}
+
+// diffClone decides the action for one desired clone given the VMs the plan
+// owns in its slot (group, index).
+func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map[string]*inventory.VM,
+	slotVMs []*inventory.VM, src Source, opts Options, now time.Time, fp *fingerprint) Change {
+	ch := Change{Group: g.Name, Index: c.Index, Name: c.Name, Clone: c}
+	path := clonePath(inv, c)
+
+	if vm := byPath[path]; vm != nil && !vm.Owned(p.Name) {
+		fp.add("foreign", vm.Path, vm.Ref)
+		ch.Action = Conflict
+		owner := "no iclone-plan marker"
+		if o := vm.Markers[inventory.MarkerPlan]; o != "" {
+			owner = fmt.Sprintf("it belongs to plan %q", o)
+		}
+		ch.Reason = fmt.Sprintf("name taken: VM %s (%s) is not owned by this plan (%s); rename or remove that VM, or change cloneName", path, vm.Ref, owner)
+		return ch
+	}
+
+	// The live clone is the one at the clone's path that is not a pending
+	// replacement; any other VM of the slot is debris of an interrupted run
+	// and is destroyed (after the live one is handled).
+	var live *inventory.VM
+	for _, vm := range slotVMs {
+		fp.addVM(vm)
+		if vm.Markers[inventory.MarkerState] == "" && (live == nil || vm.Path == path) {
+			live = vm
+		}
+	}
+	if live == nil {
+		ch.Action = Create
+		return ch
+	}
+	ch.Current = live
+	switch {
+	case live.Markers[inventory.MarkerSpec] != c.SpecHash():
+		ch.Action, ch.Reason = Replace, ReasonSpecChanged
+	case live.Path != path:
+		ch.Action, ch.Reason = Replace, fmt.Sprintf("%s (was %s)", ReasonNameChanged, live.Name)
+	case src.InstanceUUID != "" && live.Markers[inventory.MarkerSource] != src.InstanceUUID:
+		ch.Action, ch.Reason = Replace, ReasonSourceChanged
+	case live.PowerState != "poweredOn":
+		ch.Action, ch.Reason = Replace, ReasonPoweredOff
+	case g.MaxAge > 0 && expired(live, g.MaxAge, now):
+		ch.Action, ch.Reason = Replace, fmt.Sprintf("%s (%s)", ReasonMaxAge, fmtDuration(g.MaxAge))
+	case opts.ReplaceAll:
+		ch.Action, ch.Reason = Replace, ReasonReplaceAll
+	default:
+		ch.Action = NoOp
+	}
+	return ch
+}
+
+// expired reports whether the clone was created at least maxAge before now.
+// A clone whose creation time cannot be read is treated as expired, so a
+// nightly rebuild never keeps a clone forever.
+func expired(vm *inventory.VM, maxAge time.Duration, now time.Time) bool {
+	t, err := time.Parse(time.RFC3339, vm.Markers[inventory.MarkerCreated])
+	return err != nil || !now.Before(t.Add(maxAge))
+}
+
+// clonePath is the inventory path the clone gets: its folder (or the
+// datacenter's VM folder) and its name.
+func clonePath(inv *inventory.Inventory, c *Clone) string {
+	return CloneFolder(inv.Datacenter, c) + "/" + c.Name
+}
+
+// CloneFolder returns the inventory path of the folder a clone goes in: its
+// folder, or the datacenter's VM folder.
+func CloneFolder(datacenter string, c *Clone) string {
+	if c.Folder != "" {
+		return c.Folder
+	}
+	return datacenter + "/vm"
+}
+
+// fingerprint hashes the inventory facts a diff depends on, in a canonical
+// order.
+type fingerprint struct{ lines []string }
+
+func newFingerprint() *fingerprint { return &fingerprint{} }
+
+func (f *fingerprint) add(fields ...string) { f.lines = append(f.lines, strings.Join(fields, "\x1f")) }
+
+func (f *fingerprint) addVM(vm *inventory.VM) {
+	fields := []string{"vm", vm.Ref, vm.Path, vm.PowerState}
+	for _, k := range inventory.MarkerKeys {
+		fields = append(fields, vm.Markers[k])
+	}
+	for _, n := range vm.NICs {
+		fields = append(fields, n.MAC, strconv.FormatBool(n.Connected))
+	}
+	f.add(fields...)
+}
+
+func (f *fingerprint) sum() string {
+	slices.Sort(f.lines)
+	f.lines = slices.Compact(f.lines)
+	h := sha256.New()
+	for _, l := range f.lines {
+		h.Write([]byte(l))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil))[:32]
+}

@@ -1,0 +1,289 @@
+package plan
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// Template is a compiled plan template such as "lab-web-{index:02}". The
+// language (DESIGN.md section 3):
+//
+//	{plan}          the plan's name
+//	{group}         the group's name
+//	{name}          the rendered clone name (not allowed inside cloneName)
+//	{index}         the clone's 1-based index in its group
+//	{index+10}      index with an offset (+N or -N; the result must not be negative)
+//	{index:03}      zero-padded decimal, at least 3 digits
+//	{index:02x}     zero-padded lowercase hex (X: uppercase); {index:x} unpadded
+//	{index+10:03}   offset and format combined
+//	{{  }}          a literal { or }
+//
+// The zero Template renders the empty string.
+type Template struct {
+	src   string
+	parts []tpart
+}
+
+type tpart struct {
+	lit   string
+	ph    byte // 0 for a literal; 'p'lan, 'g'roup, 'n'ame, 'i'ndex
+	off   int  // index offset
+	width int  // zero-padding width
+	base  int  // 10 or 16
+	upper bool // uppercase hex
+}
+
+// Vars are the values a template is rendered with.
+type Vars struct {
+	Plan, Group, Name string
+	Index             int
+}
+
+// templateError is a problem in a template at byte offset Off of its source.
+type templateError struct {
+	Off int
+	Msg string
+}
+
+// maxOffset bounds index offsets so that rendered numbers stay small.
+const maxOffset = 1_000_000
+
+var placeholders = []string{"plan", "group", "name", "index"}
+
+// parseTemplate compiles s. With allowName false, {name} is an error (it is
+// the cloneName template itself). It returns every problem it finds.
+func parseTemplate(s string, allowName bool) (*Template, []templateError) {
+	t := &Template{src: s}
+	var errs []templateError
+	var lit strings.Builder
+	flush := func() {
+		if lit.Len() > 0 {
+			t.parts = append(t.parts, tpart{lit: lit.String()})
+			lit.Reset()
+		}
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == '}' {
+			if i+1 < len(s) && s[i+1] == '}' {
+				lit.WriteByte('}')
+				i++
+				continue
+			}
+			errs = append(errs, templateError{i, "unmatched }; write }} for a literal }"})
+			continue
+		}
+		if c != '{' {
+			lit.WriteByte(c)
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '{' {
+			lit.WriteByte('{')
+			i++
+			continue
+		}
+		end := strings.IndexAny(s[i+1:], "{}")
+		if end < 0 || s[i+1+end] == '{' {
+			errs = append(errs, templateError{i, "unclosed {; close the placeholder with }, or write {{ for a literal {"})
+			if end < 0 {
+				break
+			}
+			continue
+		}
+		body := s[i+1 : i+1+end]
+		p, msg := parsePlaceholder(body, allowName)
+		if msg != "" {
+			errs = append(errs, templateError{i, msg})
+		} else {
+			flush()
+			t.parts = append(t.parts, p)
+		}
+		i += 1 + end
+	}
+	flush()
+	return t, errs
+}
+
+func parsePlaceholder(body string, allowName bool) (tpart, string) {
+	ph := "{" + body + "}"
+	if body == "" {
+		return tpart{}, "empty placeholder {}; use {plan}, {group}, {name} or {index}, or write {{}} for literal braces"
+	}
+	name := body
+	rest := ""
+	if i := strings.IndexAny(body, "+-:"); i >= 0 {
+		name, rest = body[:i], body[i:]
+	}
+	p := tpart{base: 10}
+	head := body // the placeholder up to its format, for suggestions
+	if i := strings.IndexByte(body, ':'); i >= 0 {
+		head = body[:i]
+	}
+	switch name {
+	case "plan":
+		p.ph = 'p'
+	case "group":
+		p.ph = 'g'
+	case "name":
+		if !allowName {
+			return tpart{}, "{name} cannot be used in cloneName: it is the rendered cloneName itself; use {plan}, {group} and {index}"
+		}
+		p.ph = 'n'
+	case "index":
+		p.ph = 'i'
+	default:
+		msg := fmt.Sprintf("unknown placeholder %s; use {plan}, {group}, {name} or {index}", ph)
+		if s := suggest(strings.TrimSpace(strings.ToLower(name)), placeholders); s != "" {
+			msg = fmt.Sprintf("unknown placeholder %s; did you mean {%s}?", ph, s)
+		}
+		return tpart{}, msg
+	}
+	if rest != "" && p.ph != 'i' {
+		return tpart{}, fmt.Sprintf("placeholder %s: only {index} takes an offset or a format", ph)
+	}
+	if rest != "" && (rest[0] == '+' || rest[0] == '-') {
+		j := 1
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		n, err := strconv.Atoi(rest[1:j])
+		if j == 1 || err != nil || n > maxOffset {
+			return tpart{}, fmt.Sprintf("placeholder %s: the offset must be a number from 0 to %d, e.g. {index+10}", ph, maxOffset)
+		}
+		if rest[0] == '-' {
+			n = -n
+		}
+		if n < -1 {
+			return tpart{}, fmt.Sprintf("placeholder %s renders a negative number for index 1 (index starts at 1); use an offset of -1 or more", ph)
+		}
+		p.off = n
+		rest = rest[j:]
+	}
+	if rest != "" {
+		if rest[0] != ':' {
+			return tpart{}, fmt.Sprintf("placeholder %s: unexpected %q; write {index+N}, {index-N}, {index:03} or {index:02x}", ph, rest)
+		}
+		f := rest[1:]
+		switch {
+		case strings.HasSuffix(f, "x"):
+			p.base, f = 16, f[:len(f)-1]
+		case strings.HasSuffix(f, "X"):
+			p.base, p.upper, f = 16, true, f[:len(f)-1]
+		case strings.HasSuffix(f, "d"):
+			f = f[:len(f)-1]
+		}
+		if f != "" {
+			w, err := strconv.Atoi(f)
+			if err != nil || f[0] == '+' || f[0] == '-' || w > 20 {
+				return tpart{}, fmt.Sprintf("placeholder %s: bad format %q; use 0 and a width up to 20, then x or X for hex: {index:03}, {index:02x}", ph, rest[1:])
+			}
+			if f[0] != '0' && w > 0 {
+				return tpart{}, fmt.Sprintf("placeholder %s: a width pads with zeros and must start with 0; write {%s:0%s}", ph, head, rest[1:])
+			}
+			p.width = w
+		} else if p.base == 10 && !strings.HasSuffix(rest, "d") {
+			return tpart{}, fmt.Sprintf("placeholder %s: empty format; write {index:03} or {index:02x}", ph)
+		}
+	}
+	return p, ""
+}
+
+// String returns the template's source text.
+func (t *Template) String() string {
+	if t == nil {
+		return ""
+	}
+	return t.src
+}
+
+// Uses reports whether the template contains the placeholder name ("plan",
+// "group", "name" or "index").
+func (t *Template) Uses(name string) bool {
+	if t == nil {
+		return false
+	}
+	for _, p := range t.parts {
+		if p.ph != 0 && p.ph == name[0] {
+			return true
+		}
+	}
+	return false
+}
+
+// Render returns the template with its placeholders replaced by v.
+func (t *Template) Render(v Vars) string {
+	if t == nil {
+		return ""
+	}
+	if len(t.parts) == 1 && t.parts[0].ph == 0 {
+		return t.parts[0].lit
+	}
+	b := make([]byte, 0, len(t.src)+8)
+	for _, p := range t.parts {
+		switch p.ph {
+		case 0:
+			b = append(b, p.lit...)
+		case 'p':
+			b = append(b, v.Plan...)
+		case 'g':
+			b = append(b, v.Group...)
+		case 'n':
+			b = append(b, v.Name...)
+		case 'i':
+			n := v.Index + p.off
+			var num [24]byte
+			d := strconv.AppendInt(num[:0], int64(n), p.base)
+			if p.upper {
+				for k := range d {
+					if d[k] >= 'a' {
+						d[k] -= 'a' - 'A'
+					}
+				}
+			}
+			for k := len(d); k < p.width; k++ {
+				b = append(b, '0')
+			}
+			b = append(b, d...)
+		}
+	}
+	return string(b)
+}
+
+// suggest returns the candidate closest to s (ignoring case) when it is
+// close enough to be a likely typo, else "".
+func suggest(s string, candidates []string) string {
+	best, bestD := "", 1<<30
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	if best == "" || bestD > max(1, len(best)/3) {
+		return ""
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 99
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
