@@ -1,5 +1,3 @@
-//go:build iclone_wip
-
 package plan
 
 import (
@@ -272,7 +270,7 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 			if badSource[g.Name] {
 				continue
 			}
-			ch.Items = append(ch.Items, diffClone(p, g, c, inv, byPath, owned[slot{g.Name, c.Index}], ch.Sources[g.Source], opts, now, fp))
+			ch.Items = append(ch.Items, diffClone(p, g, c, inv, byPath, owned[slot{g.Name, c.Index}], ch.Sources[g.Source], opts, now, fp)...)
 			delete(owned, slot{g.Name, c.Index})
 		}
 	}
@@ -394,8 +392,8 @@ func sourceProblem(g *Group, src *inventory.VM, inv *inventory.Inventory) string
 // diffClone decides the action for one desired clone given the VMs the plan
 // owns in its slot (group, index).
 func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map[string]*inventory.VM,
-	slotVMs []*inventory.VM, src Source, opts Options, now time.Time, fp *fingerprint) Change {
-	ch := Change{Group: g.Name, Index: c.Index, Name: c.Name, Clone: c}
+	slotVMs []*inventory.VM, src Source, opts Options, now time.Time, fp *fingerprint) []Change {
+	ch := &Change{Group: g.Name, Index: c.Index, Name: c.Name, Clone: c}
 	path := clonePath(inv, c)
 
 	if vm := byPath[path]; vm != nil && !vm.Owned(p.Name) {
@@ -406,12 +404,12 @@ func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map
 			owner = fmt.Sprintf("it belongs to plan %q", o)
 		}
 		ch.Reason = fmt.Sprintf("name taken: VM %s (%s) is not owned by this plan (%s); rename or remove that VM, or change cloneName", path, vm.Ref, owner)
-		return ch
+		return []Change{*ch}
 	}
 
 	// The live clone is the one at the clone's path that is not a pending
 	// replacement; any other VM of the slot is debris of an interrupted run
-	// and is destroyed (after the live one is handled).
+	// and is destroyed.
 	var live *inventory.VM
 	for _, vm := range slotVMs {
 		fp.addVM(vm)
@@ -419,9 +417,16 @@ func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map
 			live = vm
 		}
 	}
+	out := []Change{*ch}
+	for _, vm := range slotVMs {
+		if vm != live {
+			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm})
+		}
+	}
+	ch = &out[0]
 	if live == nil {
 		ch.Action = Create
-		return ch
+		return out
 	}
 	ch.Current = live
 	switch {
@@ -440,7 +445,7 @@ func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map
 	default:
 		ch.Action = NoOp
 	}
-	return ch
+	return out
 }
 
 // expired reports whether the clone was created at least maxAge before now.
@@ -494,4 +499,19 @@ func (f *fingerprint) sum() string {
 		h.Write([]byte{'\n'})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
+}
+
+// Markers returns the ownership markers a new clone carries from birth (set
+// in its InstantCloneSpec): DESIGN.md section 4. run is the id of the run
+// creating it and created its creation time.
+func Markers(p *Plan, c *Clone, src Source, run string, created time.Time) map[string]string {
+	return map[string]string{
+		inventory.MarkerPlan:    p.Name,
+		inventory.MarkerGroup:   c.Group,
+		inventory.MarkerIndex:   strconv.Itoa(c.Index),
+		inventory.MarkerSpec:    c.SpecHash(),
+		inventory.MarkerRun:     run,
+		inventory.MarkerCreated: created.UTC().Format(time.RFC3339),
+		inventory.MarkerSource:  src.InstanceUUID,
+	}
 }

@@ -1,0 +1,371 @@
+package plan
+
+import (
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/inventory"
+)
+
+var diffNow = time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
+
+const diffPlan = `version: 1
+name: lab
+datacenter: DC0
+defaults:
+  folder: /DC0/vm/lab
+groups:
+  - name: web
+    source: /DC0/vm/golden/web
+    count: 3
+    cloneName: "lab-web-{index:02}"
+    maxAge: 24h
+    nics:
+      - adapter: 1
+        mac: "00:50:56:10:01:{index:02x}"
+        network: Lab-Net
+    serial:
+      - port: 1
+        file: "[datastore1] serial/{name}.log"
+    guestinfo:
+      hostname: "{name}"
+  - name: db
+    source: /DC0/vm/golden/db
+    count: 1
+    cloneName: "lab-db-{index}"
+`
+
+func mustParse(t testing.TB, src string) *Plan {
+	t.Helper()
+	p, err := Parse("lab.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// baseInventory holds the two running sources on a connected host, the
+// networks, datastores and folders the plan needs, and nothing else.
+func baseInventory() *inventory.Inventory {
+	src := func(name, uuid string) inventory.VM {
+		return inventory.VM{Ref: "vm-" + name, Name: name, Path: "/DC0/vm/golden/" + name, Folder: "/DC0/vm/golden",
+			HostRef: "host-1", PoolRef: "pool-1", PowerState: "poweredOn", InstanceUUID: uuid,
+			NICs:   []inventory.NIC{{Adapter: 1, MAC: "00:50:56:aa:00:0" + name[:1], AddressType: "generated", Network: "VM Network", Connected: true}},
+			Serial: []inventory.SerialPort{{Port: 1, File: "[datastore1] src.log"}}, DiskChainDepth: []int{3}}
+	}
+	// Source MACs are outside the plan's; the planner must not confuse them.
+	return &inventory.Inventory{
+		Datacenter: "/DC0",
+		VMs:        []inventory.VM{src("web", "uuid-web"), src("db", "uuid-db")},
+		Hosts:      map[string]inventory.Host{"host-1": {Ref: "host-1", Name: "esx1", ConnectionState: "connected"}},
+		Networks:   map[string]bool{"VM Network": true, "Lab-Net": true},
+		Datastores: map[string]bool{"datastore1": true},
+		Folders:    map[string]bool{"/DC0/vm": true, "/DC0/vm/lab": true, "/DC0/vm/golden": true},
+		ReadAt:     diffNow,
+	}
+}
+
+// cloneVM is the VM a successful apply leaves for clone (group, index).
+func cloneVM(t testing.TB, p *Plan, group string, index int, created time.Time) inventory.VM {
+	t.Helper()
+	g := p.Group(group)
+	c := &g.Clones[index-1]
+	vm := inventory.VM{Ref: fmt.Sprintf("vm-%s-%d", group, index), Name: c.Name, Folder: CloneFolder("/DC0", c),
+		HostRef: "host-1", PowerState: "poweredOn",
+		Markers: Markers(p, c, Source{InstanceUUID: "uuid-" + group}, "run-1", created)}
+	vm.Path = vm.Folder + "/" + vm.Name
+	for _, n := range c.NICs {
+		vm.NICs = append(vm.NICs, inventory.NIC{Adapter: n.Adapter, MAC: n.MAC, AddressType: "manual", Network: n.Network, Connected: true})
+	}
+	if len(vm.NICs) == 0 {
+		vm.NICs = []inventory.NIC{{Adapter: 1, MAC: fmt.Sprintf("00:50:56:20:00:%02x", index), AddressType: "generated", Connected: true}}
+	}
+	return vm
+}
+
+// fullInventory is baseInventory plus every clone of p, created an hour ago.
+func fullInventory(t testing.TB, p *Plan) *inventory.Inventory {
+	inv := baseInventory()
+	for c := range p.Clones() {
+		inv.VMs = append(inv.VMs, cloneVM(t, p, c.Group, c.Index, diffNow.Add(-time.Hour)))
+	}
+	return inv
+}
+
+func vmNamed(inv *inventory.Inventory, name string) *inventory.VM {
+	for i := range inv.VMs {
+		if inv.VMs[i].Name == name {
+			return &inv.VMs[i]
+		}
+	}
+	panic("no VM " + name)
+}
+
+// summary renders the changes one per line: "symbol name (reason)".
+func summary(ch *Changes) string {
+	var lines []string
+	for _, it := range ch.Items {
+		l := it.Action.Symbol() + " " + it.Name
+		if it.Reason != "" {
+			l += " (" + it.Reason + ")"
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func TestDiff(t *testing.T) {
+	p := mustParse(t, diffPlan)
+	tests := []struct {
+		name  string
+		inv   func() *inventory.Inventory
+		opts  Options
+		want  string
+		dirty bool // HasChanges
+	}{
+		{
+			name: "empty inventory creates everything",
+			inv:  baseInventory,
+			want: "+ lab-web-01\n+ lab-web-02\n+ lab-web-03\n+ lab-db-1", dirty: true,
+		},
+		{
+			name: "everything in place is a no-op",
+			inv:  func() *inventory.Inventory { return fullInventory(t, p) },
+			want: "  lab-web-01\n  lab-web-02\n  lab-web-03\n  lab-db-1",
+		},
+		{
+			name: "spec changed",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "lab-web-02").Markers[inventory.MarkerSpec] = "0000000000000000"
+				return inv
+			},
+			want: "  lab-web-01\n-/+ lab-web-02 (spec changed)\n  lab-web-03\n  lab-db-1", dirty: true,
+		},
+		{
+			name: "name template changed",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vm := vmNamed(inv, "lab-db-1")
+				vm.Name, vm.Path = "lab-db-01", "/DC0/vm/lab/lab-db-01"
+				return inv
+			},
+			want: "  lab-web-01\n  lab-web-02\n  lab-web-03\n-/+ lab-db-1 (name changed (was lab-db-01))", dirty: true,
+		},
+		{
+			name: "source recreated",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "db").InstanceUUID = "uuid-db-new"
+				return inv
+			},
+			want: "  lab-web-01\n  lab-web-02\n  lab-web-03\n-/+ lab-db-1 (source changed)", dirty: true,
+		},
+		{
+			name: "powered off clone",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "lab-web-01").PowerState = "poweredOff"
+				return inv
+			},
+			want: "-/+ lab-web-01 (powered off)\n  lab-web-02\n  lab-web-03\n  lab-db-1", dirty: true,
+		},
+		{
+			name: "older than maxAge, only in the group that sets it",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				for _, n := range []string{"lab-web-03", "lab-db-1"} {
+					vmNamed(inv, n).Markers[inventory.MarkerCreated] = diffNow.Add(-24 * time.Hour).Format(time.RFC3339)
+				}
+				vmNamed(inv, "lab-web-02").Markers[inventory.MarkerCreated] = diffNow.Add(-23 * time.Hour).Format(time.RFC3339)
+				return inv
+			},
+			want: "  lab-web-01\n  lab-web-02\n-/+ lab-web-03 (older than maxAge (1d))\n  lab-db-1", dirty: true,
+		},
+		{
+			name: "--replace-all",
+			inv:  func() *inventory.Inventory { return fullInventory(t, p) },
+			opts: Options{ReplaceAll: true},
+			want: "-/+ lab-web-01 (--replace-all)\n-/+ lab-web-02 (--replace-all)\n-/+ lab-web-03 (--replace-all)\n-/+ lab-db-1 (--replace-all)", dirty: true,
+		},
+		{
+			name: "count lowered and group removed",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				big := mustParse(t, strings.Replace(diffPlan, "count: 3", "count: 4", 1)+"  - name: old\n    source: /DC0/vm/golden/db\n    count: 1\n")
+				inv.VMs = append(inv.VMs, cloneVM(t, big, "web", 4, diffNow), cloneVM(t, big, "old", 1, diffNow))
+				return inv
+			},
+			want: "  lab-web-01\n  lab-web-02\n  lab-web-03\n  lab-db-1\n- lab-web-04 (not in plan: index 4 beyond count 3)\n- lab-old-01 (not in plan: group \"old\" removed)", dirty: true,
+		},
+		{
+			name: "debris of an interrupted run",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				pending := cloneVM(t, p, "web", 2, diffNow)
+				pending.Ref, pending.Name, pending.Path = "vm-pending", "lab-web-02.iclone-new", "/DC0/vm/lab/lab-web-02.iclone-new"
+				pending.Markers[inventory.MarkerState] = "pending"
+				broken := inventory.VM{Ref: "vm-broken", Name: "half", Path: "/DC0/vm/lab/half", Markers: map[string]string{inventory.MarkerPlan: "lab"}}
+				inv.VMs = append(inv.VMs, pending, broken)
+				return inv
+			},
+			want: "  lab-web-01\n  lab-web-02\n  lab-web-03\n  lab-db-1\n- lab-web-02.iclone-new (left by an interrupted run)\n- half (left by an interrupted run (its iclone markers are incomplete))", dirty: true,
+		},
+		{
+			name: "decoy with a clone's name is a conflict and is never touched",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				inv.VMs = append(inv.VMs, inventory.VM{Ref: "vm-decoy", Name: "lab-web-02", Path: "/DC0/vm/lab/lab-web-02", PowerState: "poweredOn"})
+				return inv
+			},
+			want: "! lab-web-02 (name taken: VM /DC0/vm/lab/lab-web-02 (vm-decoy) is not owned by this plan (no iclone-plan marker); rename or remove that VM, or change cloneName)\n+ lab-web-01\n+ lab-web-03\n+ lab-db-1", dirty: true,
+		},
+		{
+			name: "a clone of another plan is not ours either",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				other := cloneVM(t, p, "db", 1, diffNow)
+				other.Markers[inventory.MarkerPlan] = "other"
+				inv.VMs = append(inv.VMs, other)
+				return inv
+			},
+			want: "! lab-db-1 (name taken: VM /DC0/vm/lab/lab-db-1 (vm-db-1) is not owned by this plan (it belongs to plan \"other\"); rename or remove that VM, or change cloneName)\n+ lab-web-01\n+ lab-web-02\n+ lab-web-03", dirty: true,
+		},
+		{
+			name: "MAC used by an unowned VM",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				inv.VMs = append(inv.VMs, inventory.VM{Ref: "vm-x", Name: "x", Path: "/DC0/vm/x",
+					NICs: []inventory.NIC{{Adapter: 2, MAC: "00:50:56:10:01:03"}}})
+				return inv
+			},
+			want: "! lab-web-03 (MAC 00:50:56:10:01:03 of lab-web-03 adapter 1 is already used by VM /DC0/vm/x adapter 2; change that VM's MAC, or give this adapter an explicit mac template that is free)\n+ lab-web-01\n+ lab-web-02\n+ lab-db-1", dirty: true,
+		},
+		{
+			name: "missing source",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				inv.VMs = inv.VMs[1:] // drop web's source
+				return inv
+			},
+			want: "! /DC0/vm/golden/web (source VM /DC0/vm/golden/web of group \"web\" does not exist in /DC0; fix the group's source path or create the VM)\n+ lab-db-1", dirty: true,
+		},
+		{
+			name: "powered-off source",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "db").PowerState = "poweredOff"
+				return inv
+			},
+			want: "! /DC0/vm/golden/db (source VM /DC0/vm/golden/db of group \"db\" is poweredOff; instant clone needs a running (or frozen) source: power it on)\n+ lab-web-01\n+ lab-web-02\n+ lab-web-03", dirty: true,
+		},
+		{
+			name: "source host in maintenance, missing network and datastore",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				inv.Hosts["host-1"] = inventory.Host{Ref: "host-1", Name: "esx1", ConnectionState: "connected", InMaintenanceMode: true}
+				return inv
+			},
+			want: "! /DC0/vm/golden/web (host esx1 of source VM /DC0/vm/golden/web is in maintenance mode; take it out of maintenance or move the source)\n! /DC0/vm/golden/db (host esx1 of source VM /DC0/vm/golden/db is in maintenance mode; take it out of maintenance or move the source)", dirty: false,
+		},
+		{
+			name: "missing port group",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				delete(inv.Networks, "Lab-Net")
+				return inv
+			},
+			want: "! /DC0/vm/golden/web (network \"Lab-Net\" of group \"web\" adapter 1 does not exist in /DC0; fix the name or create the port group)\n+ lab-db-1", dirty: true,
+		},
+		{
+			name: "missing datastore",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				delete(inv.Datastores, "datastore1")
+				return inv
+			},
+			want: "! /DC0/vm/golden/web (datastore \"datastore1\" of group \"web\" serial port 1 does not exist in /DC0; fix the serial file template)\n+ lab-db-1", dirty: true,
+		},
+		{
+			name: "source without the edited adapter",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "web").NICs = nil
+				return inv
+			},
+			want: "! /DC0/vm/golden/web (group \"web\" edits network adapter 1 but source VM /DC0/vm/golden/web has 0; remove the edit or add the adapter to the source)\n+ lab-db-1", dirty: true,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			inv := tt.inv()
+			ch := Diff(p, inv, tt.opts)
+			if got := summary(ch); got != tt.want {
+				t.Errorf("changes:\n%s\nwant:\n%s", got, tt.want)
+			}
+			if ch.HasChanges() != tt.dirty {
+				t.Errorf("HasChanges = %v, want %v", ch.HasChanges(), tt.dirty)
+			}
+			if (len(ch.Conflicts()) > 0) != (ch.Err() != nil) {
+				t.Errorf("Err() = %v with %d conflicts", ch.Err(), len(ch.Conflicts()))
+			}
+			// A VM without this plan's marker is never replaced or destroyed.
+			for _, it := range ch.Items {
+				if it.Current != nil && !it.Current.Owned("lab") {
+					t.Errorf("%s %s acts on VM %s which the plan does not own", it.Action, it.Name, it.Current.Path)
+				}
+			}
+			// The diff does not depend on the order of the inventory.
+			shuffled := *inv
+			shuffled.VMs = append([]inventory.VM(nil), inv.VMs...)
+			rand.New(rand.NewSource(1)).Shuffle(len(shuffled.VMs), func(i, j int) { shuffled.VMs[i], shuffled.VMs[j] = shuffled.VMs[j], shuffled.VMs[i] })
+			again := Diff(p, &shuffled, tt.opts)
+			if summary(again) != summary(ch) || again.Fingerprint != ch.Fingerprint {
+				t.Errorf("diff depends on inventory order:\n%s\nvs\n%s", summary(again), summary(ch))
+			}
+		})
+	}
+}
+
+func TestDiffFoldersAndSources(t *testing.T) {
+	p := mustParse(t, strings.Replace(diffPlan, "folder: /DC0/vm/lab", "folder: /DC0/vm/lab/new", 1))
+	ch := Diff(p, baseInventory(), Options{})
+	if len(ch.Folders) != 1 || ch.Folders[0] != "/DC0/vm/lab/new" {
+		t.Errorf("folders to create = %v", ch.Folders)
+	}
+	src, ok := ch.Sources["/DC0/vm/golden/web"]
+	if !ok || src.Ref != "vm-web" || src.HostName != "esx1" || src.ChainDepth != 3 || src.InstanceUUID != "uuid-web" {
+		t.Errorf("source = %+v", src)
+	}
+}
+
+func TestDiffFingerprint(t *testing.T) {
+	p := mustParse(t, diffPlan)
+	base := Diff(p, fullInventory(t, p), Options{}).Fingerprint
+
+	unrelated := fullInventory(t, p)
+	unrelated.VMs = append(unrelated.VMs, inventory.VM{Ref: "vm-z", Name: "z", Path: "/DC0/vm/z", NICs: []inventory.NIC{{MAC: "00:50:56:00:00:99"}}})
+	if got := Diff(p, unrelated, Options{}).Fingerprint; got != base {
+		t.Error("an unrelated VM changed the fingerprint")
+	}
+	for name, mutate := range map[string]func(*inventory.Inventory){
+		"clone powered off":    func(inv *inventory.Inventory) { vmNamed(inv, "lab-web-01").PowerState = "poweredOff" },
+		"clone NIC unplugged":  func(inv *inventory.Inventory) { vmNamed(inv, "lab-web-01").NICs[0].Connected = false },
+		"source moved host":    func(inv *inventory.Inventory) { vmNamed(inv, "web").HostRef = "host-2" },
+		"decoy took a name":    func(inv *inventory.Inventory) { vmNamed(inv, "lab-db-1").Markers = nil },
+		"clone destroyed":      func(inv *inventory.Inventory) { inv.VMs = inv.VMs[:len(inv.VMs)-1] },
+		"spec marker changed":  func(inv *inventory.Inventory) { vmNamed(inv, "lab-web-03").Markers[inventory.MarkerSpec] = "x" },
+		"source re-created":    func(inv *inventory.Inventory) { vmNamed(inv, "db").InstanceUUID = "new" },
+		"folder removed":       func(inv *inventory.Inventory) { delete(inv.Folders, "/DC0/vm/lab") },
+		"foreign MAC appeared": func(inv *inventory.Inventory) { vmNamed(inv, "web").NICs[0].MAC = "00:50:56:10:01:01" },
+	} {
+		inv := fullInventory(t, p)
+		mutate(inv)
+		if got := Diff(p, inv, Options{}).Fingerprint; got == base {
+			t.Errorf("%s: fingerprint unchanged", name)
+		}
+	}
+}
