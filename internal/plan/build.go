@@ -146,7 +146,7 @@ func (d *decoder) compile(p *Plan, r *rawGroup) *compiled {
 	if g.Name != "" {
 		label = "group " + g.Name
 	}
-	if !r.source.set {
+	if !r.source.set && !r.merged {
 		d.errorf(r.n, "%s needs source:, the inventory path of a running VM to clone (in the group or in defaults)", label)
 	} else if kindOK(r.source.n) {
 		d.invPath(r.source.n, r.source.v, "source", p.Datacenter, "vm", 3)
@@ -160,7 +160,7 @@ func (d *decoder) compile(p *Plan, r *rawGroup) *compiled {
 		d.invPath(r.pool.n, r.pool.v, "resourcePool", p.Datacenter, "host", 3)
 		g.ResourcePool = r.pool.v
 	}
-	if !r.count.set {
+	if !r.count.set && !r.merged {
 		d.errorf(r.n, "%s needs count:, the number of clones (0..%d)", label, MaxCount)
 	}
 
@@ -411,7 +411,7 @@ func (d *decoder) render(p *Plan, cs []*compiled) {
 				s := n.spec.MAC.Render(v)
 				m, err := macgen.ParseMAC(s)
 				if err != nil {
-					ps.add(kind, pos, "clone %s (index %d) adapter %d: mac renders %s; keep each octet two hex digits (an {index:02x} octet holds index 0..255)", name, i, n.spec.Adapter, err)
+					ps.add(kind, pos, "clone %s (index %d) adapter %d: mac renders %q, which is not a MAC address; keep every octet two hex digits: an {index:02x} octet holds indexes up to 255, so lower count or spread {index} over two octets", name, i, n.spec.Adapter, s)
 					continue
 				}
 				if err := macgen.Check(m, p.AllowLocalMACs); err != nil {
@@ -474,7 +474,7 @@ func badCloneName(name string) string {
 	case utf8.RuneCountInString(name) > MaxNameLen:
 		return fmt.Sprintf("is longer than %d characters, the most vSphere allows; shorten cloneName", MaxNameLen)
 	case strings.ContainsAny(name, `/\%`):
-		return `contains / \ or %, which vSphere escapes in VM names; remove them from cloneName`
+		return `contains / \ or % (vSphere escapes them in VM names); remove them from cloneName`
 	case strings.TrimSpace(name) != name:
 		return "starts or ends with a blank; remove it from cloneName"
 	case strings.IndexFunc(name, unicode.IsControl) >= 0:

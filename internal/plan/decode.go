@@ -49,6 +49,9 @@ type decoder struct {
 	src   []byte
 	lines [][]byte
 	errs  ErrorList
+	// merges counts merge keys (<<) seen, to avoid reporting the keys they
+	// would have merged as missing.
+	merges int
 }
 
 func (d *decoder) pos(n *yaml.Node) Position { return Position{d.file, n.Line, n.Column} }
@@ -160,6 +163,7 @@ func (d *decoder) mapping(n *yaml.Node, what string, keys []string, fn func(key 
 			continue
 		}
 		if k.ShortTag() == "!!merge" {
+			d.merges++
 			d.errorf(k, "merge keys (<<) are not supported; put settings shared by groups under defaults")
 			continue
 		}
@@ -168,6 +172,10 @@ func (d *decoder) mapping(n *yaml.Node, what string, keys []string, fn func(key 
 			continue
 		}
 		seen[k.Value] = k
+		if k.Value == "name" && what == "defaults" {
+			d.errorf(k, "name cannot be set in defaults; every group names itself")
+			continue
+		}
 		if keys != nil && !contains(keys, k.Value) {
 			if s := suggest(k.Value, keys); s != "" {
 				d.errorf(k, "unknown key %q in %s; did you mean %s?", k.Value, what, s)
@@ -254,16 +262,29 @@ func parseDuration(s string) (time.Duration, error) {
 	return days + v, nil
 }
 
+// fmtDuration formats v the way plans write durations: whole days as "7d",
+// else Go's form without zero units ("90m", "1h30m", "10s").
 func fmtDuration(v time.Duration) string {
-	switch {
-	case v > 0 && v%(24*time.Hour) == 0:
+	if v > 0 && v%(24*time.Hour) == 0 {
 		return fmt.Sprintf("%dd", v/(24*time.Hour))
-	case v > 0 && v%time.Hour == 0:
-		return fmt.Sprintf("%dh", v/time.Hour)
-	case v > 0 && v%time.Minute == 0:
-		return fmt.Sprintf("%dm", v/time.Minute)
 	}
-	return v.String()
+	s := v.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = s[:len(s)-2]
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = s[:len(s)-2]
+	}
+	return s
+}
+
+// fmtLimit formats a range limit: like fmtDuration, but a single day reads
+// 24h.
+func fmtLimit(v time.Duration) string {
+	if v == 24*time.Hour {
+		return "24h"
+	}
+	return fmtDuration(v)
 }
 
 func (d *decoder) duration(n *yaml.Node, what string, lo, hi time.Duration, hint string) (time.Duration, bool) {
@@ -277,7 +298,7 @@ func (d *decoder) duration(n *yaml.Node, what string, lo, hi time.Duration, hint
 		return 0, false
 	}
 	if v < lo || v > hi {
-		d.errorf(deref(n), "%s %s is out of range %s..%s%s", what, s, fmtDuration(lo), fmtDuration(hi), hint)
+		d.errorf(deref(n), "%s %s is out of range %s..%s%s", what, s, fmtLimit(lo), fmtLimit(hi), hint)
 		return 0, false
 	}
 	return v, true

@@ -61,11 +61,12 @@ type rawGroup struct {
 	serial                                opt[[]rawSerial]
 	guestinfo, extraConfig                opt[[]rawKV]
 	broken                                bool
+	merged                                bool // had a << key: missing keys are a consequence
 }
 
 func (d *decoder) plan(root *yaml.Node) *Plan {
 	p := &Plan{File: d.file, Execution: DefaultExecution}
-	var version, name, groups *yaml.Node
+	var version, name, groups, groupsKey *yaml.Node
 	defaults := &rawGroup{}
 	ok := d.mapping(root, "the plan", topKeys, func(key string, k, v *yaml.Node) {
 		switch key {
@@ -88,8 +89,9 @@ func (d *decoder) plan(root *yaml.Node) *Plan {
 			if s, ok := d.str(v, "datacenter"); ok {
 				if s == "" || strings.ContainsAny(s, "/\\") || strings.TrimSpace(s) != s {
 					d.errorf(deref(v), "datacenter %q is invalid; write the datacenter's name (no slashes), or remove datacenter when the vCenter has one", s)
+				} else {
+					p.Datacenter = s
 				}
-				p.Datacenter = s
 			}
 		case "allowLocalMACs":
 			p.AllowLocalMACs, _ = d.bool(v, "allowLocalMACs")
@@ -98,7 +100,7 @@ func (d *decoder) plan(root *yaml.Node) *Plan {
 		case "execution":
 			d.execution(v, &p.Execution)
 		case "groups":
-			groups = v
+			groups, groupsKey = v, k
 		}
 	})
 	if !ok {
@@ -128,7 +130,7 @@ func (d *decoder) plan(root *yaml.Node) *Plan {
 	for _, item := range gn.Content {
 		raws = append(raws, d.group(item, false))
 	}
-	d.build(p, defaults, raws, gn)
+	d.build(p, defaults, raws, groupsKey)
 	return p
 }
 
@@ -189,6 +191,7 @@ func (d *decoder) group(n *yaml.Node, isDefaults bool) *rawGroup {
 		f.set, f.n = true, deref(v)
 		f.v, _ = d.str(v, key)
 	}
+	merges := d.merges
 	d.mapping(n, what, keys, func(key string, k, v *yaml.Node) {
 		switch key {
 		case "name":
@@ -222,6 +225,7 @@ func (d *decoder) group(n *yaml.Node, isDefaults bool) *rawGroup {
 		}
 	})
 	g.broken = len(d.errs) > before
+	g.merged = d.merges > merges
 	return g
 }
 
