@@ -82,6 +82,9 @@ func changes(t *testing.T, conflict bool) *plan.Changes {
 		vm := inventory.VM{Ref: c.Name, Name: c.Name, Folder: plan.CloneFolder("/DC0", c), PowerState: "poweredOn",
 			Markers: plan.Markers(p, c, plan.Source{InstanceUUID: "uuid-" + group}, "run", created)}
 		vm.Path = vm.Folder + "/" + vm.Name
+		for _, n := range c.NICs {
+			vm.NICs = append(vm.NICs, inventory.NIC{Adapter: n.Adapter, MAC: n.MAC, Connected: index != 2})
+		}
 		inv.VMs = append(inv.VMs, vm)
 		return &inv.VMs[len(inv.VMs)-1]
 	}
@@ -133,5 +136,31 @@ func TestSummaryLine(t *testing.T) {
 	}
 	if got := SummaryLine(changes(t, true)); !strings.Contains(got, "1 conflict(s)") {
 		t.Errorf("conflict summary %q", got)
+	}
+}
+
+func TestRenderStatusGolden(t *testing.T) {
+	h := PlanHeader{Plan: "lab", File: "lab.yaml", VCenter: "vc.example.com:443"}
+	d := NewStatusDoc(h, changes(t, false))
+	var b bytes.Buffer
+	if err := RenderStatus(&b, d, Style{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status.golden", b.Bytes())
+	b.Reset()
+	if err := WriteJSON(&b, d); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status.json.golden", b.Bytes())
+}
+
+func TestFormatAge(t *testing.T) {
+	for d, want := range map[time.Duration]string{
+		-time.Second: "0s", 45 * time.Second: "45s", 12 * time.Minute: "12m",
+		5*time.Hour + 12*time.Minute: "5h12m", 76 * time.Hour: "3d4h",
+	} {
+		if got := FormatAge(d); got != want {
+			t.Errorf("FormatAge(%v) = %q, want %q", d, got, want)
+		}
 	}
 }

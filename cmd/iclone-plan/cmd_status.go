@@ -1,0 +1,55 @@
+package main
+
+import (
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/iclone-plan/iclone-plan/internal/plan"
+	"github.com/iclone-plan/iclone-plan/internal/ui"
+)
+
+func init() { register(newStatusCmd) }
+
+func newStatusCmd(a *app) *cobra.Command {
+	var (
+		conn    connFlags
+		asJSON  bool
+		noColor bool
+	)
+	cmd := &cobra.Command{
+		Use:   "status PLAN",
+		Short: "List the clones the plan owns: age, power state, MACs and drift",
+		Long: `Status lists every VM carrying the plan's ownership marker, with its age,
+power state, MAC addresses and drift from the plan (what apply would do to it
+and why), and the plan's clones that do not exist. Nothing is changed.`,
+		Example: `  iclone-plan status plans/lab.yaml
+  iclone-plan status --json plans/lab.yaml | jq '.clones[] | select(.drift != "in sync")'`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			p, err := loadPlan(args[0])
+			if err != nil {
+				return err
+			}
+			t, err := a.connect(ctx, &conn, p)
+			if err != nil {
+				return err
+			}
+			defer t.close()
+			inv, err := t.client.ReadInventory(ctx, t.client.Datacenter())
+			if err != nil {
+				return err
+			}
+			d := ui.NewStatusDoc(ui.PlanHeader{Plan: p.Name, File: args[0], VCenter: t.client.Host()}, plan.Diff(p, inv, plan.Options{}))
+			if asJSON {
+				return ui.WriteJSON(a.stdout, d)
+			}
+			return ui.RenderStatus(a.stdout, d, ui.Style{Color: !noColor && os.Getenv("NO_COLOR") == "" && isTerminal(a.stdout)})
+		},
+	}
+	conn.register(cmd.Flags())
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as versioned JSON")
+	cmd.Flags().BoolVar(&noColor, "no-color", false, "never colour the output")
+	return cmd
+}

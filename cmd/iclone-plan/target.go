@@ -1,0 +1,141 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/spf13/pflag"
+
+	"github.com/iclone-plan/iclone-plan/internal/macgen"
+	"github.com/iclone-plan/iclone-plan/internal/plan"
+	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/vsphere"
+)
+
+// connFlags are the connection flags of every command that talks to vCenter.
+// Unset flags fall back to the govc environment (GOVC_URL, ...).
+type connFlags struct {
+	url      string
+	insecure bool
+	sim      bool
+}
+
+func (f *connFlags) register(fs *pflag.FlagSet) {
+	fs.StringVar(&f.url, "url", "", "vCenter SDK URL, e.g. https://vcenter.example.com/sdk (default $GOVC_URL)")
+	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification (default $GOVC_INSECURE); unsafe outside a lab")
+	fs.BoolVar(&f.sim, "sim", false, "run against an in-process vCenter simulator seeded with the plan's sources (no vCenter needed)")
+}
+
+// target is a connected vCenter (or simulator) and how to let go of it.
+type target struct {
+	client *vsphere.Client
+	sim    *sim.Simulator
+}
+
+func (t *target) close() {
+	if t.client != nil {
+		_ = t.client.Logout(context.Background())
+	}
+	if t.sim != nil {
+		t.sim.Close()
+	}
+}
+
+// loadPlan loads a plan file; an invalid plan is reported as its error list.
+func loadPlan(path string) (*plan.Plan, error) {
+	p, err := plan.Load(path)
+	if err != nil {
+		var list plan.ErrorList
+		if errors.As(err, &list) {
+			return nil, fmt.Errorf("%s is not a valid plan (%d error(s)):\n%w", path, len(list), err)
+		}
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("plan file %s does not exist", path)
+		}
+		return nil, fmt.Errorf("reading plan %s: %w", path, err)
+	}
+	return p, nil
+}
+
+// connect opens the target for plan p: the in-process simulator seeded with
+// p when --sim is set, else vCenter as the flags and govc environment say.
+func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*target, error) {
+	cfg := vsphere.ConfigFromEnv(os.Getenv)
+	if f.url != "" {
+		cfg.URL = f.url
+	}
+	if f.insecure {
+		cfg.Insecure = true
+	}
+	if p.Datacenter != "" {
+		cfg.Datacenter = p.Datacenter
+	}
+	t := &target{}
+	if f.sim {
+		s, err := sim.Start(ctx, sim.Options{Seed: seedFromPlan(p)})
+		if err != nil {
+			return nil, fmt.Errorf("starting the simulator: %w", err)
+		}
+		t.sim = s
+		ca, err := s.CertificateFile()
+		if err != nil {
+			s.Close()
+			return nil, err
+		}
+		// Verify the simulator's certificate like any other.
+		cfg = vsphere.Config{URL: s.URL().String(), CACerts: ca, Datacenter: cfg.Datacenter}
+	} else if cfg.Insecure {
+		fmt.Fprintln(a.stderr, "Warning: TLS certificate verification is disabled (--insecure / GOVC_INSECURE); anyone on the network path can impersonate vCenter.")
+	}
+	c, err := vsphere.Connect(ctx, cfg)
+	if err != nil {
+		t.close()
+		return nil, err
+	}
+	t.client = c
+	return t, nil
+}
+
+// seedFromPlan is the inventory the simulator needs for p to apply as-is:
+// the datacenter and running sources (with their folders) with the NICs,
+// networks, serial ports and datastores the plan edits. The clones' folders
+// are left for apply to create, as it would on a real vCenter.
+func seedFromPlan(p *plan.Plan) *sim.Seed {
+	dc := p.Datacenter
+	if dc == "" {
+		dc = "DC0"
+	}
+	dc = strings.Trim(dc, "/")
+	seed := &sim.Seed{Datacenter: dc}
+	sources := map[string]*sim.SeedSource{}
+	var order []string
+	for _, g := range p.Groups {
+		s := sources[g.Source]
+		if s == nil {
+			s = &sim.SeedSource{Path: g.Source}
+			sources[g.Source] = s
+			order = append(order, g.Source)
+		}
+		for _, n := range g.NICs {
+			s.NICs = append(s.NICs, sim.SeedNIC{Adapter: n.Adapter, Network: n.Network})
+		}
+		for _, sp := range g.Serial {
+			s.SerialPorts = max(s.SerialPorts, sp.Port)
+		}
+		for _, c := range g.Clones {
+			for _, sp := range c.Serial {
+				if ds, _, err := macgen.ParseDatastorePath(sp.File); err == nil && !slices.Contains(s.Datastores, ds) {
+					s.Datastores = append(s.Datastores, ds)
+				}
+			}
+		}
+	}
+	for _, path := range order {
+		seed.Sources = append(seed.Sources, *sources[path])
+	}
+	return seed
+}
