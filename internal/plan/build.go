@@ -411,7 +411,7 @@ func (d *decoder) render(p *Plan, cs []*compiled) {
 				s := n.spec.MAC.Render(v)
 				m, err := macgen.ParseMAC(s)
 				if err != nil {
-					ps.add(kind, pos, "clone %s (index %d) adapter %d: mac renders %q, which is not a MAC address; keep every octet two hex digits: an {index:02x} octet holds indexes up to 255, so lower count or spread {index} over two octets", name, i, n.spec.Adapter, s)
+					ps.add(kind, pos, "clone %s (index %d) adapter %d: mac renders %q, which is not a MAC address; keep every octet two hex digits: an {index:02x} octet holds indexes up to 255, so lower count or spread {index} over two octets: {index/256:02x}:{index%%256:02x}", name, i, n.spec.Adapter, s)
 					continue
 				}
 				if err := macgen.Check(m, p.AllowLocalMACs); err != nil {

@@ -17,6 +17,10 @@ import (
 //	{index:03}      zero-padded decimal, at least 3 digits
 //	{index:02x}     zero-padded lowercase hex (X: uppercase); {index:x} unpadded
 //	{index+10:03}   offset and format combined
+//	{index/256}     integer division, after the offset
+//	{index%256}     remainder, after the offset: together they spread an
+//	                index over two MAC octets,
+//	                "00:50:56:10:{index/256:02x}:{index%256:02x}"
 //	{{  }}          a literal { or }
 //
 // The zero Template renders the empty string.
@@ -29,6 +33,8 @@ type tpart struct {
 	lit   string
 	ph    byte // 0 for a literal; 'p'lan, 'g'roup, 'n'ame, 'i'ndex
 	off   int  // index offset
+	div   int  // divisor, 0 for none
+	mod   int  // modulus, 0 for none
 	width int  // zero-padding width
 	base  int  // 10 or 16
 	upper bool // uppercase hex
@@ -112,7 +118,7 @@ func parsePlaceholder(body string, allowName bool) (tpart, string) {
 	}
 	name := body
 	rest := ""
-	if i := strings.IndexAny(body, "+-:"); i >= 0 {
+	if i := strings.IndexAny(body, "+-/%:"); i >= 0 {
 		name, rest = body[:i], body[i:]
 	}
 	p := tpart{base: 10}
@@ -160,9 +166,25 @@ func parsePlaceholder(body string, allowName bool) (tpart, string) {
 		p.off = n
 		rest = rest[j:]
 	}
+	if rest != "" && (rest[0] == '/' || rest[0] == '%') {
+		j := 1
+		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+			j++
+		}
+		n, err := strconv.Atoi(rest[1:j])
+		if j == 1 || err != nil || n < 1 || n > maxOffset {
+			return tpart{}, fmt.Sprintf("placeholder %s: %c needs a number from 1 to %d, e.g. {index/256} or {index%%256}", ph, rest[0], maxOffset)
+		}
+		if rest[0] == '/' {
+			p.div = n
+		} else {
+			p.mod = n
+		}
+		rest = rest[j:]
+	}
 	if rest != "" {
 		if rest[0] != ':' {
-			return tpart{}, fmt.Sprintf("placeholder %s: unexpected %q; write {index+N}, {index-N}, {index:03} or {index:02x}", ph, rest)
+			return tpart{}, fmt.Sprintf("placeholder %s: unexpected %q; write {index+N}, {index-N}, {index/N}, {index%%N}, {index:03} or {index:02x}", ph, rest)
 		}
 		f := rest[1:]
 		switch {
@@ -232,6 +254,12 @@ func (t *Template) Render(v Vars) string {
 			b = append(b, v.Name...)
 		case 'i':
 			n := v.Index + p.off
+			if p.div > 0 {
+				n /= p.div
+			}
+			if p.mod > 0 {
+				n %= p.mod
+			}
 			var num [24]byte
 			d := strconv.AppendInt(num[:0], int64(n), p.base)
 			if p.upper {
