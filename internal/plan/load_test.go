@@ -183,8 +183,8 @@ func TestErrorColumns(t *testing.T) {
 		{`'it''s-{bad}'`, 23, 7},
 		{`"a\"b-{bad}"`, 22, 7},
 		{`"ünï-{bad}"`, 21, 7},
-		{`"a\u00e9-{bad}"`, 16, 7}, // \u escapes are not mapped: the value's start
-		{"|\n      x-{bad}", 16, 7},  // block scalars: the value's start
+		{`"a\u00e9-{bad}"`, 16, 7},  // \u escapes are not mapped: the value's start
+		{"|\n      x-{bad}", 16, 7}, // block scalars: the value's start
 	}
 	for _, tt := range tests {
 		_, err := Parse("m.yaml", []byte(head+tt.value+"\n"))

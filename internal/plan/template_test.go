@@ -102,4 +102,3 @@ func TestTemplateErrors(t *testing.T) {
 		}
 	}
 }
-
