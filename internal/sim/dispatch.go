@@ -1,0 +1,145 @@
+package sim
+
+import (
+	"weak"
+
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// How InstantClone_Task reaches our code.
+//
+// vcsim dispatches a SOAP method by reflection on the object that handles
+// method.This. For a logged-in session that object is the session's own
+// Registry entry if there is one, else the global one; Registry.Handler
+// cannot override it. So, the first time a session calls InstantClone_Task
+// on a VM, dispatch puts a wrapper into that session's Registry:
+// vmWithInstantClone embeds the *simulator.VirtualMachine (same Self, same
+// object lock, same fields) and adds InstantCloneTask. Every other method
+// resolves to the embedded VM's, the PropertyCollector digs the embedded mo
+// type out of wrappers, and fault rules (AddFaultRule) still match type
+// VirtualMachine and the VM's name. The global Registry keeps the real
+// *simulator.VirtualMachine, which vcsim code type-asserts.
+//
+// A wrapper must not outlive its VM, or the session would still see a
+// destroyed VM: hook.RemoveObject drops it from every session Registry it
+// was put in. Putting and removing both happen under the VM's object lock,
+// which vcsim also holds while it removes a VM (Destroy_Task,
+// UnregisterVM), so a wrapper is never put for a VM already removed.
+
+// vmWithInstantClone is a VirtualMachine that implements InstantClone_Task.
+type vmWithInstantClone struct {
+	*simulator.VirtualMachine
+	sim *Simulator
+}
+
+// InstantCloneTask implements VirtualMachine.InstantClone_Task.
+func (w *vmWithInstantClone) InstantCloneTask(ctx *simulator.Context, req *types.InstantClone_Task) soap.HasFault {
+	ref, fault := w.sim.startInstantClone(ctx, w.VirtualMachine, req)
+	if fault != nil {
+		return &methods.InstantClone_TaskBody{Fault_: simulator.Fault("", fault)}
+	}
+	return &methods.InstantClone_TaskBody{Res: &types.InstantClone_TaskResponse{Returnval: ref}}
+}
+
+// dispatch is the Registry.Handler: it runs before every method call.
+func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	if m.Name != "InstantClone_Task" || m.This.Type != "VirtualMachine" || ctx.Session == nil {
+		return nil, nil
+	}
+	if ctx.Session.Key == s.internalSession {
+		// vcsim's in-process session is shared by every simulator in the
+		// process, so a wrapper there could shadow another simulator's VM.
+		return nil, nil
+	}
+	vm, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachine)
+	if !ok {
+		return nil, nil // vcsim answers ManagedObjectNotFound
+	}
+	reg := ctx.Session.Registry
+	ctx.WithLock(vm, func() {
+		if ctx.Map.Get(vm.Self) != vm {
+			return // removed meanwhile
+		}
+		if _, ok := reg.Get(vm.Self).(*vmWithInstantClone); ok {
+			return
+		}
+		s.wrapMu.Lock()
+		defer s.wrapMu.Unlock()
+		// Registry.Put, not Session.Put: the reference is already set.
+		reg.Put(&vmWithInstantClone{VirtualMachine: vm, sim: s})
+		s.wrapped[vm.Self] = append(s.wrapped[vm.Self], weak.Make(reg))
+	})
+	return nil, nil
+}
+
+// hook is registered with the global Registry: it hears of every object put,
+// updated and removed.
+type hook struct{ s *Simulator }
+
+// Reference identifies the hook among the Registry's handlers.
+func (h *hook) Reference() types.ManagedObjectReference { return h.s.self }
+
+// PutObject is a no-op.
+func (h *hook) PutObject(*simulator.Context, mo.Reference) {}
+
+// UpdateObject wakes whoever waits for a vcsim task to finish (see waitTask).
+// It runs on every property change in the inventory, so it is cheap.
+func (h *hook) UpdateObject(_ *simulator.Context, obj mo.Reference, changes []types.PropertyChange) {
+	t, ok := obj.(*mo.Task)
+	if !ok {
+		return
+	}
+	for _, c := range changes {
+		if c.Name != "info.state" {
+			continue
+		}
+		if st, _ := c.Val.(types.TaskInfoState); st == types.TaskInfoStateSuccess || st == types.TaskInfoStateError {
+			h.s.waitMu.Lock()
+			if ch, ok := h.s.waiters[t.Self]; ok {
+				close(ch)
+				delete(h.s.waiters, t.Self)
+			}
+			h.s.waitMu.Unlock()
+		}
+	}
+}
+
+// RemoveObject drops the dispatch wrappers of a removed VM.
+func (h *hook) RemoveObject(ctx *simulator.Context, ref types.ManagedObjectReference) {
+	if ref.Type != "VirtualMachine" {
+		return
+	}
+	h.s.wrapMu.Lock()
+	regs := h.s.wrapped[ref]
+	delete(h.s.wrapped, ref)
+	h.s.wrapMu.Unlock()
+	for _, w := range regs {
+		if reg := w.Value(); reg != nil {
+			reg.Remove(ctx, ref)
+		}
+	}
+}
+
+// waitTask blocks until a vcsim task (CreateVM_Task, PowerOnVM_Task) is done.
+// simulator.Task.Wait polls every 10ms, which would dominate a clone.
+func (s *Simulator) waitTask(ctx *simulator.Context, t *simulator.Task) {
+	ch := make(chan struct{})
+	s.waitMu.Lock()
+	s.waiters[t.Self] = ch
+	s.waitMu.Unlock()
+	done := false
+	ctx.WithLock(t, func() {
+		done = t.Info.State == types.TaskInfoStateSuccess || t.Info.State == types.TaskInfoStateError
+	})
+	if !done {
+		<-ch
+		return
+	}
+	s.waitMu.Lock()
+	delete(s.waiters, t.Self)
+	s.waitMu.Unlock()
+}

@@ -1,0 +1,839 @@
+package sim
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/simulator/esx"
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+	"github.com/vmware/govmomi/vmdk"
+)
+
+// MaxDeltaLevels is the number of delta disks (redo logs) a virtual disk's
+// chain may have. Every instant clone adds one to its source's chain; once a
+// source's chain has this many, instant clones of it fail (KB 67186).
+const MaxDeltaLevels = 255
+
+// cloneFault is a task fault with the message the task error carries.
+type cloneFault struct {
+	fault types.BaseMethodFault
+	msg   string
+}
+
+func failf(f types.BaseMethodFault, format string, args ...any) *cloneFault {
+	return &cloneFault{fault: f, msg: fmt.Sprintf(format, args...)}
+}
+
+func invalidArgument(prop, format string, args ...any) *cloneFault {
+	return failf(&types.InvalidArgument{InvalidProperty: prop}, format, args...)
+}
+
+// startInstantClone runs in the SOAP call, which holds the source VM's lock:
+// it creates the task and hands the work to a goroutine.
+func (s *Simulator) startInstantClone(ctx *simulator.Context, src *simulator.VirtualMachine, req *types.InstantClone_Task) (types.ManagedObjectReference, types.BaseMethodFault) {
+	// Like vCenter, arguments naming missing objects fail the call itself.
+	loc := req.Spec.Location
+	for _, ref := range []*types.ManagedObjectReference{loc.Folder, loc.Pool, loc.Datastore, loc.Host} {
+		if ref != nil && ctx.Map.Get(*ref) == nil {
+			return types.ManagedObjectReference{}, &types.ManagedObjectNotFound{Obj: *ref}
+		}
+	}
+	n := s.calls.Add(1)
+
+	task := simulator.CreateTask(src, "instantCloneTask", nil) // Execute unused: we run it
+	task.Info.EntityName = src.Name
+	task.Info.Reason = &types.TaskReasonUser{UserName: ctx.Session.UserName}
+	ctx.Map.Put(task)
+	ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{
+		{Name: "info.key", Val: task.Self.Value},
+		{Name: "info.task", Val: task.Self},
+	})
+
+	// The task gets its own Context: vcsim object locks are shared by
+	// Context, and the task must wait for locks this call holds.
+	bg := *ctx
+	bg.Context = context.WithoutCancel(ctx.Context)
+	go s.runInstantClone(&bg, task, src, req.Spec, n)
+	return task.Self, nil
+}
+
+func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task, src *simulator.VirtualMachine, spec types.VirtualMachineInstantCloneSpec, n int64) {
+	var host types.ManagedObjectReference
+	ctx.WithLock(src, func() {
+		if src.Runtime.Host != nil {
+			host = *src.Runtime.Host
+		}
+	})
+	release := s.acquireHostSlot(host) // the task stays queued until then
+
+	ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{
+		{Name: "info.startTime", Val: time.Now()},
+		{Name: "info.state", Val: types.TaskInfoStateRunning},
+	})
+
+	res, f := s.instantClone(ctx, task, src, spec, n)
+	if f != nil {
+		f.msg = fmt.Sprintf("instant clone of %q to %q failed: %s", task.Info.EntityName, spec.Name, f.msg)
+	}
+
+	changes := []types.PropertyChange{
+		{Name: "info.completeTime", Val: time.Now()},
+		{Name: "info.state", Val: types.TaskInfoStateSuccess},
+		{Name: "info.result", Val: res},
+	}
+	if f != nil {
+		changes[1].Val = types.TaskInfoStateError
+		changes[2].Val = nil
+		changes = append(changes, types.PropertyChange{Name: "info.error", Val: &types.LocalizedMethodFault{
+			Fault:            f.fault,
+			LocalizedMessage: f.msg,
+		}})
+	}
+	// Complete before releasing the slot, so a queued task never starts
+	// before the one it waited for has completed.
+	ctx.Map.AtomicUpdate(ctx, task, changes)
+	release()
+}
+
+// acquireHostSlot blocks until the host runs fewer than HostLimit instant
+// clones. Blocked tasks are served in order (Go channel senders are FIFO).
+func (s *Simulator) acquireHostSlot(host types.ManagedObjectReference) func() {
+	if s.opts.HostLimit <= 0 {
+		return func() {}
+	}
+	s.slotMu.Lock()
+	ch, ok := s.slots[host]
+	if !ok {
+		ch = make(chan struct{}, s.opts.HostLimit)
+		s.slots[host] = ch
+	}
+	s.slotMu.Unlock()
+	ch <- struct{}{}
+	return func() { <-ch }
+}
+
+// stun serializes the stun phases of clones of one source.
+func (s *Simulator) stun(src types.ManagedObjectReference) func() {
+	s.stunMu.Lock()
+	ch, ok := s.stunLock[src]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		s.stunLock[src] = ch
+	}
+	s.stunMu.Unlock()
+	ch <- struct{}{}
+	return func() { <-ch }
+}
+
+// clonePlan is what prepare works out before anything changes.
+type clonePlan struct {
+	name      string
+	srcName   string
+	host      types.ManagedObjectReference
+	pool      types.ManagedObjectReference
+	folder    *simulator.Folder
+	datastore string
+	devices   []types.BaseVirtualDevice // the clone's devices, edits applied; disks filled in at stun
+	connected map[int32]types.VirtualDeviceConnectInfo
+	config    types.VirtualMachineConfigSpec
+	event     types.VmEvent // of the source
+}
+
+// instantClone does the work of one running task. It returns the clone's
+// reference or the fault the task fails with.
+func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, src *simulator.VirtualMachine, spec types.VirtualMachineInstantCloneSpec, n int64) (types.AnyType, *cloneFault) {
+	deadline := time.Now().Add(s.opts.Latency)
+
+	p, f := s.prepare(ctx, src, &spec)
+	if f != nil {
+		return nil, f
+	}
+	release, f := s.reserveName(ctx, p)
+	if f != nil {
+		return nil, f
+	}
+	defer release()
+
+	s.postEvent(ctx, &types.VmBeingClonedEvent{
+		VmCloneEvent: types.VmCloneEvent{VmEvent: p.event},
+		DestFolder:   types.FolderEventArgument{Folder: p.folder.Self, EntityEventArgument: types.EntityEventArgument{Name: p.folder.Name}},
+		DestName:     p.name,
+		DestHost:     *p.event.Host,
+	})
+	fail := func(f *cloneFault) (types.AnyType, *cloneFault) {
+		s.postEvent(ctx, &types.VmCloneFailedEvent{
+			VmCloneEvent: types.VmCloneEvent{VmEvent: p.event},
+			DestFolder:   types.FolderEventArgument{Folder: p.folder.Self, EntityEventArgument: types.EntityEventArgument{Name: p.folder.Name}},
+			DestName:     p.name,
+			DestHost:     *p.event.Host,
+			Reason:       types.LocalizedMethodFault{Fault: f.fault, LocalizedMessage: f.msg},
+		})
+		return nil, f
+	}
+
+	injected := s.opts.FailClone > 0 && int64(s.opts.FailClone) == n
+	// Without FailLeaveVM the injected failure is backed out: it happens
+	// before the source changes.
+	mutate := !injected || s.opts.FailLeaveVM
+
+	var deltas []string
+	unstun := s.stun(src.Self)
+	start := time.Now()
+	time.Sleep(s.opts.Stun)
+	ctx.WithLock(src, func() {
+		if st := src.Runtime.PowerState; st != types.VirtualMachinePowerStatePoweredOn {
+			f = failf(&types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: st},
+				"the source is %s; instant clone needs a powered-on (or frozen) source: power it on", st)
+			return
+		}
+		deltas, f = s.addDeltas(ctx, src, p, mutate)
+	})
+	if s.opts.Stun > 0 {
+		s.stunMu.Lock()
+		s.stuns = append(s.stuns, Stun{Source: src.Self, Task: task.Self, Start: start, End: time.Now()})
+		s.stunMu.Unlock()
+	}
+	unstun()
+	if f != nil {
+		return fail(f)
+	}
+	if injected && !s.opts.FailLeaveVM {
+		sleepUntil(deadline)
+		return fail(s.injectedFault(n))
+	}
+
+	clone, f := s.createClone(ctx, p)
+	if f != nil {
+		s.removeDeltas(ctx, src, deltas)
+		return fail(f)
+	}
+	if injected {
+		// vSphere cannot back out in the last moments of a clone: the
+		// half-made VM stays, powered off.
+		sleepUntil(deadline)
+		return fail(s.injectedFault(n))
+	}
+	if f := s.powerOn(ctx, clone, p); f != nil {
+		return fail(f)
+	}
+	sleepUntil(deadline)
+
+	ev := s.vmEvent(ctx, clone)
+	s.postEvent(ctx, &types.VmClonedEvent{
+		VmCloneEvent: types.VmCloneEvent{VmEvent: ev},
+		SourceVm:     *p.event.Vm,
+	})
+	return clone.Self, nil
+}
+
+func sleepUntil(t time.Time) {
+	if d := time.Until(t); d > 0 {
+		time.Sleep(d)
+	}
+}
+
+func (s *Simulator) injectedFault(n int64) *cloneFault {
+	msg := fmt.Sprintf("injected failure of instant clone #%d (simulator option fail-clone=%d)", n, s.opts.FailClone)
+	if s.opts.FailFault != nil {
+		return &cloneFault{fault: s.opts.FailFault, msg: msg}
+	}
+	return failf(&types.SystemError{Reason: msg}, "%s", msg)
+}
+
+// prepare validates the spec against the source and works out the clone's
+// placement, devices and configuration.
+func (s *Simulator) prepare(ctx *simulator.Context, src *simulator.VirtualMachine, spec *types.VirtualMachineInstantCloneSpec) (*clonePlan, *cloneFault) {
+	p := &clonePlan{name: spec.Name, connected: make(map[int32]types.VirtualDeviceConnectInfo)}
+	var (
+		devices []types.BaseVirtualDevice
+		extra   []types.BaseOptionValue
+		cfg     types.VirtualMachineConfigInfo
+		pool    *types.ManagedObjectReference
+		vmx     object.DatastorePath
+		f       *cloneFault
+	)
+	ctx.WithLock(src, func() {
+		p.srcName = src.Name
+		if src.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
+			f = failf(&types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: src.Runtime.PowerState},
+				"the source is %s; instant clone needs a powered-on (or frozen) source: power it on", src.Runtime.PowerState)
+			return
+		}
+		p.host = *src.Runtime.Host
+		pool = src.ResourcePool
+		cfg = *src.Config
+		vmx.FromString(src.Config.Files.VmPathName)
+		all := types.MustDeepCopy(types.ArrayOfVirtualDevice{VirtualDevice: src.Config.Hardware.Device})
+		devices = all.VirtualDevice
+		ex := types.MustDeepCopy(types.ArrayOfOptionValue{OptionValue: src.Config.ExtraConfig})
+		extra = ex.OptionValue
+		p.event = s.vmEvent(ctx, src)
+	})
+	if f != nil {
+		return nil, f
+	}
+	wrap := func(f *cloneFault) (*clonePlan, *cloneFault) { return nil, f }
+
+	if strings.TrimSpace(spec.Name) == "" {
+		return wrap(invalidArgument("spec.name", "the clone name is empty: set spec.name"))
+	}
+	if len(spec.Name) > 80 {
+		return wrap(invalidArgument("spec.name", "the clone name is longer than 80 characters"))
+	}
+	loc := spec.Location
+	switch {
+	case loc.Host != nil && *loc.Host != p.host:
+		return wrap(invalidArgument("spec.location.host", "an instant clone runs on its source's host %s; leave spec.location.host unset", p.host.Value))
+	case len(loc.Disk) > 0:
+		return wrap(invalidArgument("spec.location.disk", "instant clone does not support disk placement; leave spec.location.disk unset"))
+	case loc.DiskMoveType != "":
+		return wrap(invalidArgument("spec.location.diskMoveType", "instant clone does not support diskMoveType; leave it unset"))
+	case loc.Service != nil:
+		return wrap(invalidArgument("spec.location.service", "instant clone cannot cross vCenters; leave spec.location.service unset"))
+	}
+
+	dc := datacenterOf(ctx, src)
+	if dc == nil {
+		return wrap(failf(&types.InvalidState{}, "the source is not in a datacenter"))
+	}
+
+	// Folder: the spec's, else the datacenter's VM folder.
+	folderRef := dc.VmFolder
+	if loc.Folder != nil {
+		folderRef = *loc.Folder
+	}
+	folder, ok := ctx.Map.Get(folderRef).(*simulator.Folder)
+	if !ok || !slices.Contains(folder.ChildType, "VirtualMachine") {
+		return wrap(invalidArgument("spec.location.folder", "%s is not a VM folder", folderRef.Value))
+	}
+	if d := datacenterOf(ctx, folder); d == nil || d.Self != dc.Self {
+		return wrap(invalidArgument("spec.location.folder", "folder %q is not in the source's datacenter %q", folder.Name, dc.Name))
+	}
+	p.folder = folder
+
+	// Pool: the spec's, else the source's. It must belong to the compute
+	// resource of the source's host.
+	if loc.Pool != nil {
+		pool = loc.Pool
+	}
+	if pool == nil {
+		return wrap(invalidArgument("spec.location.pool", "the source has no resource pool; set spec.location.pool"))
+	}
+	if !poolServesHost(ctx, *pool, p.host) {
+		return wrap(invalidArgument("spec.location.pool", "resource pool %s is not on the source's host %s", pool.Value, p.host.Value))
+	}
+	p.pool = *pool
+
+	// Datastore: the spec's, else the source's. It must be mounted on the host.
+	p.datastore = vmx.Datastore
+	if loc.Datastore != nil {
+		ds, ok := ctx.Map.Get(*loc.Datastore).(*simulator.Datastore)
+		if !ok {
+			return wrap(invalidArgument("spec.location.datastore", "%s is not a datastore", loc.Datastore.Value))
+		}
+		p.datastore = ds.Name
+	}
+	if datastoreOnHost(ctx, p.datastore, p.host) == nil {
+		return wrap(invalidArgument("spec.location.datastore", "datastore %q is not mounted on the source's host", p.datastore))
+	}
+
+	// Devices: copies of the source's, with the allowed edits applied.
+	if f := s.applyDeviceChanges(ctx, dc, devices, loc.DeviceChange, p); f != nil {
+		return wrap(f)
+	}
+	p.devices = devices
+
+	bios := spec.BiosUuid
+	if bios == "" {
+		bios = uuid.NewString()
+	} else if _, err := uuid.Parse(bios); err != nil {
+		return wrap(invalidArgument("spec.biosUuid", "%q is not a UUID (12345678-abcd-1234-cdef-123456789abc)", bios))
+	}
+
+	// spec.config is merged into the source's extraConfig.
+	for _, o := range spec.Config {
+		ov := o.GetOptionValue()
+		i := slices.IndexFunc(extra, func(e types.BaseOptionValue) bool { return e.GetOptionValue().Key == ov.Key })
+		if i >= 0 {
+			extra[i] = &types.OptionValue{Key: ov.Key, Value: ov.Value}
+		} else {
+			extra = append(extra, &types.OptionValue{Key: ov.Key, Value: ov.Value})
+		}
+	}
+
+	p.config = types.VirtualMachineConfigSpec{
+		Name:              spec.Name,
+		Version:           cfg.Version,
+		GuestId:           cfg.GuestId,
+		Annotation:        cfg.Annotation,
+		Firmware:          cfg.Firmware,
+		Uuid:              bios,
+		InstanceUuid:      uuid.NewString(),
+		NumCPUs:           cfg.Hardware.NumCPU,
+		NumCoresPerSocket: cfg.Hardware.NumCoresPerSocket,
+		MemoryMB:          int64(cfg.Hardware.MemoryMB),
+		ExtraConfig:       extra,
+		Files:             &types.VirtualMachineFileInfo{VmPathName: "[" + p.datastore + "]"},
+	}
+	return p, nil
+}
+
+var macRE = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$`)
+
+// applyDeviceChanges applies the spec's device changes to the copied devices.
+// Only edits of ethernet cards (MAC, backing, connection) and of file-backed
+// serial ports (file, connection) are allowed. Generated MACs of cards not
+// given a manual MAC are regenerated; manual MACs not edited are kept.
+func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Datacenter, devices []types.BaseVirtualDevice, changes []types.BaseVirtualDeviceConfigSpec, p *clonePlan) *cloneFault {
+	list := object.VirtualDeviceList(devices)
+	edited := make(map[int32]bool)
+	for i, c := range changes {
+		spec := c.GetVirtualDeviceConfigSpec()
+		prop := fmt.Sprintf("spec.location.deviceChange[%d]", i)
+		if spec.Device == nil {
+			return invalidArgument(prop+".device", "device change %d has no device", i)
+		}
+		label := list.Name(spec.Device)
+		if spec.Operation != types.VirtualDeviceConfigSpecOperationEdit {
+			return invalidArgument(prop+".operation", "device change %d (%s) is an %q; instant clone allows only edits of network adapters and file-backed serial ports", i, label, spec.Operation)
+		}
+		if spec.FileOperation != "" {
+			return invalidArgument(prop+".fileOperation", "device change %d (%s) has a file operation; instant clone allows none", i, label)
+		}
+		key := spec.Device.GetVirtualDevice().Key
+		old := list.FindByKey(key)
+		if old == nil {
+			return invalidArgument(prop+".device.key", "device change %d edits device key %d, which the source does not have", i, key)
+		}
+		label = list.Name(old)
+		od, nd := old.GetVirtualDevice(), spec.Device.GetVirtualDevice()
+		switch o := old.(type) {
+		case types.BaseVirtualEthernetCard:
+			n, ok := spec.Device.(types.BaseVirtualEthernetCard)
+			if !ok {
+				return invalidArgument(prop+".device", "device change %d changes the type of network adapter %s; only its MAC, network and connection may change", i, label)
+			}
+			oc, nc := o.GetVirtualEthernetCard(), n.GetVirtualEthernetCard()
+			if nc.AddressType == string(types.VirtualEthernetCardMacTypeManual) {
+				if !macRE.MatchString(nc.MacAddress) {
+					return invalidArgument(prop+".device.macAddress", "network adapter %s: %q is not a MAC address (xx:xx:xx:xx:xx:xx)", label, nc.MacAddress)
+				}
+				if hw, _ := net.ParseMAC(nc.MacAddress); hw[0]&1 == 1 {
+					return invalidArgument(prop+".device.macAddress", "network adapter %s: %s is a multicast MAC address", label, nc.MacAddress)
+				}
+				oc.AddressType = nc.AddressType
+				oc.MacAddress = strings.ToLower(nc.MacAddress)
+				edited[key] = true
+			}
+			if nd.Backing != nil {
+				if b, ok := nd.Backing.(*types.VirtualEthernetCardNetworkBackingInfo); ok {
+					if ctx.Map.FindByName(b.DeviceName, dc.Network) == nil {
+						return invalidArgument(prop+".device.backing", "network adapter %s: network %q does not exist in datacenter %q", label, b.DeviceName, dc.Name)
+					}
+				}
+				od.Backing = nd.Backing
+			}
+		case *types.VirtualSerialPort:
+			if _, ok := spec.Device.(*types.VirtualSerialPort); !ok {
+				return invalidArgument(prop+".device", "device change %d changes the type of %s", i, label)
+			}
+			if _, ok := od.Backing.(*types.VirtualSerialPortFileBackingInfo); !ok {
+				return invalidArgument(prop+".device", "%s is not file-backed; instant clone edits only file-backed serial ports", label)
+			}
+			if nd.Backing != nil {
+				b, ok := nd.Backing.(*types.VirtualSerialPortFileBackingInfo)
+				if !ok {
+					return invalidArgument(prop+".device.backing", "%s: the new backing must be a file", label)
+				}
+				var dp object.DatastorePath
+				if !dp.FromString(b.FileName) || dp.Path == "" {
+					return invalidArgument(prop+".device.backing.fileName", "%s: %q is not a datastore path ([datastore] path)", label, b.FileName)
+				}
+				if datastoreOnHost(ctx, dp.Datastore, p.host) == nil {
+					return failf(&types.InvalidDatastorePath{InvalidDatastore: types.InvalidDatastore{Name: dp.Datastore}, DatastorePath: b.FileName},
+						"%s: datastore %q of %q is not mounted on the source's host", label, dp.Datastore, b.FileName)
+				}
+				od.Backing = &types.VirtualSerialPortFileBackingInfo{
+					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: b.FileName},
+				}
+			}
+		default:
+			return invalidArgument(prop+".device", "device change %d edits %s; instant clone allows only edits of network adapters and file-backed serial ports", i, label)
+		}
+		if nd.Connectable != nil {
+			c := *nd.Connectable
+			od.Connectable = &c
+		}
+	}
+
+	for _, d := range devices {
+		vd := d.GetVirtualDevice()
+		if vd.Connectable != nil {
+			p.connected[vd.Key] = *vd.Connectable
+		}
+		if nic, ok := d.(types.BaseVirtualEthernetCard); ok && !edited[vd.Key] {
+			c := nic.GetVirtualEthernetCard()
+			if c.AddressType != string(types.VirtualEthernetCardMacTypeManual) {
+				c.AddressType = string(types.VirtualEthernetCardMacTypeGenerated)
+				c.MacAddress = s.NewMAC()
+			}
+		}
+	}
+	return nil
+}
+
+// NewMAC returns a MAC address in vCenter's generated range
+// (00:50:56:80:00:00 - 00:50:56:bf:ff:ff), unique within the simulator.
+func (s *Simulator) NewMAC() string {
+	n := s.macs.Add(1)
+	return fmt.Sprintf("00:50:56:%02x:%02x:%02x", 0x80|(n>>16)&0x3f, (n>>8)&0xff, n&0xff)
+}
+
+// reserveName fails with DuplicateName when the folder has, or is getting,
+// an entity of that name; else it reserves the name until release.
+func (s *Simulator) reserveName(ctx *simulator.Context, p *clonePlan) (func(), *cloneFault) {
+	s.namesMu.Lock()
+	defer s.namesMu.Unlock()
+	var taken mo.Entity
+	ctx.WithLock(p.folder, func() { taken = ctx.Map.FindByName(p.name, p.folder.ChildEntity) })
+	dup := func(obj types.ManagedObjectReference) *cloneFault {
+		return failf(&types.DuplicateName{Name: p.name, Object: obj},
+			"folder %q already has an object named %q; choose another name or remove that object",
+			p.folder.Name, p.name)
+	}
+	if taken != nil {
+		return nil, dup(taken.Reference())
+	}
+	inflight := s.names[p.folder.Self]
+	if inflight[p.name] {
+		return nil, dup(p.folder.Self)
+	}
+	if inflight == nil {
+		inflight = make(map[string]bool)
+		s.names[p.folder.Self] = inflight
+	}
+	inflight[p.name] = true
+	return func() {
+		s.namesMu.Lock()
+		delete(s.names[p.folder.Self], p.name)
+		s.namesMu.Unlock()
+	}, nil
+}
+
+// addDeltas runs in the stun phase, under the source's lock. For each disk
+// of the source it points the clone's disk at the current top of the chain
+// and, if mutate, gives the source a new delta disk on top of it. It returns
+// the datastore paths of the new source deltas.
+func (s *Simulator) addDeltas(ctx *simulator.Context, src *simulator.VirtualMachine, p *clonePlan, mutate bool) ([]string, *cloneFault) {
+	srcDevices := types.MustDeepCopy(types.ArrayOfVirtualDevice{VirtualDevice: src.Config.Hardware.Device}).VirtualDevice
+	var created []string
+	for _, d := range srcDevices {
+		disk, ok := d.(*types.VirtualDisk)
+		if !ok {
+			continue
+		}
+		b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+		if !ok {
+			return created, failf(&types.NotSupported{}, "disk %d of the source has a %T; the simulator clones only flat disks", disk.Key, disk.Backing)
+		}
+		levels := 0
+		for x := b.Parent; x != nil; x = x.Parent {
+			levels++
+		}
+		if levels >= MaxDeltaLevels {
+			msg := fmt.Sprintf("disk %s of the source already has %d delta disks, the most a chain may have; consolidate or freeze the source, or clone from another source (KB 67186)", b.FileName, levels)
+			return created, &cloneFault{msg: msg, fault: &types.SystemError{
+				RuntimeFault: types.RuntimeFault{MethodFault: types.MethodFault{
+					FaultCause:   &types.LocalizedMethodFault{Fault: &types.GenericVmConfigFault{Reason: msg}, LocalizedMessage: msg},
+					FaultMessage: []types.LocalizableMessage{{Key: "msg.migrate.prepare.failed", Message: "Unable to prepare migration."}},
+				}},
+				Reason: "Launch failure",
+			}}
+		}
+
+		// The clone's disk: a new delta in the clone's directory (vcsim
+		// names it when the path is empty) whose parent is the source's top.
+		for _, cd := range p.devices {
+			if cd.GetVirtualDevice().Key != disk.Key {
+				continue
+			}
+			cdisk := cd.(*types.VirtualDisk)
+			cb := cdisk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
+			cb.FileName = "[" + p.datastore + "]"
+			cb.Uuid = ""
+			cb.ChangeId = ""
+			parent := types.MustDeepCopy(*b)
+			cb.Parent = &parent
+		}
+
+		if !mutate {
+			continue
+		}
+		name := deltaName(b.FileName, levels+1)
+		if err := s.writeDelta(ctx, b.FileName, name); err != nil {
+			s.deleteDisks(ctx, created)
+			return nil, failf(&types.CannotCreateFile{FileFault: types.FileFault{File: name}}, "cannot create delta disk %s: %v", name, err)
+		}
+		created = append(created, name)
+		parent := *b
+		nb := *b
+		nb.FileName = name
+		nb.Parent = &parent
+		nb.ChangeId = ""
+		disk.Backing = &nb
+	}
+	if mutate && len(created) > 0 {
+		ctx.Update(src, []types.PropertyChange{{Name: "config.hardware.device", Val: srcDevices}})
+		src.RefreshStorageInfo(ctx, nil)
+	}
+	return created, nil
+}
+
+// removeDeltas backs out the deltas addDeltas gave the source.
+func (s *Simulator) removeDeltas(ctx *simulator.Context, src *simulator.VirtualMachine, deltas []string) {
+	if len(deltas) == 0 {
+		return
+	}
+	ctx.WithLock(src, func() {
+		devices := types.MustDeepCopy(types.ArrayOfVirtualDevice{VirtualDevice: src.Config.Hardware.Device}).VirtualDevice
+		for _, d := range devices {
+			if disk, ok := d.(*types.VirtualDisk); ok {
+				if b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo); ok && b.Parent != nil && slices.Contains(deltas, b.FileName) {
+					disk.Backing = b.Parent
+				}
+			}
+		}
+		ctx.Update(src, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
+		s.deleteDisks(ctx, deltas)
+		src.RefreshStorageInfo(ctx, nil)
+	})
+}
+
+var deltaSuffix = regexp.MustCompile(`-\d{6}$`)
+
+// deltaName names level n of the chain of base like vSphere: disk1.vmdk,
+// disk1-000001.vmdk, disk1-000002.vmdk, ...
+func deltaName(top string, n int) string {
+	base := strings.TrimSuffix(top, ".vmdk")
+	base = deltaSuffix.ReplaceAllString(base, "")
+	return fmt.Sprintf("%s-%06d.vmdk", base, n)
+}
+
+// localPath maps "[ds] path" to the datastore's local directory.
+func localPath(ctx *simulator.Context, name string) (string, error) {
+	var dp object.DatastorePath
+	if !dp.FromString(name) {
+		return "", fmt.Errorf("%q is not a datastore path", name)
+	}
+	for _, obj := range ctx.Map.All("Datastore") {
+		if ds := obj.(*simulator.Datastore); ds.Name == dp.Datastore {
+			return path.Join(ds.Summary.Url, dp.Path), nil
+		}
+	}
+	return "", fmt.Errorf("datastore %q not found", dp.Datastore)
+}
+
+// writeDelta writes the descriptor (and empty extent) of a delta disk whose
+// parent is parent, so vcsim can read its capacity like any disk's.
+func (s *Simulator) writeDelta(ctx *simulator.Context, parent, name string) error {
+	pp, err := localPath(ctx, parent)
+	if err != nil {
+		return err
+	}
+	np, err := localPath(ctx, name)
+	if err != nil {
+		return err
+	}
+	pf, err := os.Open(pp)
+	if err != nil {
+		return err
+	}
+	pd, err := vmdk.ParseDescriptor(pf)
+	_ = pf.Close()
+	if err != nil {
+		return err
+	}
+	d := vmdk.NewDescriptor(vmdk.Extent{Size: pd.Extent[0].Size, Info: path.Base(simulator.VirtualDiskBackingFileName(np))})
+	d.Type = "vmfsSparse"
+	d.CID = vmdk.DiskContentID(uuid.New().ID())
+	d.ParentCID = pd.CID
+	d.DDB["parentFileNameHint"] = path.Base(pp)
+	f, err := os.Create(np)
+	if err != nil {
+		return err
+	}
+	if err := d.Write(f); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(simulator.VirtualDiskBackingFileName(np), nil, 0o600)
+}
+
+func (s *Simulator) deleteDisks(ctx *simulator.Context, names []string) {
+	for _, n := range names {
+		if p, err := localPath(ctx, n); err == nil {
+			_ = os.Remove(p)
+			_ = os.Remove(simulator.VirtualDiskBackingFileName(p))
+		}
+	}
+}
+
+// createClone creates the clone VM, powered off, through vcsim's own
+// CreateVM_Task so it is a real simulator VM.
+func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulator.VirtualMachine, *cloneFault) {
+	defaults := object.VirtualDeviceList(esx.VirtualDevice)
+	config := p.config
+	for _, d := range p.devices {
+		if defaults.Find(object.VirtualDeviceList(p.devices).Name(d)) != nil {
+			continue // CreateVM_Task adds the default devices itself
+		}
+		spec := &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: d}
+		if _, ok := d.(*types.VirtualDisk); ok {
+			spec.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+		}
+		config.DeviceChange = append(config.DeviceChange, spec)
+	}
+
+	sub := *ctx // each vcsim task gets its own locking identity
+	res := p.folder.CreateVMTask(&sub, &types.CreateVM_Task{This: p.folder.Self, Config: config, Pool: p.pool, Host: &p.host})
+	body := res.(*methods.CreateVM_TaskBody)
+	if body.Fault_ != nil {
+		return nil, failf(body.Fault_.VimFault().(types.BaseMethodFault), "creating the clone VM: %s", body.Fault_.String)
+	}
+	t := ctx.Map.Get(body.Res.Returnval).(*simulator.Task)
+	s.waitTask(ctx, t)
+	var info types.TaskInfo
+	ctx.WithLock(t, func() { info = t.Info })
+	if info.Error != nil {
+		return nil, failf(info.Error.Fault, "creating the clone VM: %s", info.Error.LocalizedMessage)
+	}
+	return ctx.Map.Get(info.Result.(types.ManagedObjectReference)).(*simulator.VirtualMachine), nil
+}
+
+// powerOn powers the clone on and restores the connection state its NICs
+// and serial ports had in the source (or were given by the spec): an instant
+// clone resumes the source's running state rather than booting.
+func (s *Simulator) powerOn(ctx *simulator.Context, clone *simulator.VirtualMachine, p *clonePlan) *cloneFault {
+	sub := *ctx
+	res := clone.PowerOnVMTask(&sub, &types.PowerOnVM_Task{This: clone.Self})
+	body := res.(*methods.PowerOnVM_TaskBody)
+	if body.Fault_ != nil {
+		return failf(body.Fault_.VimFault().(types.BaseMethodFault), "powering the clone on: %s", body.Fault_.String)
+	}
+	t := ctx.Map.Get(body.Res.Returnval).(*simulator.Task)
+	s.waitTask(ctx, t)
+	var info types.TaskInfo
+	ctx.WithLock(t, func() { info = t.Info })
+	if info.Error != nil {
+		return failf(info.Error.Fault, "powering the clone on: %s", info.Error.LocalizedMessage)
+	}
+	ctx.WithLock(clone, func() {
+		devices := types.MustDeepCopy(types.ArrayOfVirtualDevice{VirtualDevice: clone.Config.Hardware.Device}).VirtualDevice
+		for _, d := range devices {
+			vd := d.GetVirtualDevice()
+			if c, ok := p.connected[vd.Key]; ok && vd.Connectable != nil {
+				vd.Connectable.Connected = c.Connected
+				vd.Connectable.StartConnected = c.StartConnected
+			}
+		}
+		ctx.Update(clone, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
+	})
+	return nil
+}
+
+func (s *Simulator) postEvent(ctx *simulator.Context, ev types.BaseEvent) {
+	em := ctx.Map.EventManager()
+	ctx.WithLock(em, func() { em.PostEvent(ctx, &types.PostEvent{EventToPost: ev}) })
+}
+
+// vmEvent returns the arguments of an event about vm. Callers hold vm's lock
+// or own vm.
+func (s *Simulator) vmEvent(ctx *simulator.Context, vm *simulator.VirtualMachine) types.VmEvent {
+	ev := types.VmEvent{Event: types.Event{Vm: &types.VmEventArgument{
+		EntityEventArgument: types.EntityEventArgument{Name: vm.Name},
+		Vm:                  vm.Self,
+	}}}
+	if dc := datacenterOf(ctx, vm); dc != nil {
+		ev.Datacenter = &types.DatacenterEventArgument{Datacenter: dc.Self, EntityEventArgument: types.EntityEventArgument{Name: dc.Name}}
+	}
+	if vm.Runtime.Host != nil {
+		if h, ok := ctx.Map.Get(*vm.Runtime.Host).(*simulator.HostSystem); ok {
+			ev.Host = &types.HostEventArgument{Host: h.Self, EntityEventArgument: types.EntityEventArgument{Name: h.Name}}
+			if cr, ok := ctx.Map.Get(*h.Parent).(mo.Entity); ok {
+				ev.ComputeResource = &types.ComputeResourceEventArgument{ComputeResource: cr.Reference(), EntityEventArgument: types.EntityEventArgument{Name: cr.Entity().Name}}
+			}
+		}
+	}
+	if len(vm.Datastore) > 0 {
+		if ds, ok := ctx.Map.Get(vm.Datastore[0]).(*simulator.Datastore); ok {
+			ev.Ds = &types.DatastoreEventArgument{Datastore: ds.Self, EntityEventArgument: types.EntityEventArgument{Name: ds.Name}}
+		}
+	}
+	return ev
+}
+
+// datacenterOf walks up from e to its datacenter.
+func datacenterOf(ctx *simulator.Context, e mo.Entity) *simulator.Datacenter {
+	for p := e.Entity().Parent; p != nil; {
+		obj, ok := ctx.Map.Get(*p).(mo.Entity)
+		if !ok {
+			return nil
+		}
+		if dc, ok := obj.(*simulator.Datacenter); ok {
+			return dc
+		}
+		p = obj.Entity().Parent
+	}
+	return nil
+}
+
+// poolServesHost reports whether pool belongs to the compute resource host is in.
+func poolServesHost(ctx *simulator.Context, pool, host types.ManagedObjectReference) bool {
+	h, ok := ctx.Map.Get(host).(*simulator.HostSystem)
+	if !ok || h.Parent == nil {
+		return false
+	}
+	obj, ok := ctx.Map.Get(pool).(mo.Entity)
+	if !ok {
+		return false
+	}
+	for p := obj.Entity().Parent; p != nil; {
+		if *p == *h.Parent {
+			return true
+		}
+		parent, ok := ctx.Map.Get(*p).(mo.Entity)
+		if !ok {
+			return false
+		}
+		p = parent.Entity().Parent
+	}
+	return false
+}
+
+// datastoreOnHost returns the datastore of that name mounted on host, or nil.
+func datastoreOnHost(ctx *simulator.Context, name string, host types.ManagedObjectReference) *simulator.Datastore {
+	h, ok := ctx.Map.Get(host).(*simulator.HostSystem)
+	if !ok {
+		return nil
+	}
+	if ds, ok := ctx.Map.FindByName(name, h.Datastore).(*simulator.Datastore); ok {
+		return ds
+	}
+	return nil
+}
