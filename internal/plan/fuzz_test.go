@@ -2,10 +2,12 @@ package plan
 
 import (
 	"errors"
+	"flag"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/iclone-plan/iclone-plan/internal/macgen"
 )
@@ -29,8 +31,16 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte(fullPlan))
+	fuzzing := flag.Lookup("test.fuzz").Value.String() != ""
 	f.Fuzz(func(t *testing.T, data []byte) {
+		start := time.Now()
 		p, err := Parse("f.yaml", data)
+		// A hang detector while fuzzing only (never in plain go test, where a
+		// loaded machine must not make it fail): the largest valid plan
+		// loads in well under a second.
+		if d := time.Since(start); fuzzing && d > 5*time.Second {
+			t.Fatalf("Parse took %v", d)
+		}
 		if err != nil {
 			var list ErrorList
 			if !errors.As(err, &list) || len(list) == 0 {

@@ -35,7 +35,7 @@ const (
 	MaxExtraConfig = 256
 	// MaxRendered is the largest number of values (names, MACs, serial files,
 	// extraConfig entries) a plan may render in total.
-	MaxRendered = 5_000_000
+	MaxRendered = 1_000_000
 	// MaxFileSize is the largest plan file Load reads.
 	MaxFileSize = 8 << 20
 	// MaxNameLen is the longest clone name (vSphere allows 80 characters).
