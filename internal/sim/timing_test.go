@@ -148,7 +148,9 @@ func TestConcurrentClonesOneSession(t *testing.T) {
 	refs := make([]types.ManagedObjectReference, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { refs[i] = e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: fmt.Sprintf("c-%02d", i)}) })
+		wg.Go(func() {
+			refs[i] = e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: fmt.Sprintf("c-%02d", i)})
+		})
 	}
 	wg.Wait()
 	seen := map[string]bool{}
