@@ -1,0 +1,268 @@
+// Package executor carries out a plan's Changes against vCenter through the
+// small Cloud interface: bounded parallelism, a token-bucket submission
+// rate, per-host and per-source limits, retries of transient faults with
+// backoff, a timeout per task, and rollback of the run when it fails.
+//
+// The executor never prints. It reports through Hooks, and its result is a
+// Report. The safety rules it keeps are those of DESIGN.md section 4:
+//
+//   - It only ever touches VMs the plan's Changes name (which the planner
+//     only lets be VMs carrying the plan's marker) and VMs it created itself.
+//   - Replacements are create-before-destroy: the new clone is made with its
+//     NICs disconnected under a temporary name; the swap disconnects the old
+//     clone before it connects the new one, so no two connected NICs ever
+//     share a MAC; old clones are destroyed only once the whole run has
+//     succeeded, so a rollback restores them exactly.
+//   - Destroys of clones the plan no longer has are done last, for the same
+//     reason.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/plan"
+)
+
+// Cloud is what the executor needs of vCenter. internal/vsphere implements
+// it; every method is safe for concurrent use. VMs are identified by their
+// managed object reference value.
+type Cloud interface {
+	// EnsureFolder creates the VM folder at path (and its parents) if it
+	// does not exist, and reports whether it created it.
+	EnsureFolder(ctx context.Context, path string) (created bool, err error)
+	// RemoveFolder removes the folder at path if it is empty.
+	RemoveFolder(ctx context.Context, path string) error
+	// InstantClone runs InstantClone_Task as req says, calls started with
+	// the task's reference as soon as the task exists, and returns the new
+	// VM's reference when the task succeeds.
+	InstantClone(ctx context.Context, req *CloneRequest, started func(task string)) (vm string, err error)
+	// FindVM returns the reference and markers of the VM called name in the
+	// folder at path, or "" if there is none.
+	FindVM(ctx context.Context, folder, name string) (vm string, markers map[string]string, err error)
+	// Destroy powers the VM off if needed and destroys it. A VM that no
+	// longer exists is not an error.
+	Destroy(ctx context.Context, vm string) error
+	// Rename renames the VM.
+	Rename(ctx context.Context, vm, name string) error
+	// Reconfigure changes the VM's NIC connection states and extraConfig.
+	Reconfigure(ctx context.Context, vm string, change *VMChange) error
+}
+
+// CloneRequest is one instant clone.
+type CloneRequest struct {
+	// Source is the source VM's reference.
+	Source string
+	// Name is the clone's name.
+	Name string
+	// Folder is the inventory path of the clone's folder.
+	Folder string
+	// Pool is the resource pool reference; "" means the source's.
+	Pool string
+	// NICs are the NIC edits (manual MACs, networks).
+	NICs []plan.NIC
+	// Serial are the serial-port file edits.
+	Serial []plan.SerialPort
+	// ExtraConfig is merged into the clone's extraConfig: guestinfo, the
+	// plan's extraConfig and the ownership markers.
+	ExtraConfig map[string]string
+	// Disconnected makes every NIC start disconnected (replacements, until
+	// the old clone is out of the way).
+	Disconnected bool
+}
+
+// VMChange is a reconfiguration of a VM's NICs and markers.
+type VMChange struct {
+	// Connect, if set, connects (or disconnects) every NIC, now and at
+	// power-on.
+	Connect *bool
+	// Restore sets each NIC (by device key) back to the recorded state.
+	Restore []inventory.NIC
+	// ExtraConfig sets keys; an empty value removes the key.
+	ExtraConfig map[string]string
+}
+
+// Options say how to run. Load them from the plan's execution block with
+// OptionsFrom; the zero value runs one task at a time with no rate limit.
+type Options struct {
+	// Parallelism is the number of clone tasks in flight overall (>= 1).
+	Parallelism int
+	// PerHost and PerSource limit tasks in flight per ESXi host and per
+	// source VM; 0 means no limit.
+	PerHost, PerSource int
+	// Rate is the number of task submissions per second; 0 means no limit.
+	Rate float64
+	// Retries is how often a transient fault is retried.
+	Retries int
+	// Backoff is the wait before the first retry, doubled each time;
+	// 0 means one second.
+	Backoff time.Duration
+	// TaskTimeout bounds each task; 0 means no timeout.
+	TaskTimeout time.Duration
+	// Continue keeps going after failures (onFailure: continue) instead of
+	// rolling back.
+	Continue bool
+	// MaxFailures is the number of failures tolerated before the run stops
+	// (and, unless Continue, rolls back).
+	MaxFailures int
+	// RunID is this run's id, stamped on every clone as iclone.run.
+	RunID string
+	// Now returns the current time (for markers); nil means time.Now.
+	Now func() time.Time
+	// Hooks receive progress; nil fields are ignored.
+	Hooks Hooks
+}
+
+// OptionsFrom returns the options of a plan's execution block.
+func OptionsFrom(e plan.Execution, runID string) Options {
+	return Options{
+		Parallelism: e.Parallelism, PerHost: e.PerHost, PerSource: e.PerSource,
+		Rate: e.Rate.PerSecond, Retries: e.Retries, TaskTimeout: e.TaskTimeout,
+		Continue: e.OnFailure == plan.OnFailureContinue, MaxFailures: e.MaxFailures, RunID: runID,
+	}
+}
+
+// Hooks report what the executor does. They are called from the executor's
+// goroutines, one call at a time, and must not block for long.
+type Hooks struct {
+	// Event is called for every step: see EventType.
+	Event func(Event)
+}
+
+// EventType says what an Event reports.
+type EventType string
+
+// Event types, in the order a run emits them.
+const (
+	EventStart        EventType = "start"         // the run starts; Progress.Total is set
+	EventFolder       EventType = "folder"        // a folder was created
+	EventTaskStarted  EventType = "task-started"  // a vCenter task exists: record Task now
+	EventRetry        EventType = "retry"         // a transient fault; retrying after a backoff
+	EventDone         EventType = "done"          // an operation succeeded
+	EventFailed       EventType = "failed"        // an operation failed for good
+	EventStopping     EventType = "stopping"      // failures or an interrupt stop the run
+	EventRollback     EventType = "rollback"      // rollback starts
+	EventRollbackStep EventType = "rollback-step" // one rollback step ended (Err set if it failed)
+	EventFinish       EventType = "finish"        // the run ended; Outcome is set
+)
+
+// Event is one step of a run.
+type Event struct {
+	Time     time.Time
+	Type     EventType
+	Op       string // "create", "replace", "swap", "destroy", "cleanup", "folder", ...
+	Name     string // clone name
+	VM       string // VM reference, when known
+	Task     string // task reference, for EventTaskStarted
+	Attempt  int    // 1-based attempt of the operation
+	Err      error
+	Progress Progress
+	Outcome  Outcome // for EventFinish
+}
+
+// Progress counts the run's clone operations.
+type Progress struct {
+	Total, Done, Failed, InFlight int
+}
+
+// Outcome is how a run ended.
+type Outcome string
+
+// Outcomes of a run.
+const (
+	OutcomeSuccess            Outcome = "success"
+	OutcomeRolledBack         Outcome = "rolled-back"
+	OutcomeRollbackIncomplete Outcome = "rollback-incomplete"
+	OutcomePartial            Outcome = "partial"     // onFailure: continue, with failures
+	OutcomeInterrupted        Outcome = "interrupted" // interrupted, then rolled back
+)
+
+// ErrInterrupted is the cause reported when the run's context was cancelled.
+var ErrInterrupted = errors.New("interrupted")
+
+// Report is the record of a run: every action with its task, timings and
+// fault, the rollback steps, and what is left if rollback was incomplete.
+type Report struct {
+	Run      string    `json:"run"`
+	Plan     string    `json:"plan"`
+	Outcome  Outcome   `json:"outcome"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	// Cause is the first failure that stopped the run, if any.
+	Cause    string     `json:"cause,omitempty"`
+	Actions  []*Action  `json:"actions"`
+	Rollback []*Step    `json:"rollback,omitempty"`
+	Leftover []Leftover `json:"leftover,omitempty"`
+}
+
+// Action is one planned operation and how it went.
+type Action struct {
+	Op       string    `json:"op"` // create, replace, destroy, folder
+	Name     string    `json:"name"`
+	Group    string    `json:"group,omitempty"`
+	Index    int       `json:"index,omitempty"`
+	Reason   string    `json:"reason,omitempty"`
+	VM       string    `json:"vm,omitempty"`    // the VM created or destroyed
+	OldVM    string    `json:"oldVm,omitempty"` // for replace: the clone replaced
+	Tasks    []string  `json:"tasks,omitempty"`
+	Attempts int       `json:"attempts,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	State    string    `json:"state"` // pending, done, failed, skipped, rolled-back
+	Error    string    `json:"error,omitempty"`
+	Fault    string    `json:"fault,omitempty"` // the vSphere fault type, if any
+}
+
+// Step is one rollback step.
+type Step struct {
+	Op    string `json:"op"` // destroy, unswap, remove-folder
+	Name  string `json:"name"`
+	VM    string `json:"vm,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// Leftover is something a failed rollback could not undo.
+type Leftover struct {
+	Name string `json:"name"`
+	VM   string `json:"vm,omitempty"`
+	What string `json:"what"`
+}
+
+// Failed returns the actions that failed.
+func (r *Report) Failed() []*Action {
+	var out []*Action
+	for _, a := range r.Actions {
+		if a.State == "failed" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// RunError is returned by Run when the run did not succeed; the Report says
+// the rest.
+type RunError struct {
+	Outcome Outcome
+	Cause   error
+	// Rollback holds the rollback failures, if any.
+	Rollback error
+}
+
+func (e *RunError) Error() string {
+	switch e.Outcome {
+	case OutcomeRolledBack:
+		return fmt.Sprintf("apply failed and was rolled back: %v", e.Cause)
+	case OutcomeInterrupted:
+		return "apply was interrupted and rolled back"
+	case OutcomeRollbackIncomplete:
+		return fmt.Sprintf("apply failed (%v) and the rollback was incomplete: %v", e.Cause, e.Rollback)
+	case OutcomePartial:
+		return fmt.Sprintf("apply finished with failures: %v", e.Cause)
+	}
+	return fmt.Sprint(e.Cause)
+}
+
+func (e *RunError) Unwrap() error { return e.Cause }

@@ -1,0 +1,629 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-multierror"
+	"golang.org/x/time/rate"
+
+	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/plan"
+)
+
+// Markers of iclone.state while a run is in flight.
+const (
+	StatePending = "pending" // a replacement not yet swapped in
+	StateRetired = "retired" // a replaced clone awaiting destruction
+)
+
+// Run carries out ch. It returns the run's Report and, unless the run
+// succeeded, a *RunError whose Outcome says what happened. Cancelling ctx
+// (SIGINT/SIGTERM) stops submitting new tasks, lets in-flight tasks end and
+// rolls back, whatever onFailure says.
+//
+// ch must have no conflicts; Run refuses a plan that has.
+func Run(ctx context.Context, ch *plan.Changes, cloud Cloud, opts Options) (*Report, error) {
+	if err := ch.Err(); err != nil {
+		return nil, err
+	}
+	r := newRunner(ch, cloud, opts)
+	return r.run(ctx)
+}
+
+type runner struct {
+	ch    *plan.Changes
+	cloud Cloud
+	opts  Options
+	now   func() time.Time
+	lim   *rate.Limiter
+
+	mu       sync.Mutex // guards everything below and serializes hooks
+	report   *Report
+	progress Progress
+	failures int
+	cause    error
+	stopped  bool
+	undo     []undoStep // LIFO
+	retired  []*opState // replaced clones to destroy when the run commits
+}
+
+// undoStep reverses one change this run made.
+type undoStep struct {
+	op   string // "destroy", "unswap", "remove-folder", "restore-nics"
+	name string
+	vm   string
+	fn   func(ctx context.Context) error
+}
+
+// opState is one clone operation in flight.
+type opState struct {
+	change *plan.Change
+	action *Action
+	src    plan.Source
+	folder string
+}
+
+func newRunner(ch *plan.Changes, cloud Cloud, opts Options) *runner {
+	if opts.Parallelism < 1 {
+		opts.Parallelism = 1
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = time.Second
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	lim := rate.NewLimiter(rate.Inf, 1)
+	if opts.Rate > 0 {
+		lim = rate.NewLimiter(rate.Limit(opts.Rate), 1)
+	}
+	return &runner{ch: ch, cloud: cloud, opts: opts, now: now, lim: lim,
+		report: &Report{Run: opts.RunID, Plan: ch.Plan.Name, Actions: []*Action{}}}
+}
+
+// emit sends an event to the hook; the caller holds r.mu.
+func (r *runner) emit(e Event) {
+	if r.opts.Hooks.Event == nil {
+		return
+	}
+	e.Time = r.now()
+	e.Progress = r.progress
+	r.opts.Hooks.Event(e)
+}
+
+func (r *runner) event(e Event) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.emit(e)
+}
+
+func (r *runner) pushUndo(u undoStep) {
+	r.mu.Lock()
+	r.undo = append(r.undo, u)
+	r.mu.Unlock()
+}
+
+// fail records a failed operation and decides whether the run stops.
+func (r *runner) fail(a *Action, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a.State, a.Error, a.Fault, a.Finished = "failed", err.Error(), FaultName(err), r.now()
+	r.progress.Failed++
+	r.failures++
+	if r.cause == nil {
+		r.cause = fmt.Errorf("%s %s: %w", a.Op, a.Name, err)
+	}
+	r.emit(Event{Type: EventFailed, Op: a.Op, Name: a.Name, VM: a.VM, Err: err, Attempt: a.Attempts})
+	if r.failures > r.opts.MaxFailures && !r.opts.Continue && !r.stopped {
+		r.stopped = true
+		r.emit(Event{Type: EventStopping, Err: r.cause})
+	}
+}
+
+func (r *runner) isStopped() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stopped
+}
+
+func (r *runner) run(ctx context.Context) (*Report, error) {
+	rep := r.report
+	rep.Started = r.now()
+	var ops []*opState
+	var destroys []*plan.Change
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		switch it.Action {
+		case plan.Create, plan.Replace:
+			a := &Action{Op: it.Action.String(), Name: it.Name, Group: it.Group, Index: it.Index, Reason: it.Reason, State: "pending"}
+			if it.Current != nil {
+				a.OldVM = it.Current.Ref
+			}
+			rep.Actions = append(rep.Actions, a)
+			ops = append(ops, &opState{change: it, action: a, src: r.ch.Sources[it.Clone.Source], folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
+		case plan.Destroy:
+			destroys = append(destroys, it)
+		}
+	}
+	r.mu.Lock()
+	r.progress.Total = len(ops)
+	r.emit(Event{Type: EventStart})
+	r.mu.Unlock()
+
+	// Tasks are not cancelled by an interrupt: they end, and are then rolled
+	// back. Only submission stops.
+	work := context.WithoutCancel(ctx)
+
+	r.prepare(ctx, work)
+	if !r.isStopped() {
+		r.schedule(ctx, work, ops)
+	}
+
+	interrupted := ctx.Err() != nil
+	r.mu.Lock()
+	failed := r.failures > 0
+	rollback := interrupted || (failed && !r.opts.Continue)
+	r.mu.Unlock()
+	for _, a := range rep.Actions {
+		if a.State == "pending" {
+			a.State = "skipped"
+		}
+	}
+
+	var runErr *RunError
+	switch {
+	case rollback:
+		cause := r.cause
+		if interrupted {
+			cause = ErrInterrupted
+		}
+		rbErr := r.rollback(work)
+		runErr = &RunError{Outcome: OutcomeRolledBack, Cause: cause}
+		if interrupted {
+			runErr.Outcome = OutcomeInterrupted
+		}
+		if rbErr != nil {
+			runErr.Outcome, runErr.Rollback = OutcomeRollbackIncomplete, rbErr
+		}
+	default:
+		// Commit: destroy what was replaced and what the plan no longer has.
+		r.commit(work, destroys)
+		if r.failures > 0 {
+			runErr = &RunError{Outcome: OutcomePartial, Cause: r.cause}
+		}
+	}
+
+	rep.Finished = r.now()
+	rep.Outcome = OutcomeSuccess
+	if runErr != nil {
+		rep.Outcome = runErr.Outcome
+		if runErr.Cause != nil {
+			rep.Cause = runErr.Cause.Error()
+		}
+	}
+	r.event(Event{Type: EventFinish, Outcome: rep.Outcome})
+	if runErr != nil {
+		return rep, runErr
+	}
+	return rep, nil
+}
+
+// prepare creates the missing folders and disconnects owned VMs that are on
+// their way out but hold a MAC another clone of this run will connect.
+func (r *runner) prepare(ctx, work context.Context) {
+	for _, f := range r.ch.Folders {
+		a := &Action{Op: "folder", Name: f, State: "pending", Started: r.now()}
+		r.mu.Lock()
+		r.report.Actions = append(r.report.Actions, a)
+		r.mu.Unlock()
+		created, err := r.cloud.EnsureFolder(work, f)
+		if err != nil {
+			r.fail(a, fmt.Errorf("creating folder %s: %w", f, err))
+			return
+		}
+		a.State, a.Finished = "done", r.now()
+		if created {
+			r.pushUndo(undoStep{op: "remove-folder", name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
+			r.event(Event{Type: EventFolder, Op: "folder", Name: f})
+		}
+	}
+
+	// A MAC may move between slots (a changed template): the VM losing it
+	// must be disconnected before any clone connects it.
+	type slot struct {
+		group string
+		index int
+	}
+	wanted := map[string]slot{}
+	for c := range r.ch.Plan.Clones() {
+		for _, n := range c.NICs {
+			wanted[n.MAC] = slot{c.Group, c.Index}
+		}
+	}
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if it.Current == nil || (it.Action != plan.Replace && it.Action != plan.Destroy) {
+			continue
+		}
+		clash := false
+		for _, n := range it.Current.NICs {
+			if s, ok := wanted[n.MAC]; ok && n.Connected && s != (slot{it.Group, it.Index}) {
+				clash = true
+			}
+		}
+		if !clash {
+			continue
+		}
+		vm, nics := it.Current.Ref, it.Current.NICs
+		if err := r.cloud.Reconfigure(work, vm, &VMChange{Connect: new(false)}); err != nil {
+			a := &Action{Op: "disconnect", Name: it.Name, VM: vm, State: "pending"}
+			r.mu.Lock()
+			r.report.Actions = append(r.report.Actions, a)
+			r.mu.Unlock()
+			r.fail(a, err)
+			return
+		}
+		r.pushUndo(undoStep{op: "restore-nics", name: it.Name, vm: vm, fn: func(ctx context.Context) error {
+			return r.cloud.Reconfigure(ctx, vm, &VMChange{Restore: nics})
+		}})
+	}
+}
+
+// schedule runs the clone operations: the first pending operation whose
+// source and host have a free slot starts as soon as the overall limit and
+// the rate allow, so one busy source never holds up the others.
+func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
+	type done struct{ op *opState }
+	finished := make(chan done, len(ops))
+	perHost, perSource := map[string]int{}, map[string]int{}
+	inflight := 0
+	pending := ops
+	startable := func(o *opState) bool {
+		return (r.opts.PerHost <= 0 || perHost[o.src.HostRef] < r.opts.PerHost) &&
+			(r.opts.PerSource <= 0 || perSource[o.src.Ref] < r.opts.PerSource)
+	}
+	for len(pending) > 0 || inflight > 0 {
+		stop := r.isStopped() || ctx.Err() != nil
+		if !stop && inflight < r.opts.Parallelism {
+			next := -1
+			for i, o := range pending {
+				if startable(o) {
+					next = i
+					break
+				}
+			}
+			if next >= 0 {
+				if err := r.lim.Wait(ctx); err != nil {
+					continue // interrupted: stop submitting
+				}
+				o := pending[next]
+				pending = append(pending[:next], pending[next+1:]...)
+				inflight++
+				perHost[o.src.HostRef]++
+				perSource[o.src.Ref]++
+				r.mu.Lock()
+				r.progress.InFlight = inflight
+				r.mu.Unlock()
+				go func() {
+					r.runOp(ctx, work, o)
+					finished <- done{o}
+				}()
+				continue
+			}
+		}
+		if stop && inflight == 0 {
+			return
+		}
+		select {
+		case d := <-finished:
+			inflight--
+			perHost[d.op.src.HostRef]--
+			perSource[d.op.src.Ref]--
+			r.mu.Lock()
+			r.progress.InFlight = inflight
+			r.mu.Unlock()
+		case <-ctx.Done():
+			// Wake up to stop submitting; in-flight operations still end.
+			if inflight == 0 {
+				return
+			}
+			d := <-finished
+			inflight--
+			perHost[d.op.src.HostRef]--
+			perSource[d.op.src.Ref]--
+		}
+	}
+}
+
+// runOp creates one clone (or, for a replacement, creates the new clone and
+// swaps it in).
+func (r *runner) runOp(ctx, work context.Context, o *opState) {
+	c, a := o.change.Clone, o.action
+	r.mu.Lock()
+	a.Started = r.now()
+	r.mu.Unlock()
+	replace := o.change.Action == plan.Replace && o.change.Current != nil
+
+	markers := plan.Markers(r.ch.Plan, c, o.src, r.opts.RunID, r.now())
+	name := c.Name
+	if replace {
+		markers[inventory.MarkerState] = StatePending
+		name = tempName(c.Name, "~"+shortRun(r.opts.RunID))
+	}
+	req := &CloneRequest{Source: o.src.Ref, Name: name, Folder: o.folder, Pool: c.ResourcePool,
+		NICs: c.NICs, Serial: c.Serial, ExtraConfig: mergeConfig(c.ExtraConfig, markers), Disconnected: replace}
+
+	vm, err := r.cloneWithRetries(ctx, work, o, req)
+	if err != nil {
+		r.fail(a, err)
+		return
+	}
+	a.VM = vm
+	r.pushUndo(undoStep{op: "destroy", name: name, vm: vm, fn: func(ctx context.Context) error { return r.cloud.Destroy(ctx, vm) }})
+
+	if replace {
+		if err := r.swap(work, o, vm, name); err != nil {
+			r.fail(a, err)
+			return
+		}
+	}
+	r.mu.Lock()
+	a.State, a.Finished = "done", r.now()
+	r.progress.Done++
+	if replace {
+		r.retired = append(r.retired, o)
+	}
+	r.emit(Event{Type: EventDone, Op: a.Op, Name: a.Name, VM: vm, Attempt: a.Attempts})
+	r.mu.Unlock()
+}
+
+// cloneWithRetries runs the instant clone, retrying transient faults with
+// exponential backoff. A failed attempt that left a half-made VM of this
+// run behind is cleaned up before anything else happens.
+func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *CloneRequest) (string, error) {
+	a := o.action
+	backoff := r.opts.Backoff
+	for attempt := 1; ; attempt++ {
+		r.mu.Lock()
+		a.Attempts = attempt
+		r.mu.Unlock()
+		tctx, cancel := r.taskContext(work)
+		vm, err := r.cloud.InstantClone(tctx, req, func(task string) {
+			r.mu.Lock()
+			a.Tasks = append(a.Tasks, task)
+			r.emit(Event{Type: EventTaskStarted, Op: a.Op, Name: req.Name, Task: task, Attempt: attempt})
+			r.mu.Unlock()
+		})
+		cancel()
+		if err == nil {
+			return vm, nil
+		}
+		if errors.Is(tctx.Err(), context.DeadlineExceeded) {
+			err = fmt.Errorf("task timed out after %s: %w", r.opts.TaskTimeout, err)
+		}
+		if cerr := r.cleanupHalfMade(work, req); cerr != nil {
+			err = fmt.Errorf("%w (and its half-made VM could not be removed: %v)", err, cerr)
+			return "", err
+		}
+		if attempt > r.opts.Retries || !Transient(err) || ctx.Err() != nil || r.isStopped() {
+			return "", err
+		}
+		r.event(Event{Type: EventRetry, Op: a.Op, Name: a.Name, Attempt: attempt, Err: err})
+		select {
+		case <-time.After(backoff):
+		case <-ctx.Done():
+			return "", err
+		}
+		backoff *= 2
+		if err := r.lim.Wait(ctx); err != nil {
+			return "", err
+		}
+	}
+}
+
+func (r *runner) taskContext(work context.Context) (context.Context, context.CancelFunc) {
+	if r.opts.TaskTimeout > 0 {
+		return context.WithTimeout(work, r.opts.TaskTimeout)
+	}
+	return context.WithCancel(work)
+}
+
+// cleanupHalfMade destroys a VM that a failed clone task of this run left
+// behind under the requested name (vSphere backs out failed instant clones
+// except in a small window at their very end).
+func (r *runner) cleanupHalfMade(work context.Context, req *CloneRequest) error {
+	vm, markers, err := r.cloud.FindVM(work, req.Folder, req.Name)
+	if err != nil {
+		return err
+	}
+	if vm == "" || markers[inventory.MarkerRun] != r.opts.RunID {
+		return nil
+	}
+	err = r.cloud.Destroy(work, vm)
+	r.event(Event{Type: EventDone, Op: "cleanup", Name: req.Name, VM: vm, Err: err})
+	return err
+}
+
+// swap puts the new clone (made disconnected under a temporary name) in
+// place of the old one: disconnect and retire the old clone, rename both,
+// connect the new one. If a step fails, the completed steps are undone at
+// once and the new clone destroyed, so the old clone is as it was.
+func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error {
+	old := o.change.Current
+	name := o.change.Clone.Name
+	oldTmp := tempName(name, "~old-"+shortRun(r.opts.RunID))
+	steps := []struct {
+		do, undo func(context.Context) error
+	}{
+		{
+			do: func(ctx context.Context) error {
+				return r.cloud.Reconfigure(ctx, old.Ref, &VMChange{Connect: new(false), ExtraConfig: map[string]string{inventory.MarkerState: StateRetired}})
+			},
+			undo: func(ctx context.Context) error {
+				return r.cloud.Reconfigure(ctx, old.Ref, &VMChange{Restore: old.NICs, ExtraConfig: map[string]string{inventory.MarkerState: ""}})
+			},
+		},
+		{
+			do:   func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, oldTmp) },
+			undo: func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, old.Name) },
+		},
+		{
+			do:   func(ctx context.Context) error { return r.cloud.Rename(ctx, newVM, name) },
+			undo: func(ctx context.Context) error { return r.cloud.Rename(ctx, newVM, tmp) },
+		},
+		{
+			do: func(ctx context.Context) error {
+				return r.cloud.Reconfigure(ctx, newVM, &VMChange{Connect: new(true), ExtraConfig: map[string]string{inventory.MarkerState: ""}})
+			},
+			undo: func(ctx context.Context) error {
+				return r.cloud.Reconfigure(ctx, newVM, &VMChange{Connect: new(false), ExtraConfig: map[string]string{inventory.MarkerState: StatePending}})
+			},
+		},
+	}
+	completed := 0
+	unswap := func(ctx context.Context) error {
+		var errs *multierror.Error
+		for i := completed - 1; i >= 0; i-- {
+			if err := steps[i].undo(ctx); err != nil {
+				errs = multierror.Append(errs, err)
+			}
+		}
+		return errs.ErrorOrNil()
+	}
+	for _, s := range steps {
+		if err := s.do(work); err != nil {
+			// Undo now: the destroy of the new clone is already on the undo
+			// stack, and rollback (or the next apply) removes it.
+			if uerr := unswap(work); uerr != nil {
+				return fmt.Errorf("swapping in the replacement: %w; undoing the swap also failed: %v", err, uerr)
+			}
+			if derr := r.cloud.Destroy(work, newVM); derr == nil {
+				r.dropUndo(newVM)
+			}
+			return fmt.Errorf("swapping in the replacement: %w", err)
+		}
+		completed++
+	}
+	r.pushUndo(undoStep{op: "unswap", name: name, vm: old.Ref, fn: unswap})
+	return nil
+}
+
+// dropUndo removes the undo steps of a VM that no longer exists.
+func (r *runner) dropUndo(vm string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.undo[:0]
+	for _, u := range r.undo {
+		if u.vm != vm || u.op != "destroy" {
+			out = append(out, u)
+		}
+	}
+	r.undo = out
+}
+
+// rollback undoes this run's changes in reverse order. Every step is tried;
+// the errors are aggregated.
+func (r *runner) rollback(work context.Context) error {
+	r.mu.Lock()
+	undo := r.undo
+	r.undo = nil
+	r.emit(Event{Type: EventRollback, Err: r.cause})
+	r.mu.Unlock()
+	var errs *multierror.Error
+	for i := len(undo) - 1; i >= 0; i-- {
+		u := undo[i]
+		err := u.fn(work)
+		st := &Step{Op: u.op, Name: u.name, VM: u.vm}
+		r.mu.Lock()
+		if err != nil {
+			st.Error = err.Error()
+			errs = multierror.Append(errs, fmt.Errorf("%s %s: %w", u.op, u.name, err))
+			r.report.Leftover = append(r.report.Leftover, Leftover{Name: u.name, VM: u.vm, What: fmt.Sprintf("%s failed: %v", u.op, err)})
+		}
+		r.report.Rollback = append(r.report.Rollback, st)
+		r.emit(Event{Type: EventRollbackStep, Op: u.op, Name: u.name, VM: u.vm, Err: err})
+		r.mu.Unlock()
+	}
+	r.mu.Lock()
+	for _, a := range r.report.Actions {
+		if a.State == "done" {
+			a.State = "rolled-back"
+		}
+	}
+	r.mu.Unlock()
+	return errs.ErrorOrNil()
+}
+
+// commit destroys the clones that were replaced and those the plan no
+// longer has. These are the only irreversible steps, so they come last.
+func (r *runner) commit(work context.Context, destroys []*plan.Change) {
+	type target struct {
+		name, vm, reason string
+	}
+	var targets []target
+	r.mu.Lock()
+	for _, o := range r.retired {
+		targets = append(targets, target{tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)), o.change.Current.Ref, "replaced"})
+	}
+	r.mu.Unlock()
+	for _, d := range destroys {
+		targets = append(targets, target{d.Name, d.Current.Ref, d.Reason})
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, r.opts.Parallelism)
+	for _, t := range targets {
+		a := &Action{Op: "destroy", Name: t.name, VM: t.vm, Reason: t.reason, State: "pending"}
+		r.mu.Lock()
+		r.report.Actions = append(r.report.Actions, a)
+		r.mu.Unlock()
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			_ = r.lim.Wait(work)
+			a.Started, a.Attempts = r.now(), 1
+			if err := r.cloud.Destroy(work, t.vm); err != nil {
+				r.mu.Lock()
+				r.report.Leftover = append(r.report.Leftover, Leftover{Name: t.name, VM: t.vm, What: "not destroyed; the next apply destroys it: " + err.Error()})
+				r.mu.Unlock()
+				r.fail(a, err)
+				return
+			}
+			r.mu.Lock()
+			a.State, a.Finished = "done", r.now()
+			r.emit(Event{Type: EventDone, Op: "destroy", Name: t.name, VM: t.vm})
+			r.mu.Unlock()
+		}()
+	}
+	wg.Wait()
+}
+
+// tempName appends suffix to name, shortening name so the result stays
+// within vSphere's 80 characters.
+func tempName(name, suffix string) string {
+	r := []rune(name)
+	if limit := plan.MaxNameLen - len([]rune(suffix)); len(r) > limit {
+		r = r[:limit]
+	}
+	return string(r) + suffix
+}
+
+func shortRun(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
+}
+
+func mergeConfig(a, b map[string]string) map[string]string {
+	out := make(map[string]string, len(a)+len(b))
+	maps.Copy(out, a)
+	maps.Copy(out, b)
+	return out
+}

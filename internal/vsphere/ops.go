@@ -1,0 +1,524 @@
+package vsphere
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"maps"
+	"path"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/iclone-plan/iclone-plan/internal/inventory"
+)
+
+// Ops are the narrow operations apply needs, in one datacenter. They are
+// safe for concurrent use; lookups (folders, networks, source devices) are
+// cached for the life of the Ops.
+type Ops struct {
+	c      *Client
+	dc     *object.Datacenter
+	dcPath string
+	finder *find.Finder
+
+	mu       sync.Mutex
+	folders  map[string]*object.Folder
+	networks map[string]types.BaseVirtualDeviceBackingInfo
+	pools    map[string]*object.ResourcePool
+	devices  map[string]object.VirtualDeviceList // source ref -> its devices
+	folderMu sync.Mutex                          // serializes folder creation
+}
+
+// NICEdit is the desired state of one NIC of a new clone.
+type NICEdit struct {
+	Adapter int    // 1-based "Network adapter N"
+	MAC     string // manual MAC
+	Network string // port group name; "" keeps the source's
+}
+
+// SerialEdit is the desired backing file of one serial port of a new clone.
+type SerialEdit struct {
+	Port int    // 1-based "Serial port N"
+	File string // "[datastore] path"
+}
+
+// CloneSpec is one instant clone.
+type CloneSpec struct {
+	Source       string // source VM reference
+	Name         string
+	Folder       string // inventory path of the folder
+	Pool         string // resource pool inventory path; "" means the source's
+	NICs         []NICEdit
+	Serial       []SerialEdit
+	ExtraConfig  map[string]string
+	Disconnected bool // every NIC starts disconnected
+}
+
+// NICState is the recorded connection state of one NIC, by device key.
+type NICState struct {
+	Key            int32
+	Connected      bool
+	StartConnected bool
+}
+
+// Ops returns the operations for the datacenter at path (as ReadInventory
+// reported it).
+func (c *Client) Ops(ctx context.Context, dcPath string) (*Ops, error) {
+	finder := find.NewFinder(c.Vim, false)
+	dc, err := finder.Datacenter(ctx, dcPath)
+	if err != nil {
+		return nil, fmt.Errorf("datacenter %s: %w", dcPath, err)
+	}
+	finder.SetDatacenter(dc)
+	return &Ops{c: c, dc: dc, dcPath: dcPath, finder: finder,
+		folders: map[string]*object.Folder{}, networks: map[string]types.BaseVirtualDeviceBackingInfo{},
+		pools: map[string]*object.ResourcePool{}, devices: map[string]object.VirtualDeviceList{}}, nil
+}
+
+func (o *Ops) vm(ref string) *object.VirtualMachine {
+	return object.NewVirtualMachine(o.c.Vim, types.ManagedObjectReference{Type: "VirtualMachine", Value: ref})
+}
+
+// folder returns the folder at path, or nil if it does not exist.
+func (o *Ops) folder(ctx context.Context, p string) (*object.Folder, error) {
+	o.mu.Lock()
+	f := o.folders[p]
+	o.mu.Unlock()
+	if f != nil {
+		return f, nil
+	}
+	ref, err := object.NewSearchIndex(o.c.Vim).FindByInventoryPath(ctx, p)
+	if err != nil {
+		return nil, err
+	}
+	if ref == nil {
+		return nil, nil
+	}
+	f, ok := ref.(*object.Folder)
+	if !ok {
+		return nil, fmt.Errorf("%s is a %s, not a folder", p, ref.Reference().Type)
+	}
+	f.InventoryPath = p
+	o.mu.Lock()
+	o.folders[p] = f
+	o.mu.Unlock()
+	return f, nil
+}
+
+// EnsureFolder creates the VM folder at path and its missing parents, and
+// reports whether it created the folder itself.
+func (o *Ops) EnsureFolder(ctx context.Context, p string) (bool, error) {
+	o.folderMu.Lock()
+	defer o.folderMu.Unlock()
+	return o.ensureFolder(ctx, p)
+}
+
+func (o *Ops) ensureFolder(ctx context.Context, p string) (bool, error) {
+	if f, err := o.folder(ctx, p); err != nil || f != nil {
+		return false, err
+	}
+	if root := o.dcPath + "/vm"; !strings.HasPrefix(p, root+"/") {
+		return false, fmt.Errorf("folder %s is not under the datacenter's VM folder %s; fix the plan's folder", p, root)
+	}
+	if _, err := o.ensureFolder(ctx, path.Dir(p)); err != nil {
+		return false, err
+	}
+	parent, err := o.folder(ctx, path.Dir(p))
+	if err != nil {
+		return false, err
+	}
+	f, err := parent.CreateFolder(ctx, path.Base(p))
+	if err != nil {
+		return false, fmt.Errorf("creating folder %s: %w", p, err)
+	}
+	f.InventoryPath = p
+	o.mu.Lock()
+	o.folders[p] = f
+	o.mu.Unlock()
+	return true, nil
+}
+
+// RemoveFolder destroys the folder at path if it exists and is empty.
+func (o *Ops) RemoveFolder(ctx context.Context, p string) error {
+	f, err := o.folder(ctx, p)
+	if err != nil || f == nil {
+		return err
+	}
+	var mf mo.Folder
+	if err := f.Properties(ctx, f.Reference(), []string{"childEntity"}, &mf); err != nil {
+		return err
+	}
+	if len(mf.ChildEntity) > 0 {
+		return nil
+	}
+	task, err := f.Destroy(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	o.mu.Lock()
+	delete(o.folders, p)
+	o.mu.Unlock()
+	return err
+}
+
+// sourceDevices returns the source VM's devices, read once.
+func (o *Ops) sourceDevices(ctx context.Context, ref string) (object.VirtualDeviceList, error) {
+	o.mu.Lock()
+	d, ok := o.devices[ref]
+	o.mu.Unlock()
+	if ok {
+		return d, nil
+	}
+	d, err := o.vm(ref).Device(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the devices of source %s: %w", ref, err)
+	}
+	o.mu.Lock()
+	o.devices[ref] = d
+	o.mu.Unlock()
+	return d, nil
+}
+
+func (o *Ops) networkBacking(ctx context.Context, name string) (types.BaseVirtualDeviceBackingInfo, error) {
+	o.mu.Lock()
+	b, ok := o.networks[name]
+	o.mu.Unlock()
+	if ok {
+		return b, nil
+	}
+	n, err := o.finder.Network(ctx, name)
+	if err != nil {
+		return nil, fmt.Errorf("network %q: %w", name, err)
+	}
+	b, err = n.EthernetCardBackingInfo(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("network %q: %w", name, err)
+	}
+	o.mu.Lock()
+	o.networks[name] = b
+	o.mu.Unlock()
+	return b, nil
+}
+
+func (o *Ops) pool(ctx context.Context, p string) (*object.ResourcePool, error) {
+	o.mu.Lock()
+	rp := o.pools[p]
+	o.mu.Unlock()
+	if rp != nil {
+		return rp, nil
+	}
+	rp, err := o.finder.ResourcePool(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("resource pool %s: %w", p, err)
+	}
+	o.mu.Lock()
+	o.pools[p] = rp
+	o.mu.Unlock()
+	return rp, nil
+}
+
+// ethernetCards returns the VM's NICs in adapter order (device key order),
+// as ReadInventory numbers them.
+func ethernetCards(devices object.VirtualDeviceList) []types.BaseVirtualEthernetCard {
+	var cards []types.BaseVirtualEthernetCard
+	for _, d := range sortedByKey(devices) {
+		if c, ok := d.(types.BaseVirtualEthernetCard); ok {
+			cards = append(cards, c)
+		}
+	}
+	return cards
+}
+
+func serialPorts(devices object.VirtualDeviceList) []*types.VirtualSerialPort {
+	var ports []*types.VirtualSerialPort
+	for _, d := range sortedByKey(devices) {
+		if p, ok := d.(*types.VirtualSerialPort); ok {
+			ports = append(ports, p)
+		}
+	}
+	return ports
+}
+
+func sortedByKey(devices object.VirtualDeviceList) object.VirtualDeviceList {
+	out := slices.Clone(devices)
+	slices.SortStableFunc(out, func(a, b types.BaseVirtualDevice) int {
+		return cmp.Compare(a.GetVirtualDevice().Key, b.GetVirtualDevice().Key)
+	})
+	return out
+}
+
+// InstantClone runs InstantClone_Task for spec. started receives the task
+// reference as soon as the task exists.
+func (o *Ops) InstantClone(ctx context.Context, spec *CloneSpec, started func(task string)) (string, error) {
+	devices, err := o.sourceDevices(ctx, spec.Source)
+	if err != nil {
+		return "", err
+	}
+	folder, err := o.folder(ctx, spec.Folder)
+	if err != nil {
+		return "", err
+	}
+	if folder == nil {
+		return "", fmt.Errorf("folder %s does not exist", spec.Folder)
+	}
+	loc := types.VirtualMachineRelocateSpec{}
+	fref := folder.Reference()
+	loc.Folder = &fref
+	if spec.Pool != "" {
+		rp, err := o.pool(ctx, spec.Pool)
+		if err != nil {
+			return "", err
+		}
+		pref := rp.Reference()
+		loc.Pool = &pref
+	}
+
+	cards := ethernetCards(devices)
+	edited := map[int]bool{}
+	for _, n := range spec.NICs {
+		if n.Adapter < 1 || n.Adapter > len(cards) {
+			return "", fmt.Errorf("source %s has no network adapter %d", spec.Source, n.Adapter)
+		}
+		edited[n.Adapter] = true
+		card := copyCard(cards[n.Adapter-1])
+		eth := card.GetVirtualEthernetCard()
+		eth.MacAddress, eth.AddressType = n.MAC, string(types.VirtualEthernetCardMacTypeManual)
+		if n.Network != "" {
+			b, err := o.networkBacking(ctx, n.Network)
+			if err != nil {
+				return "", err
+			}
+			eth.Backing = b
+		}
+		setConnectable(&eth.VirtualDevice, !spec.Disconnected)
+		loc.DeviceChange = append(loc.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
+	}
+	if spec.Disconnected {
+		// NICs the plan does not edit must start disconnected too.
+		for i, c := range cards {
+			if edited[i+1] {
+				continue
+			}
+			card := copyCard(c)
+			setConnectable(&card.GetVirtualEthernetCard().VirtualDevice, false)
+			loc.DeviceChange = append(loc.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
+		}
+	}
+	ports := serialPorts(devices)
+	for _, s := range spec.Serial {
+		if s.Port < 1 || s.Port > len(ports) {
+			return "", fmt.Errorf("source %s has no serial port %d", spec.Source, s.Port)
+		}
+		p := *ports[s.Port-1]
+		p.Backing = &types.VirtualSerialPortFileBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: s.File}}
+		loc.DeviceChange = append(loc.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: &p})
+	}
+
+	ics := types.VirtualMachineInstantCloneSpec{Name: spec.Name, Location: loc}
+	for _, k := range sortedKeys(spec.ExtraConfig) {
+		ics.Config = append(ics.Config, &types.OptionValue{Key: k, Value: spec.ExtraConfig[k]})
+	}
+	task, err := o.vm(spec.Source).InstantClone(ctx, ics)
+	if err != nil {
+		return "", err
+	}
+	if started != nil {
+		started(task.Reference().Value)
+	}
+	info, err := task.WaitForResult(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	ref, ok := info.Result.(types.ManagedObjectReference)
+	if !ok {
+		return "", fmt.Errorf("instant clone task %s returned %T, not a VM", task.Reference().Value, info.Result)
+	}
+	return ref.Value, nil
+}
+
+// copyCard returns a shallow copy of a NIC device of the same concrete type.
+func copyCard(c types.BaseVirtualEthernetCard) types.BaseVirtualEthernetCard {
+	switch d := c.(type) {
+	case *types.VirtualVmxnet3:
+		x := *d
+		return &x
+	case *types.VirtualE1000:
+		x := *d
+		return &x
+	case *types.VirtualE1000e:
+		x := *d
+		return &x
+	case *types.VirtualVmxnet2:
+		x := *d
+		return &x
+	case *types.VirtualPCNet32:
+		x := *d
+		return &x
+	case *types.VirtualVmxnet3Vrdma:
+		x := *d
+		return &x
+	case *types.VirtualSriovEthernetCard:
+		x := *d
+		return &x
+	}
+	return c
+}
+
+func setConnectable(d *types.VirtualDevice, connected bool) {
+	c := types.VirtualDeviceConnectInfo{AllowGuestControl: true}
+	if d.Connectable != nil {
+		c = *d.Connectable
+	}
+	c.Connected, c.StartConnected = connected, connected
+	d.Connectable = &c
+}
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+// FindVM returns the VM called name in the folder at path and its markers,
+// or "" if there is none.
+func (o *Ops) FindVM(ctx context.Context, folderPath, name string) (string, map[string]string, error) {
+	folder, err := o.folder(ctx, folderPath)
+	if err != nil || folder == nil {
+		return "", nil, err
+	}
+	ref, err := object.NewSearchIndex(o.c.Vim).FindChild(ctx, folder, name)
+	if err != nil || ref == nil {
+		return "", nil, err
+	}
+	markers, err := o.markers(ctx, ref.Reference())
+	return ref.Reference().Value, markers, err
+}
+
+func (o *Ops) markers(ctx context.Context, ref types.ManagedObjectReference) (map[string]string, error) {
+	var paths []string
+	for _, k := range inventory.MarkerKeys {
+		paths = append(paths, extraConfigPath(k))
+	}
+	var content []types.ObjectContent
+	err := property.DefaultCollector(o.c.Vim).RetrieveOne(ctx, ref, paths, &content)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, oc := range content {
+		for _, p := range oc.PropSet {
+			switch v := p.Val.(type) {
+			case types.OptionValue:
+				out[v.Key] = fmt.Sprint(v.Value)
+			case types.BaseOptionValue:
+				ov := v.GetOptionValue()
+				out[ov.Key] = fmt.Sprint(ov.Value)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Destroy powers the VM off if it is on and destroys it. A VM that is
+// already gone is not an error.
+func (o *Ops) Destroy(ctx context.Context, ref string) error {
+	vm := o.vm(ref)
+	state, err := vm.PowerState(ctx)
+	if isNotFound(err) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if state == types.VirtualMachinePowerStatePoweredOn || state == types.VirtualMachinePowerStateSuspended {
+		task, err := vm.PowerOff(ctx)
+		if err == nil {
+			err = task.Wait(ctx)
+		}
+		if err != nil && !isInvalidPowerState(err) {
+			return fmt.Errorf("powering off %s: %w", ref, err)
+		}
+	}
+	task, err := vm.Destroy(ctx)
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if isNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// Rename renames the VM.
+func (o *Ops) Rename(ctx context.Context, ref, name string) error {
+	task, err := o.vm(ref).Rename(ctx, name)
+	if err != nil {
+		return err
+	}
+	return task.Wait(ctx)
+}
+
+// Reconfigure sets the connection state of the VM's NICs (all of them when
+// connect is set, else those in restore, by key) and extraConfig keys (an
+// empty value removes a key).
+func (o *Ops) Reconfigure(ctx context.Context, ref string, connect *bool, restore []NICState, extra map[string]string) error {
+	vm := o.vm(ref)
+	spec := types.VirtualMachineConfigSpec{}
+	if connect != nil || len(restore) > 0 {
+		devices, err := vm.Device(ctx)
+		if err != nil {
+			return err
+		}
+		want := map[int32]NICState{}
+		for _, r := range restore {
+			want[r.Key] = r
+		}
+		for _, c := range ethernetCards(devices) {
+			card := copyCard(c)
+			dev := &card.GetVirtualEthernetCard().VirtualDevice
+			switch {
+			case connect != nil:
+				setConnectable(dev, *connect)
+			default:
+				st, ok := want[dev.Key]
+				if !ok {
+					continue
+				}
+				setConnectable(dev, st.Connected)
+				dev.Connectable.StartConnected = st.StartConnected
+			}
+			spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
+		}
+	}
+	for _, k := range sortedKeys(extra) {
+		spec.ExtraConfig = append(spec.ExtraConfig, &types.OptionValue{Key: k, Value: extra[k]})
+	}
+	if len(spec.DeviceChange) == 0 && len(spec.ExtraConfig) == 0 {
+		return nil
+	}
+	task, err := vm.Reconfigure(ctx, spec)
+	if err != nil {
+		return err
+	}
+	return task.Wait(ctx)
+}
+
+func isNotFound(err error) bool {
+	if err == nil {
+		return false
+	}
+	if soap.IsSoapFault(err) {
+		if _, ok := soap.ToSoapFault(err).VimFault().(types.ManagedObjectNotFound); ok {
+			return true
+		}
+	}
+	return strings.Contains(err.Error(), "ManagedObjectNotFound") || strings.Contains(err.Error(), "has already been deleted")
+}
+
+func isInvalidPowerState(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "InvalidPowerState")
+}
