@@ -58,3 +58,34 @@ func BenchmarkParse10k(b *testing.B) {
 		}
 	}
 }
+
+// planOf returns a plan of groups × count clones shaped like plan10k.
+func planOf(groups, count int) []byte {
+	var b strings.Builder
+	b.WriteString("version: 1\nname: big\ndefaults:\n  guestinfo:\n    hostname: \"{name}\"\ngroups:\n")
+	for g := 0; g < groups; g++ {
+		fmt.Fprintf(&b, "  - name: g%d\n    source: golden/g%d\n    count: %d\n    cloneName: \"big-g%d-{index:05}\"\n"+
+			"    nics:\n      - adapter: 1\n        mac: \"00:50:56:%02x:{index/256:02x}:{index%%256:02x}\"\n      - adapter: 2\n"+
+			"    serial:\n      - port: 1\n        file: \"[ds1] serial/{name}.log\"\n", g, g, count, g, 0x10+g)
+	}
+	return []byte(b.String())
+}
+
+// BenchmarkParseMax measures the largest plan the loader accepts in clones:
+// 50,000 clones (5 groups of 10,000), each with a templated and an auto MAC,
+// a serial file and guestinfo.
+//
+//	go test ./internal/plan -run '^$' -bench ParseMax -benchmem
+func BenchmarkParseMax(b *testing.B) {
+	data := planOf(5, MaxCount)
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := Parse("max.yaml", data)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.NumClones() != MaxClones {
+			b.Fatalf("%d clones", p.NumClones())
+		}
+	}
+}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/macgen"
 )
 
 const fullPlan = `# yaml-language-server: $schema=../../schema/plan.schema.json
@@ -353,5 +355,24 @@ func TestLoad(t *testing.T) {
 	var list ErrorList
 	if err == nil || errors.As(err, &list) || !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Load of a missing file = %v; want a plain not-exist error", err)
+	}
+}
+
+func TestPlanMACsAndCollisions(t *testing.T) {
+	p, err := Parse("lab.yaml", []byte(fullPlan))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := p.MACs()
+	if len(set) != 4 {
+		t.Fatalf("MACs() has %d entries; want 4: %v", len(set), set)
+	}
+	m, _ := macgen.ParseMAC("00:50:56:10:01:02")
+	if set[m] != "lab-web-02 adapter 1" {
+		t.Errorf("owner of %s = %q", m, set[m])
+	}
+	got := macgen.Collisions(set, map[macgen.MAC][]string{m: {"vm /Lab/vm/other adapter 1"}})
+	if len(got) != 1 || got[0].Planned != "lab-web-02 adapter 1" || got[0].Present != "vm /Lab/vm/other adapter 1" {
+		t.Errorf("Collisions = %v", got)
 	}
 }

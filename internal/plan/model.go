@@ -1,19 +1,15 @@
-// Package plan is the plan model of iclone-plan: loading version-1 plan files
-// with positioned errors, validating every rule of DESIGN.md section 3,
-// rendering templates into the desired state of each clone.
-//
-// Load and Parse do no I/O apart from reading the one file: the result is a
-// value the planner compares with the inventory. An invalid plan yields an
-// ErrorList with every problem at once, each as "file:line:col: message".
 package plan
 
 import (
 	"crypto/sha256"
 	"encoding/hex"
 	"iter"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/macgen"
 )
 
 // Limits of a plan. They keep a plan inside what one vCenter can hold and
@@ -238,13 +234,7 @@ func (c *Clone) SpecHash() string {
 		num(s.Port)
 		str(s.File)
 	}
-	keys := slices.Sorted(func(yield func(string) bool) {
-		for k := range c.ExtraConfig {
-			if !yield(k) {
-				return
-			}
-		}
-	})
+	keys := slices.Sorted(maps.Keys(c.ExtraConfig))
 	num(len(keys))
 	for _, k := range keys {
 		str(k)
@@ -252,4 +242,19 @@ func (c *Clone) SpecHash() string {
 	}
 	h.Write(b)
 	return hex.EncodeToString(h.Sum(nil))[:16]
+}
+
+// MACs returns every MAC of the plan, explicit and auto, with its owner
+// ("lab-web-01 adapter 2"), for macgen.Collisions against the MACs of an
+// inventory.
+func (p *Plan) MACs() macgen.Set {
+	s := macgen.Set{}
+	for c := range p.Clones() {
+		for _, n := range c.NICs {
+			if m, err := macgen.ParseMAC(n.MAC); err == nil {
+				s.Add(m, c.Name+" adapter "+strconv.Itoa(n.Adapter))
+			}
+		}
+	}
+	return s
 }
