@@ -135,7 +135,7 @@ func (d *decoder) compile(p *Plan, r *rawGroup) *compiled {
 	c := &compiled{g: g}
 	if !r.name.set {
 		d.errorf(r.n, "a group needs name:, e.g. name: web")
-	} else if r.name.v != "" || kindOK(r.name.n) {
+	} else if kindOK(r.name.n) {
 		if !nameRE.MatchString(r.name.v) {
 			d.errorf(r.name.n, "group name %q is invalid; use 1 to 32 lowercase letters, digits and dashes, starting with a letter or digit", r.name.v)
 		} else {
@@ -254,7 +254,7 @@ func (d *decoder) configEntry(c *compiled, seen map[string]*yaml.Node, key strin
 // kindOK reports whether n held a value of the right kind (a string): fields
 // whose value had the wrong type were reported already.
 func kindOK(n *yaml.Node) bool {
-	return n != nil && n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str"
+	return n != nil && n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!str" || n.ShortTag() == "!!timestamp")
 }
 
 func orNode(n, def *yaml.Node) *yaml.Node {

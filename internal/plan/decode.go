@@ -200,8 +200,8 @@ func contains(list []string, s string) bool {
 
 func (d *decoder) str(n *yaml.Node, what string) (string, bool) {
 	n = deref(n)
-	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!str" {
-		return n.Value, true
+	if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!str" || n.ShortTag() == "!!timestamp") {
+		return n.Value, true // an unquoted date is text as written
 	}
 	hint := ""
 	switch {

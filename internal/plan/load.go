@@ -326,7 +326,7 @@ func (d *decoder) kvs(n *yaml.Node, what string) []rawKV {
 		switch {
 		case vn.Kind == yaml.ScalarNode && vn.ShortTag() == "!!null":
 			d.errorf(vn, "%s.%s has no value; write \"\" for an empty value", what, key)
-		case vn.Kind == yaml.ScalarNode && contains([]string{"!!str", "!!int", "!!float", "!!bool"}, vn.ShortTag()):
+		case vn.Kind == yaml.ScalarNode && contains([]string{"!!str", "!!int", "!!float", "!!bool", "!!timestamp"}, vn.ShortTag()):
 			out = append(out, rawKV{key: key, keyNode: k, value: vn.Value, valNode: vn})
 		default:
 			d.str(vn, what+"."+key)

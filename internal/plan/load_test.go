@@ -376,3 +376,16 @@ func TestPlanMACsAndCollisions(t *testing.T) {
 		t.Errorf("Collisions = %v", got)
 	}
 }
+
+// TestUnquotedDates checks that an unquoted date, which YAML types as a
+// timestamp, is taken as the text written (as the JSON Schema sees it).
+func TestUnquotedDates(t *testing.T) {
+	src := "version: 1\nname: m\ngroups:\n  - name: g\n    source: a/b\n    count: 1\n    cloneName: 2024-01-01\n    guestinfo:\n      built: 2024-01-01\n"
+	p, err := Parse("m.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Groups[0].Clones[0]; c.Name != "2024-01-01" || c.ExtraConfig["guestinfo.built"] != "2024-01-01" {
+		t.Errorf("clone %+v", c)
+	}
+}
