@@ -147,7 +147,7 @@ func writeFileAtomic(path string, mode os.FileMode, write func(io.Writer) error)
 }
 
 // isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
+func isTerminal(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false

@@ -522,3 +522,28 @@ func isNotFound(err error) bool {
 func isInvalidPowerState(err error) bool {
 	return err != nil && strings.Contains(err.Error(), "InvalidPowerState")
 }
+
+// WaitTasks waits until each task has ended (whatever its result). Tasks
+// vCenter no longer knows are over. It is how a run waits out the tasks of a
+// run that died before it reads the inventory.
+func (c *Client) WaitTasks(ctx context.Context, refs []string) error {
+	for _, ref := range refs {
+		task := object.NewTask(c.Vim, types.ManagedObjectReference{Type: "Task", Value: ref})
+		_, err := task.WaitForResult(ctx, nil)
+		if err == nil || isNotFound(err) {
+			continue
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("waiting for task %s of an interrupted run: %w", ref, ctx.Err())
+		}
+		// The task failed: it is over, which is all that matters here.
+	}
+	return nil
+}
+
+// ResolveDatacenter returns the inventory path of the datacenter named name
+// (a name or path; "" for the only one).
+func (c *Client) ResolveDatacenter(ctx context.Context, name string) (string, error) {
+	_, path, err := c.findDatacenter(ctx, name)
+	return path, err
+}

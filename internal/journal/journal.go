@@ -1,0 +1,134 @@
+// Package journal records, on local disk, every vCenter task a run starts,
+// the moment it starts. If the process dies (kill -9, reboot), the next run
+// reads the journal, waits for the dead run's tasks to end, and only then
+// reads the inventory: so a clone still being made by vCenter is not missed
+// and made twice. The file is JSON lines, mode 0600, synced on every write.
+package journal
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Entry is one journal line.
+type Entry struct {
+	Time time.Time `json:"time"`
+	Run  string    `json:"run"`
+	// Kind is "start", "task" or "finish".
+	Kind string `json:"kind"`
+	Op   string `json:"op,omitempty"`
+	Name string `json:"name,omitempty"`
+	Task string `json:"task,omitempty"`
+}
+
+// DefaultPath is where the journal of plan on vCenter host lives:
+// $XDG_STATE_HOME/iclone-plan (or ~/.local/state/iclone-plan).
+func DefaultPath(plan, host string) (string, error) {
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("no home directory for the journal; pass --journal FILE: %w", err)
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	safe := strings.NewReplacer("/", "_", ":", "_", "\\", "_").Replace(host)
+	return filepath.Join(dir, "iclone-plan", plan+"@"+safe+".journal"), nil
+}
+
+// Journal appends entries for one run.
+type Journal struct {
+	mu  sync.Mutex
+	f   *os.File
+	run string
+}
+
+// Open opens (creating it and its directory) the journal at path for run.
+func Open(path, run string) (*Journal, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return nil, err
+	}
+	j := &Journal{f: f, run: run}
+	return j, j.Record(Entry{Kind: "start"})
+}
+
+// Record appends e (with the run id and time) and syncs it to disk.
+func (j *Journal) Record(e Entry) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	e.Run = j.run
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return err
+	}
+	if _, err := j.f.Write(append(b, '\n')); err != nil {
+		return err
+	}
+	return j.f.Sync()
+}
+
+// Finish records that the run ended and closes the journal.
+func (j *Journal) Finish() error {
+	err := j.Record(Entry{Kind: "finish"})
+	return errors.Join(err, j.f.Close())
+}
+
+// Unfinished returns the tasks recorded by runs that never finished (their
+// process died), by run id. A missing journal has none.
+func Unfinished(path string) (map[string][]Entry, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	runs := map[string][]Entry{}
+	finished := map[string]bool{}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	for sc.Scan() {
+		var e Entry
+		if json.Unmarshal(sc.Bytes(), &e) != nil {
+			continue // a line torn by a crash
+		}
+		switch e.Kind {
+		case "finish":
+			finished[e.Run] = true
+		case "task":
+			runs[e.Run] = append(runs[e.Run], e)
+		}
+	}
+	for r := range finished {
+		delete(runs, r)
+	}
+	return runs, sc.Err()
+}
+
+// Reset removes the journal. A run calls it at its start, under the plan's
+// lease, once the dead runs' tasks are over, so the file never grows.
+func Reset(path string) error {
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,52 @@
+package journal
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestUnfinishedRuns(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "lab.journal")
+	done, err := Open(path, "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := done.Record(Entry{Kind: "task", Op: "create", Name: "a", Task: "task-1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := done.Finish(); err != nil {
+		t.Fatal(err)
+	}
+	dead, err := Open(path, "run-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, task := range []string{"task-7", "task-8"} {
+		if err := dead.Record(Entry{Kind: "task", Op: "create", Name: "b", Task: task}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// run-2 dies without Finish; a torn last line must not matter.
+	f, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(`{"run":"run-2","kind":"ta`)
+	f.Close()
+
+	runs, err := Unfinished(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || len(runs["run-2"]) != 2 || runs["run-2"][1].Task != "task-8" {
+		t.Fatalf("unfinished = %+v, want run-2 with task-7 and task-8", runs)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("journal mode %v (%v), want 0600", fi.Mode().Perm(), err)
+	}
+	if err := Reset(path); err != nil {
+		t.Fatal(err)
+	}
+	if runs, err := Unfinished(path); err != nil || len(runs) != 0 {
+		t.Errorf("after reset: %v %v", runs, err)
+	}
+}
