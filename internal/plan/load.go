@@ -45,11 +45,10 @@ type rawSerial struct {
 }
 
 type rawKV struct {
-	key      string
-	keyNode  *yaml.Node
-	value    string
-	valNode  *yaml.Node
-	fromDefs bool
+	key     string
+	keyNode *yaml.Node
+	value   string
+	valNode *yaml.Node
 }
 
 type rawGroup struct {
