@@ -477,6 +477,10 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 			c := *nd.Connectable
 			od.Connectable = &c
 		}
+		if nd.Backing != nil && od.DeviceInfo != nil {
+			// vcsim writes a new summary (the network or file name).
+			od.DeviceInfo.GetDescription().Summary = ""
+		}
 	}
 
 	for _, d := range devices {

@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/units"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -281,6 +284,7 @@ func (s *Simulator) sourceDevices(name string, nics, serial int, serialDS string
 	disk := devices.CreateDisk(scsi.(types.BaseVirtualController), types.ManagedObjectReference{},
 		"["+DefaultDatastore+"] "+path.Join(name, name+".vmdk"))
 	disk.CapacityInKB = int64(10*units.GB) / units.KB
+	disk.DeviceInfo = &types.Description{Label: "Hard disk 1"}
 	devices = append(devices, disk)
 	for i := 1; i <= nics; i++ {
 		kind := "vmxnet3"
@@ -296,6 +300,7 @@ func (s *Simulator) sourceDevices(name string, nics, serial int, serialDS string
 		card.MacAddress = s.NewMAC()
 		card.Key = int32(4000 + i - 1)
 		card.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: true, Connected: true, AllowGuestControl: true}
+		card.DeviceInfo = &types.Description{Label: fmt.Sprintf("Network adapter %d", i)} // as the vSphere client numbers them
 		devices = append(devices, nic)
 	}
 	for i := 1; i <= serial; i++ {
@@ -305,6 +310,7 @@ func (s *Simulator) sourceDevices(name string, nics, serial int, serialDS string
 			FileName: fmt.Sprintf("[%s] %s/serial%d.log", serialDS, name, i),
 		}}
 		port.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: true, Connected: true}
+		port.DeviceInfo = &types.Description{Label: fmt.Sprintf("Serial port %d", i)}
 		devices = append(devices, port)
 	}
 	return devices
@@ -334,19 +340,18 @@ func (s *Simulator) createVM(ctx context.Context, c *vim25.Client, folder *objec
 }
 
 // createExtraVMs creates n plain powered-on VMs in the first datacenter's VM
-// folder, spread over its hosts.
+// folder, spread over its hosts. It calls vcsim's methods directly, not
+// through the in-process SOAP client: that client deep-copies every request
+// and response through XML, and WaitForResult sets up a property filter per
+// task, which together made 5,000 VMs take a minute.
 func (s *Simulator) createExtraVMs(ctx context.Context, c *vim25.Client, n int) error {
 	finder := find.NewFinder(c, false)
-	dc, err := finder.DefaultDatacenter(ctx)
-	if err != nil {
-		dcs, err := finder.DatacenterList(ctx, "*")
-		if err != nil || len(dcs) == 0 {
-			return fmt.Errorf("sim: extra VMs: no datacenter: %v", err)
-		}
-		dc = dcs[0]
+	dcs, err := finder.DatacenterList(ctx, "*")
+	if err != nil || len(dcs) == 0 {
+		return fmt.Errorf("sim: extra VMs: no datacenter: %v", err)
 	}
-	finder.SetDatacenter(dc)
-	folders, err := dc.Folders(ctx)
+	finder.SetDatacenter(dcs[0])
+	folders, err := dcs[0].Folders(ctx)
 	if err != nil {
 		return err
 	}
@@ -354,62 +359,100 @@ func (s *Simulator) createExtraVMs(ctx context.Context, c *vim25.Client, n int) 
 	if err != nil {
 		return fmt.Errorf("sim: extra VMs: %w", err)
 	}
-	pools := make([]*object.ResourcePool, len(hosts))
+	pools := make([]types.ManagedObjectReference, len(hosts))
 	for i, h := range hosts {
-		if pools[i], err = h.ResourcePool(ctx); err != nil {
+		p, err := h.ResourcePool(ctx)
+		if err != nil {
 			return err
 		}
+		pools[i] = p.Reference()
 	}
-	// vcsim serializes VM creation per folder; workers overlap the rest.
-	const workers = 8
+	base := s.model.Service.Context
+	folder := base.Map.Get(folders.VmFolder.Reference()).(*simulator.Folder)
+
+	workers := max(2, runtime.GOMAXPROCS(0))
 	next := make(chan int)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
 			for i := range next {
-				h := i % len(hosts)
-				name := fmt.Sprintf("extra-%05d", i+1)
-				var devices object.VirtualDeviceList
-				scsi, _ := devices.CreateSCSIController("pvscsi")
-				devices = append(devices, scsi)
-				backing := &types.VirtualEthernetCardNetworkBackingInfo{
-					VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "VM Network"},
-				}
-				nic, _ := object.EthernetCardTypes().CreateEthernetCard("vmxnet3", backing)
-				card := nic.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
-				card.AddressType = string(types.VirtualEthernetCardMacTypeGenerated)
-				card.MacAddress = s.NewMAC()
-				devices = append(devices, nic)
-				config := types.VirtualMachineConfigSpec{
-					Name:    name,
-					GuestId: string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
-					Files:   &types.VirtualMachineFileInfo{VmPathName: "[" + DefaultDatastore + "]"}, // vcsim's and the seed's
-				}
-				config.DeviceChange, _ = devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
-				if err := s.createVM(ctx, c, folders.VmFolder, pools[h], hosts[h], config, true); err != nil {
+				if err := s.createExtraVM(base, folder, hosts[i%len(hosts)].Reference(), pools[i%len(hosts)], fmt.Sprintf("extra-%05d", i+1)); err != nil {
 					errs <- err
 					return
 				}
 			}
 		})
 	}
-	var err2 error
+	var first error
 loop:
 	for i := range n {
 		select {
 		case next <- i:
-		case err2 = <-errs:
+		case first = <-errs:
 			break loop
 		}
 	}
 	close(next)
 	wg.Wait()
-	if err2 == nil {
+	if first == nil {
 		select {
-		case err2 = <-errs:
+		case first = <-errs:
 		default:
 		}
 	}
-	return err2
+	return first
+}
+
+func (s *Simulator) createExtraVM(base *simulator.Context, folder *simulator.Folder, host, pool types.ManagedObjectReference, name string) error {
+	var devices object.VirtualDeviceList
+	scsi, _ := devices.CreateSCSIController("pvscsi")
+	devices = append(devices, scsi)
+	backing := &types.VirtualEthernetCardNetworkBackingInfo{
+		VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "VM Network"},
+	}
+	nic, _ := object.EthernetCardTypes().CreateEthernetCard("vmxnet3", backing)
+	card := nic.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+	card.AddressType = string(types.VirtualEthernetCardMacTypeGenerated)
+	card.MacAddress = s.NewMAC()
+	card.DeviceInfo = &types.Description{Label: "Network adapter 1"}
+	devices = append(devices, nic)
+	config := types.VirtualMachineConfigSpec{
+		Name:    name,
+		GuestId: string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
+		Files:   &types.VirtualMachineFileInfo{VmPathName: "[" + DefaultDatastore + "]"}, // vcsim's and the seed's
+	}
+	config.DeviceChange, _ = devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
+
+	ctx := *base // a locking identity of its own
+	body := folder.CreateVMTask(&ctx, &types.CreateVM_Task{This: folder.Self, Config: config, Pool: pool, Host: &host}).(*methods.CreateVM_TaskBody)
+	if body.Fault_ != nil {
+		return fmt.Errorf("sim: create VM %q: %s", name, body.Fault_.String)
+	}
+	info, err := s.runTask(&ctx, body.Res.Returnval)
+	if err != nil {
+		return fmt.Errorf("sim: create VM %q: %w", name, err)
+	}
+	vm := ctx.Map.Get(info.Result.(types.ManagedObjectReference)).(*simulator.VirtualMachine)
+	on := *base
+	pbody := vm.PowerOnVMTask(&on, &types.PowerOnVM_Task{This: vm.Self}).(*methods.PowerOnVM_TaskBody)
+	if pbody.Fault_ != nil {
+		return fmt.Errorf("sim: power on VM %q: %s", name, pbody.Fault_.String)
+	}
+	if _, err := s.runTask(&on, pbody.Res.Returnval); err != nil {
+		return fmt.Errorf("sim: power on VM %q: %w", name, err)
+	}
+	return nil
+}
+
+// runTask waits for a vcsim task and returns its info, or its fault.
+func (s *Simulator) runTask(ctx *simulator.Context, ref types.ManagedObjectReference) (types.TaskInfo, error) {
+	t := ctx.Map.Get(ref).(*simulator.Task)
+	s.waitTask(ctx, t)
+	var info types.TaskInfo
+	ctx.WithLock(t, func() { info = t.Info })
+	if info.Error != nil {
+		return info, errors.New(info.Error.LocalizedMessage)
+	}
+	return info, nil
 }

@@ -1,0 +1,14 @@
+// Command govc is a minimal govc (govmomi's CLI) with only the commands the
+// simulator's tests use: vm.* and device.*. It lets the tests drive
+// iclone-plan sim with a real client no one here wrote.
+package main
+
+import (
+	"os"
+
+	"github.com/vmware/govmomi/cli"
+	_ "github.com/vmware/govmomi/cli/device"
+	_ "github.com/vmware/govmomi/cli/vm"
+)
+
+func main() { os.Exit(cli.Run(os.Args[1:])) }
