@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -136,7 +137,10 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	rep := r.report
 	rep.Started = r.now()
 	var ops []*opState
-	var destroys []*plan.Change
+	// Debris of a dead run (pending replacements, retired clones, VMs with
+	// broken markers) may hold a clone's name: it goes first. What the plan
+	// no longer has goes last, when the run commits.
+	var debris, destroys []*plan.Change
 	for i := range r.ch.Items {
 		it := &r.ch.Items[i]
 		switch it.Action {
@@ -148,7 +152,11 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 			rep.Actions = append(rep.Actions, a)
 			ops = append(ops, &opState{change: it, action: a, src: r.ch.Sources[it.Clone.Source], folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
 		case plan.Destroy:
-			destroys = append(destroys, it)
+			if strings.HasPrefix(it.Reason, plan.ReasonInterrupted) {
+				debris = append(debris, it)
+			} else {
+				destroys = append(destroys, it)
+			}
 		}
 	}
 	r.mu.Lock()
@@ -160,7 +168,10 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	// back. Only submission stops.
 	work := context.WithoutCancel(ctx)
 
-	r.prepare(ctx, work)
+	r.destroyAll(work, debris)
+	if !r.isStopped() {
+		r.prepare(ctx, work)
+	}
 	if !r.isStopped() {
 		r.schedule(ctx, work, ops)
 	}
@@ -194,7 +205,10 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	default:
 		// Commit: destroy what was replaced and what the plan no longer has.
 		r.commit(work, destroys)
-		if r.failures > 0 {
+		r.mu.Lock()
+		failed = r.failures > 0
+		r.mu.Unlock()
+		if failed {
 			runErr = &RunError{Outcome: OutcomePartial, Cause: r.cause}
 		}
 	}
@@ -561,17 +575,26 @@ func (r *runner) rollback(work context.Context) error {
 }
 
 // commit destroys the clones that were replaced and those the plan no
-// longer has. These are the only irreversible steps, so they come last.
+// longer has. These are irreversible, so they come last.
 func (r *runner) commit(work context.Context, destroys []*plan.Change) {
+	var all []*plan.Change
+	r.mu.Lock()
+	for _, o := range r.retired {
+		all = append(all, &plan.Change{Action: plan.Destroy, Name: tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)),
+			Reason: "replaced", Current: o.change.Current})
+	}
+	r.mu.Unlock()
+	r.destroyAll(work, append(all, destroys...))
+}
+
+// destroyAll destroys the VMs of the given changes, in parallel within the
+// run's limits. A failure is recorded (and stops a run in rollback mode);
+// the VM keeps its marker, so the next apply destroys it.
+func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
 	type target struct {
 		name, vm, reason string
 	}
 	var targets []target
-	r.mu.Lock()
-	for _, o := range r.retired {
-		targets = append(targets, target{tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)), o.change.Current.Ref, "replaced"})
-	}
-	r.mu.Unlock()
 	for _, d := range destroys {
 		targets = append(targets, target{d.Name, d.Current.Ref, d.Reason})
 	}
@@ -614,9 +637,11 @@ func tempName(name, suffix string) string {
 	return string(r) + suffix
 }
 
+// shortRun is the distinctive tail of a run id (its random part), used in
+// temporary names so runs never collide with each other's leftovers.
 func shortRun(id string) string {
 	if len(id) > 8 {
-		return id[:8]
+		return id[len(id)-8:]
 	}
 	return id
 }
