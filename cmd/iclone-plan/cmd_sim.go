@@ -45,6 +45,7 @@ The timing model (--stun, --latency, --host-limit) and the fault hooks
 				}
 				opts.Seed = seed
 			}
+			preferTmpfs()
 			s, err := sim.Start(cmd.Context(), opts)
 			if err != nil {
 				return err
@@ -73,6 +74,23 @@ The timing model (--stun, --latency, --host-limit) and the fault hooks
 	f.StringVar(&opts.Username, "username", sim.DefaultUsername, "the only user name the simulator accepts")
 	f.StringVar(&opts.Password, "password", sim.DefaultPassword, "the only password the simulator accepts")
 	return cmd
+}
+
+// preferTmpfs points $TMPDIR at /dev/shm when it is unset and /dev/shm is
+// writable. vcsim keeps a directory and a few files per VM under $TMPDIR;
+// on this project's CI disks each file costs about half a millisecond, which
+// made 5,000 VMs take 13 s instead of 5 s. The simulator's files are
+// throwaway state, and this process serves nothing else.
+func preferTmpfs() {
+	if os.Getenv("TMPDIR") != "" {
+		return
+	}
+	dir, err := os.MkdirTemp("/dev/shm", "iclone-plan-probe-")
+	if err != nil {
+		return
+	}
+	_ = os.Remove(dir)
+	_ = os.Setenv("TMPDIR", "/dev/shm")
 }
 
 // seedFromPlanFile reads the keys of a plan file (DESIGN.md section 3) that
