@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -175,7 +176,7 @@ func seedFromPlanFile(file string) (*sim.Seed, error) {
 		for _, s := range g.Serial {
 			src.SerialPorts = max(src.SerialPorts, s.Port)
 			// "[datastore] path": the datastore must exist.
-			if ds, _, ok := strings.Cut(strings.TrimPrefix(s.File, "["), "]"); ok && strings.HasPrefix(s.File, "[") && ds != "" {
+			if ds, _, ok := strings.Cut(strings.TrimPrefix(s.File, "["), "]"); ok && strings.HasPrefix(s.File, "[") && ds != "" && !slices.Contains(src.Datastores, ds) {
 				src.Datastores = append(src.Datastores, ds)
 			}
 		}
