@@ -43,6 +43,9 @@ type Inventory struct {
 	Datastores map[string]bool
 	// Folders holds the inventory paths of the datacenter's VM folders.
 	Folders map[string]bool
+	// Pools holds the inventory paths of the datacenter's resource pools,
+	// e.g. "/Lab/host/Cluster/Resources/lab".
+	Pools map[string]bool
 	// ReadAt is when the snapshot was taken (the vCenter clock when known).
 	ReadAt time.Time
 }

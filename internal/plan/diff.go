@@ -366,6 +366,9 @@ func sourceProblem(g *Group, src *inventory.VM, inv *inventory.Inventory) string
 			return fmt.Sprintf("host %s of source VM %s is in maintenance mode; take it out of maintenance or move the source", h.Name, src.Path)
 		}
 	}
+	if g.ResourcePool != "" && inv.Pools != nil && !inv.Pools[g.ResourcePool] {
+		return fmt.Sprintf("resource pool %s of group %q does not exist in %s; fix the path or create the pool", g.ResourcePool, g.Name, inv.Datacenter)
+	}
 	for _, n := range g.NICs {
 		if n.Adapter > len(src.NICs) {
 			return fmt.Sprintf("group %q edits network adapter %d but source VM %s has %d; remove the edit or add the adapter to the source", g.Name, n.Adapter, src.Path, len(src.NICs))

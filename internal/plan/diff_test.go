@@ -36,6 +36,7 @@ groups:
     source: /DC0/vm/golden/db
     count: 1
     cloneName: "lab-db-{index}"
+    resourcePool: /DC0/host/Cluster/Resources/db
 `
 
 func mustParse(t testing.TB, src string) *Plan {
@@ -288,6 +289,15 @@ func TestDiff(t *testing.T) {
 				return inv
 			},
 			want: "! /DC0/vm/golden/web (datastore \"datastore1\" of group \"web\" serial port 1 does not exist in /DC0; fix the serial file template)\n+ lab-db-1", dirty: true,
+		},
+		{
+			name: "missing resource pool",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				inv.Pools = map[string]bool{"/DC0/host/Cluster/Resources": true}
+				return inv
+			},
+			want: "! /DC0/vm/golden/db (resource pool /DC0/host/Cluster/Resources/db of group \"db\" does not exist in /DC0; fix the path or create the pool)\n+ lab-web-01\n+ lab-web-02\n+ lab-web-03", dirty: true,
 		},
 		{
 			name: "source without the edited adapter",

@@ -39,6 +39,8 @@ var viewTypes = []types.PropertySpec{
 	{Type: "HostSystem", PathSet: []string{"name", "runtime.connectionState", "runtime.inMaintenanceMode"}},
 	{Type: "Network", PathSet: []string{"name"}},
 	{Type: "Datastore", PathSet: []string{"name"}},
+	{Type: "ComputeResource", PathSet: []string{"name", "parent"}},
+	{Type: "ResourcePool", PathSet: []string{"name", "parent"}},
 }
 
 // ReadInventory reads the datacenter's VMs, folders, hosts, networks and
@@ -104,20 +106,24 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 		Networks:   map[string]bool{},
 		Datastores: map[string]bool{},
 		Folders:    map[string]bool{},
+		Pools:      map[string]bool{},
 		ReadAt:     readAt,
 	}
 	type folder struct {
 		name   string
 		parent types.ManagedObjectReference
 	}
+	// Folders, compute resources and resource pools: named nodes whose
+	// parent chains give inventory paths.
 	folders := map[types.ManagedObjectReference]folder{}
+	var pools []types.ManagedObjectReference
 	netNames := map[string]string{} // portgroup key (ref value) -> name
 	var vms []types.ObjectContent
 	for _, o := range objs {
 		switch o.Obj.Type {
 		case "VirtualMachine":
 			vms = append(vms, o)
-		case "Folder":
+		case "Folder", "ComputeResource", "ClusterComputeResource", "ResourcePool":
 			var f folder
 			for _, p := range o.PropSet {
 				switch p.Name {
@@ -128,6 +134,9 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 				}
 			}
 			folders[o.Obj] = f
+			if o.Obj.Type == "ResourcePool" {
+				pools = append(pools, o.Obj)
+			}
 		case "HostSystem":
 			h := inventory.Host{Ref: o.Obj.Value}
 			for _, p := range o.PropSet {
@@ -143,7 +152,7 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 			inv.Hosts[h.Ref] = h
 		case "Datastore":
 			inv.Datastores[propString(o, "name")] = true
-		default: // Network and its subtypes (port groups)
+		case "Network", "DistributedVirtualPortgroup", "OpaqueNetwork":
 			name := propString(o, "name")
 			inv.Networks[name] = true
 			netNames[o.Obj.Value] = name
@@ -170,8 +179,13 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 		return p
 	}
 	for ref := range folders {
-		if p := pathOf(ref, 0); strings.HasPrefix(p, dcPath+"/vm") {
+		if p := pathOf(ref, 0); ref.Type == "Folder" && strings.HasPrefix(p, dcPath+"/vm") {
 			inv.Folders[p] = true
+		}
+	}
+	for _, ref := range pools {
+		if p := pathOf(ref, 0); p != "" {
+			inv.Pools[p] = true
 		}
 	}
 

@@ -97,6 +97,11 @@ func TestReadInventoryMatchesModel(t *testing.T) {
 	if !inv.Datastores["LocalDS_0"] {
 		t.Errorf("datastore LocalDS_0 missing from %v", inv.Datastores)
 	}
+	for _, pool := range []string{"/DC0/host/DC0_C0/Resources", "/DC0/host/DC0_H0/Resources"} {
+		if !inv.Pools[pool] {
+			t.Errorf("resource pool %s missing from %v", pool, inv.Pools)
+		}
+	}
 	if !inv.Folders["/DC0/vm"] {
 		t.Errorf("folder /DC0/vm missing from %v", inv.Folders)
 	}
