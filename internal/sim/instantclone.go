@@ -79,10 +79,21 @@ func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task
 	})
 	release := s.acquireHostSlot(host) // the task stays queued until then
 
-	ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{
-		{Name: "info.startTime", Val: time.Now()},
-		{Name: "info.state", Val: types.TaskInfoStateRunning},
+	// A task cancelled while queued (CancelTask) never runs; vcsim has
+	// already marked it failed with RequestCanceled.
+	cancelled := false
+	ctx.WithLock(task, func() {
+		if cancelled = task.Info.Cancelled; !cancelled {
+			ctx.Update(task, []types.PropertyChange{
+				{Name: "info.startTime", Val: time.Now()},
+				{Name: "info.state", Val: types.TaskInfoStateRunning},
+			})
+		}
 	})
+	if cancelled {
+		release()
+		return
+	}
 
 	res, f := s.instantClone(ctx, task, src, spec, n)
 	if f != nil {

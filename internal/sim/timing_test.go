@@ -166,3 +166,23 @@ func TestConcurrentClonesOneSession(t *testing.T) {
 		t.Errorf("InstantClones() = %d, want %d", e.sim.InstantClones(), n)
 	}
 }
+
+// TestCancelQueued: a task cancelled while it waits for a host slot never
+// runs: it fails with RequestCanceled and makes no VM.
+func TestCancelQueued(t *testing.T) {
+	e := start(t, Options{Seed: testSeed(), Hosts: 1, HostLimit: 1, Latency: 300 * time.Millisecond})
+	tasks := e.startAll([]*object.VirtualMachine{e.vm("/Lab/vm/golden/web-golden")}, []string{"first", "cancelled"})
+	if err := tasks[1].Cancel(e.ctx); err != nil {
+		t.Fatal(err)
+	}
+	if info := e.wait(tasks[0]); info.Error != nil {
+		t.Fatal(info.Error.LocalizedMessage)
+	}
+	info := e.wait(tasks[1])
+	if _, ok := faultOf(info).(*types.RequestCanceled); !ok || info.StartTime != nil {
+		t.Errorf("cancelled queued task: fault %T, started %v; want RequestCanceled, never started", faultOf(info), info.StartTime)
+	}
+	if _, err := e.find().VirtualMachine(e.ctx, "/Lab/vm/cancelled"); err == nil {
+		t.Error("the cancelled clone exists")
+	}
+}
