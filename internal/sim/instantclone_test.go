@@ -207,6 +207,20 @@ func TestInstantCloneDefaults(t *testing.T) {
 	if c1.Config.Uuid == "" || c1.Config.Uuid == srcProps.Config.Uuid {
 		t.Errorf("clone BIOS UUID %q, want a new one", c1.Config.Uuid)
 	}
+	// A pool from the spec: a child pool of the source's cluster.
+	root, err := e.find().ResourcePool(e.ctx, "/Lab/host/cluster1/Resources")
+	if err != nil {
+		t.Fatal(err)
+	}
+	child, err := root.Create(e.ctx, "clones", types.DefaultResourceConfigSpec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	inPool := e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: "db-pool", Location: types.VirtualMachineRelocateSpec{Pool: ref(child)}})
+	if p := e.props(inPool, "resourcePool"); *p.ResourcePool != child.Reference() {
+		t.Errorf("clone in pool %v, want the spec's %v", p.ResourcePool, child.Reference())
+	}
+
 	// Clone the clone: its manual MAC, not edited, is kept.
 	second := e.mustClone(object.NewVirtualMachine(e.c, first), types.VirtualMachineInstantCloneSpec{Name: "db-2"})
 	if got := nics(e.props(second))[0]; got.MacAddress != "00:50:56:3f:00:01" || got.AddressType != "manual" {

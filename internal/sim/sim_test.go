@@ -38,8 +38,17 @@ func TestDefaultModel(t *testing.T) {
 	if err != nil || len(hosts) != 2 {
 		t.Errorf("cluster hosts: %d (%v), want 2", len(hosts), err)
 	}
-	ref := e.mustClone(e.vm("/DC0/vm/DC0_C0_RP0_VM0"), types.VirtualMachineInstantCloneSpec{Name: "vcsim-clone"})
-	if c := chain(disks(e.props(ref))[0]); len(c) != 2 {
+	// A pool of another compute resource (the standalone host) is refused.
+	standalone, err := e.find().ResourcePool(e.ctx, "/DC0/host/DC0_H0/Resources")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info := e.clone(e.vm("/DC0/vm/DC0_C0_RP0_VM0"), types.VirtualMachineInstantCloneSpec{Name: "elsewhere", Location: types.VirtualMachineRelocateSpec{Pool: ref(standalone)}})
+	if _, ok := faultOf(info).(*types.InvalidArgument); !ok {
+		t.Errorf("clone into another host's pool: fault %T, want InvalidArgument", faultOf(info))
+	}
+	cloned := e.mustClone(e.vm("/DC0/vm/DC0_C0_RP0_VM0"), types.VirtualMachineInstantCloneSpec{Name: "vcsim-clone"})
+	if c := chain(disks(e.props(cloned))[0]); len(c) != 2 {
 		t.Errorf("clone of a vcsim VM: chain %v, want a delta over the base", c)
 	}
 }
