@@ -333,48 +333,93 @@ func TestInterruptRollsBack(t *testing.T) {
 // The limits hold: never more clone tasks in flight than parallelism
 // overall, perSource per source, perHost per host; submissions follow rate.
 func TestLimitsHold(t *testing.T) {
-	l := newLab(t, sim.Options{Latency: 50 * time.Millisecond, Hosts: 1})
-	p := parse(t, "1")
-	var mu sync.Mutex
-	inflight, maxInflight := 0, 0
-	perSource, maxPerSource := map[string]int{}, 0
-	var starts []time.Time
-	group := map[string]string{}
-	for c := range p.Clones() {
-		group[c.Name] = c.Group
-	}
-	_, _, err := l.apply(t, p, context.Background(), func(o *executor.Options) {
-		o.Parallelism, o.PerSource, o.PerHost, o.Rate = 3, 2, 3, 40
-		o.Hooks.Event = func(e executor.Event) {
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case e.Type == executor.EventTaskStarted:
-				inflight++
-				perSource[group[e.Name]]++
-				maxInflight = max(maxInflight, inflight)
-				maxPerSource = max(maxPerSource, perSource[group[e.Name]])
-				starts = append(starts, e.Time)
-			case (e.Type == executor.EventDone || e.Type == executor.EventFailed) && e.Op == "create":
-				inflight--
-				perSource[group[e.Name]]--
+	for _, tt := range []struct {
+		name                             string
+		parallelism, perSource, perHost  int
+		wantOverall, wantSource, atLeast int
+	}{
+		// Both sources on one host: perSource and parallelism bind.
+		{"parallelism and perSource", 3, 2, 3, 3, 2, 2},
+		// perHost binds below parallelism.
+		{"perHost", 4, 4, 1, 1, 1, 1},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			l := newLab(t, sim.Options{Latency: 50 * time.Millisecond, Hosts: 1})
+			p := parse(t, "1")
+			var mu sync.Mutex
+			inflight, maxInflight := 0, 0
+			perSource, maxPerSource := map[string]int{}, 0
+			var starts []time.Time
+			group := map[string]string{}
+			for c := range p.Clones() {
+				group[c.Name] = c.Group
 			}
-		}
-	})
+			_, _, err := l.apply(t, p, context.Background(), func(o *executor.Options) {
+				o.Parallelism, o.PerSource, o.PerHost, o.Rate = tt.parallelism, tt.perSource, tt.perHost, 40
+				o.Hooks.Event = func(e executor.Event) {
+					mu.Lock()
+					defer mu.Unlock()
+					switch {
+					case e.Type == executor.EventTaskStarted:
+						inflight++
+						perSource[group[e.Name]]++
+						maxInflight = max(maxInflight, inflight)
+						maxPerSource = max(maxPerSource, perSource[group[e.Name]])
+						starts = append(starts, e.Time)
+					case (e.Type == executor.EventDone || e.Type == executor.EventFailed) && e.Op == "create":
+						inflight--
+						perSource[group[e.Name]]--
+					}
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if maxInflight > tt.wantOverall || maxPerSource > tt.wantSource {
+				t.Errorf("in flight at most %d overall (on the one host) and %d per source; limits allow %d and %d", maxInflight, maxPerSource, tt.wantOverall, tt.wantSource)
+			}
+			if maxInflight < tt.atLeast {
+				t.Errorf("never more than %d in flight, want %d: the limits are not used", maxInflight, tt.atLeast)
+			}
+			// A token bucket of 40/s with burst 1 never lets n submissions
+			// through in less than (n-1)/40 s.
+			if n := len(starts); n > 1 {
+				if span, least := starts[n-1].Sub(starts[0]), time.Duration(n-1)*time.Second/40; span < least-5*time.Millisecond {
+					t.Errorf("%d submissions in %v, faster than the rate allows (%v)", n, span, least)
+				}
+			}
+		})
+	}
+}
+
+// A nightly rebuild: clones older than maxAge are replaced, and the run
+// converges.
+func TestMaxAgeRebuild(t *testing.T) {
+	l := newLab(t, sim.Options{})
+	p, err := plan.Parse("lab.yaml", []byte(strings.ReplaceAll(strings.Replace(labPlan, "  - name: db\n", "  - name: db\n    maxAge: 24h\n", 1), "{v}", "1")))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if maxInflight > 3 || maxPerSource > 2 {
-		t.Errorf("in flight at most %d overall and %d per source; limits are 3 and 2", maxInflight, maxPerSource)
+	if _, _, err := l.apply(t, p, context.Background(), nil); err != nil {
+		t.Fatal(err)
 	}
-	if maxInflight < 2 {
-		t.Errorf("never more than %d in flight: no parallelism", maxInflight)
+	tomorrow := time.Now().Add(25 * time.Hour)
+	ch := plan.Diff(p, l.inventory(t), plan.Options{Now: tomorrow})
+	if ch.Count(plan.Replace) != 2 || ch.Count(plan.NoOp) != 4 {
+		t.Fatalf("a day later: %d to replace, %d in place; want the 2 db clones replaced", ch.Count(plan.Replace), ch.Count(plan.NoOp))
 	}
-	// A token bucket of 40/s with burst 1 never lets n submissions through
-	// in less than (n-1)/40 s.
-	if n := len(starts); n > 1 {
-		if span, min := starts[n-1].Sub(starts[0]), time.Duration(n-1)*time.Second/40; span < min-5*time.Millisecond {
-			t.Errorf("%d submissions in %v, faster than the rate allows (%v)", n, span, min)
+	opts := executor.OptionsFrom(p.Execution, "nightly-run-1")
+	if _, err := executor.Run(context.Background(), ch, bridge.Cloud{Ops: l.ops}, opts); err != nil {
+		t.Fatal(err)
+	}
+	inv := l.inventory(t)
+	if ch := plan.Diff(p, inv, plan.Options{}); ch.HasChanges() {
+		t.Errorf("not converged after the rebuild: %+v", ch.Items)
+	}
+	for _, vm := range inv.VMs {
+		if vm.Markers[inventory.MarkerGroup] == "db" && vm.Markers[inventory.MarkerRun] != "nightly-run-1" {
+			t.Errorf("%s was not rebuilt by the nightly run (run %s)", vm.Path, vm.Markers[inventory.MarkerRun])
 		}
 	}
+	connectedMACsUnique(t, inv)
 }
