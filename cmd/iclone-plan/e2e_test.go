@@ -194,8 +194,9 @@ func (e *e2e) converged(planPath string) {
 	}
 }
 
-// addDecoy creates a powered-on VM without any marker in folder.
-func (e *e2e) addDecoy(folder, name string) {
+// addDecoy creates a powered-on VM without any marker in folder, with a NIC
+// of each given (manual) MAC.
+func (e *e2e) addDecoy(folder, name string, macs ...string) {
 	e.t.Helper()
 	ctx := context.Background()
 	finder := find.NewFinder(e.client.Vim, false)
@@ -212,8 +213,18 @@ func (e *e2e) addDecoy(folder, name string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	task, err := f.CreateVM(ctx, types.VirtualMachineConfigSpec{Name: name, GuestId: "otherGuest",
-		Files: &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"}}, pool, nil)
+	spec := types.VirtualMachineConfigSpec{Name: name, GuestId: "otherGuest",
+		Files: &types.VirtualMachineFileInfo{VmPathName: "[LocalDS_0]"}}
+	for i, mac := range macs {
+		spec.DeviceChange = append(spec.DeviceChange, &types.VirtualDeviceConfigSpec{
+			Operation: types.VirtualDeviceConfigSpecOperationAdd,
+			Device: &types.VirtualE1000{VirtualEthernetCard: types.VirtualEthernetCard{
+				VirtualDevice: types.VirtualDevice{Key: int32(-100 - i), Backing: &types.VirtualEthernetCardNetworkBackingInfo{
+					VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "VM Network"}}},
+				AddressType: string(types.VirtualEthernetCardMacTypeManual), MacAddress: mac}},
+		})
+	}
+	task, err := f.CreateVM(ctx, spec, pool, nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -299,6 +310,23 @@ func TestE2EConflictChangesNothing(t *testing.T) {
 		t.Fatalf("apply with a decoy holding a clone's name: %v", r)
 	}
 	e.assertSame(before, "a plan with a conflict")
+}
+
+// A MAC of the plan held by a VM the plan does not own: plan and apply
+// fail naming both owners, and nothing changes.
+func TestE2EMACCollision(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	e.addDecoy("/Lab/vm", "someone-elses-vm", "00:50:56:10:01:03")
+	before := snapshotOf(e.inventory())
+	r := e.cli("plan", e2ePlan)
+	want := "MAC 00:50:56:10:01:03 of lab-web-03 adapter 1 is already used by VM /Lab/vm/someone-elses-vm adapter 1"
+	if r.code != 1 || !strings.Contains(r.stdout, want) {
+		t.Fatalf("plan with a foreign VM holding a planned MAC: %v", r)
+	}
+	if r := e.cli("apply", "--auto-approve", e2ePlan); r.code != 1 || !strings.Contains(r.stdout, want) {
+		t.Fatalf("apply: %v", r)
+	}
+	e.assertSame(before, "a plan with a MAC collision")
 }
 
 func TestE2EUnattendedNeedsAutoApprove(t *testing.T) {
