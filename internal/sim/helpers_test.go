@@ -72,7 +72,10 @@ func login(t testing.TB, s *Simulator, u *url.URL) *vim25.Client {
 	if err := session.NewManager(c).Login(ctx, u.User); err != nil {
 		t.Fatalf("login: %v", err)
 	}
-	t.Cleanup(func() { _ = session.NewManager(c).Logout(ctx) })
+	t.Cleanup(func() {
+		_ = session.NewManager(c).Logout(ctx)
+		sc.CloseIdleConnections() // before the server closes under them
+	})
 	return c
 }
 
