@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -75,14 +76,14 @@ func startSim(t *testing.T, args ...string) *simProc {
 	return p
 }
 
-// stop sends SIGINT and expects a clean exit 0.
-func (p *simProc) stop(t *testing.T) {
+// stop sends sig (SIGINT or SIGTERM) and expects a clean exit 0.
+func (p *simProc) stop(t *testing.T, sig os.Signal) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(os.Interrupt); err != nil {
+	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
 	if err := p.cmd.Wait(); err != nil {
-		t.Errorf("iclone-plan sim after SIGINT: %v, want exit 0; stderr:\n%s", err, p.stderr.String())
+		t.Errorf("iclone-plan sim after %v: %v, want exit 0; stderr:\n%s", sig, err, p.stderr.String())
 	}
 }
 
@@ -200,7 +201,7 @@ func TestSimGovcInstantClone(t *testing.T) {
 	must(devices, `File:\s+\[LocalDS_0\] lab-web-01/lab-web-01\.vmdk`)
 	must(devices, `Parent:\s+\[LocalDS_0\] web-golden/web-golden\.vmdk`)
 	must(run("device.info", "-vm", "/Lab/vm/golden/web-golden"), `File:\s+\[LocalDS_0\] web-golden/web-golden-000001\.vmdk`)
-	p.stop(t)
+	p.stop(t, syscall.SIGTERM)
 }
 
 // TestSimStartsWith5000VMs: iclone-plan sim with 5,000 extra VMs starts,
@@ -221,5 +222,5 @@ func TestSimStartsWith5000VMs(t *testing.T) {
 	if len(vms) != n {
 		t.Errorf("%d extra VMs served, want %d", len(vms), n)
 	}
-	p.stop(t)
+	p.stop(t, os.Interrupt)
 }
