@@ -47,6 +47,9 @@ func (w *vmWithInstantClone) InstantCloneTask(ctx *simulator.Context, req *types
 
 // dispatch is the Registry.Handler: it runs before every method call.
 func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
+	if m.Name == "CancelTask" {
+		return nil, s.checkCancel(ctx, m.This)
+	}
 	if m.Name != "InstantClone_Task" || m.This.Type != "VirtualMachine" || ctx.Session == nil {
 		return nil, nil
 	}
@@ -74,6 +77,24 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 		s.wrapped[vm.Self] = append(s.wrapped[vm.Self], weak.Make(reg))
 	})
 	return nil, nil
+}
+
+// checkCancel refuses to cancel a running instant clone with NotSupported,
+// as vCenter does for a task that is not cancelable; a queued one may be
+// cancelled (runInstantClone then never runs it). vcsim's CancelTask does not
+// look at TaskInfo.cancelable, hence this check.
+func (s *Simulator) checkCancel(ctx *simulator.Context, ref types.ManagedObjectReference) types.BaseMethodFault {
+	v, ok := s.tasks.Load(ref)
+	if !ok {
+		return nil
+	}
+	t := v.(*simulator.Task)
+	cancelable := false
+	ctx.WithLock(t, func() { cancelable = t.Info.Cancelable })
+	if !cancelable {
+		return &types.NotSupported{}
+	}
+	return nil
 }
 
 // hook is registered with the global Registry: it hears of every object put,

@@ -56,7 +56,9 @@ func (s *Simulator) startInstantClone(ctx *simulator.Context, src *simulator.Vir
 	task := simulator.CreateTask(src, "instantCloneTask", nil) // Execute unused: we run it
 	task.Info.EntityName = src.Name
 	task.Info.Reason = &types.TaskReasonUser{UserName: ctx.Session.UserName}
+	task.Info.Cancelable = true // while queued; see dispatch
 	ctx.Map.Put(task)
+	s.tasks.Store(task.Self, task)
 	ctx.Map.AtomicUpdate(ctx, task, []types.PropertyChange{
 		{Name: "info.key", Val: task.Self.Value},
 		{Name: "info.task", Val: task.Self},
@@ -87,10 +89,12 @@ func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task
 			ctx.Update(task, []types.PropertyChange{
 				{Name: "info.startTime", Val: time.Now()},
 				{Name: "info.state", Val: types.TaskInfoStateRunning},
+				{Name: "info.cancelable", Val: false},
 			})
 		}
 	})
 	if cancelled {
+		s.tasks.Delete(task.Self)
 		release()
 		return
 	}
@@ -116,6 +120,7 @@ func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task
 	// Complete before releasing the slot, so a queued task never starts
 	// before the one it waited for has completed.
 	ctx.Map.AtomicUpdate(ctx, task, changes)
+	s.tasks.Delete(task.Self)
 	release()
 }
 

@@ -88,6 +88,7 @@ type Simulator struct {
 	internalSession string // key of vcsim's in-process session, never wrapped
 
 	calls atomic.Int64 // InstantClone_Task calls that reached the implementation
+	tasks sync.Map     // unfinished InstantClone_Task: ManagedObjectReference -> *simulator.Task
 	macs  atomic.Uint32
 
 	wrapMu   sync.Mutex

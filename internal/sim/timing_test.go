@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/fault"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
@@ -184,5 +185,30 @@ func TestCancelQueued(t *testing.T) {
 	}
 	if _, err := e.find().VirtualMachine(e.ctx, "/Lab/vm/cancelled"); err == nil {
 		t.Error("the cancelled clone exists")
+	}
+}
+
+// TestCancelRunning: a running instant clone cannot be cancelled
+// (NotSupported, as for any task that is not cancelable) and completes.
+func TestCancelRunning(t *testing.T) {
+	e := start(t, Options{Seed: testSeed(), Latency: 300 * time.Millisecond})
+	tk := e.startAll([]*object.VirtualMachine{e.vm("/Lab/vm/golden/web-golden")}, []string{"running"})[0]
+	var task mo.Task
+	for task.Info.State == "" || task.Info.State == types.TaskInfoStateQueued {
+		if err := property.DefaultCollector(e.c).RetrieveOne(e.ctx, tk.Reference(), []string{"info"}, &task); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if task.Info.State != types.TaskInfoStateRunning {
+		t.Fatalf("task %s before it was seen running (latency 300ms)", task.Info.State)
+	}
+	if task.Info.Cancelable {
+		t.Error("a running instant clone says it is cancelable")
+	}
+	if err := tk.Cancel(e.ctx); !fault.Is(err, &types.NotSupported{}) {
+		t.Errorf("cancel a running instant clone: %v, want NotSupported", err)
+	}
+	if info := e.wait(tk); info.Error != nil {
+		t.Errorf("the running clone failed: %s", info.Error.LocalizedMessage)
 	}
 }
