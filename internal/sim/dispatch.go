@@ -47,7 +47,7 @@ func (w *vmWithInstantClone) InstantCloneTask(ctx *simulator.Context, req *types
 
 // dispatch is the Registry.Handler: it runs before every method call.
 func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
-	if m.Name == "CancelTask" {
+	if m.Name == "CancelTask" && ctx.Session != nil {
 		return nil, s.checkCancel(ctx, m.This)
 	}
 	if m.Name != "InstantClone_Task" || m.This.Type != "VirtualMachine" || ctx.Session == nil {
