@@ -2,10 +2,34 @@
 // faithful InstantClone_Task, an optional timing model and fault hooks.
 //
 // vcsim has no InstantClone_Task. This package adds one without forking
-// vcsim: see dispatch.go for how the method is routed to the source VM and
-// instantclone.go for the semantics (DESIGN.md section 6). The zero Options
-// serve vcsim's default VPX inventory with no timing and no faults; a Seed
-// creates what a plan names instead.
+// vcsim (dispatch.go explains the route), with the semantics of DESIGN.md
+// section 6 (instantclone.go):
+//
+//   - the source must be powered on (InvalidPowerState otherwise); the clone
+//     is powered on, on the source's host, in spec.location.folder or the
+//     datacenter's VM folder, in spec.location.pool or the source's pool; a
+//     name taken in the folder, or being cloned to, fails with DuplicateName;
+//   - devices are copied; only edits of network adapters (MAC with
+//     addressType manual, backing, connection) and of file-backed serial
+//     ports are allowed, anything else fails with InvalidArgument; generated
+//     MACs not given a manual one are regenerated (00:50:56:80-bf:xx:xx),
+//     manual ones not edited are kept;
+//   - spec.config is merged into the source's extraConfig; the BIOS UUID is
+//     spec.biosUuid or new; the instance UUID is new;
+//   - each source disk gets a new delta disk (disk-000001.vmdk, ...) and the
+//     clone's disk is a delta whose backing parent is the source's previous
+//     top; a source chain of MaxDeltaLevels deltas fails the clone
+//     (SystemError "Launch failure", as in KB 67186);
+//   - VmBeingClonedEvent, then VmClonedEvent or VmCloneFailedEvent, are
+//     posted; the task's result is the clone's reference. A queued task can
+//     be cancelled; a running one cannot (NotSupported).
+//
+// Options add a timing model (Stun, Latency, HostLimit) and fault hooks
+// (FailClone, FailLeaveVM, FailFault); vcsim's Service.AddFaultRule works on
+// InstantClone_Task too. The zero Options serve vcsim's default VPX
+// inventory; a Seed creates what a plan names instead: seeded source NICs
+// are keyed 4000+ and labelled "Network adapter N", serial ports keyed 9000+
+// and labelled "Serial port N", as the vSphere client numbers them.
 package sim
 
 import (
