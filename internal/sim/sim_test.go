@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -130,7 +131,7 @@ func TestSeed(t *testing.T) {
 	if *s1.Runtime.Host == *s2.Runtime.Host {
 		t.Error("sources not spread over the hosts")
 	}
-	if n := nics(s1); len(n) != 3 || n[0].DeviceInfo.GetDescription().Label != "Network adapter 1" || !n[2].Connectable.Connected {
+	if n := nics(s1); len(n) != 3 || n[0].Key != 4000 || n[2].Key != 4002 || n[0].DeviceInfo.GetDescription().Label != "Network adapter 1" || !n[2].Connectable.Connected {
 		t.Errorf("s1 NICs %v, want 3 connected, labelled as the vSphere client does", n)
 	}
 	if _, ok := nics(s1)[1].Backing.(*types.VirtualEthernetCardNetworkBackingInfo); !ok {
@@ -140,6 +141,9 @@ func TestSeed(t *testing.T) {
 	for _, d := range s1.Config.Hardware.Device {
 		if p, ok := d.(*types.VirtualSerialPort); ok {
 			serial++
+			if p.Key != int32(9000+serial-1) || p.DeviceInfo.GetDescription().Label != "Serial port "+strconv.Itoa(serial) {
+				t.Errorf("serial port %d: key %d, label %q", serial, p.Key, p.DeviceInfo.GetDescription().Label)
+			}
 			if b := p.Backing.(*types.VirtualSerialPortFileBackingInfo); !strings.HasPrefix(b.FileName, "[ds-serial] s1/serial") {
 				t.Errorf("serial port file %s", b.FileName)
 			}
