@@ -1,7 +1,9 @@
 package main
 
 import (
+	"fmt"
 	"io"
+	"runtime"
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
@@ -32,6 +34,13 @@ A YAML plan names running source VMs, how many clones of each, and templates
 for each clone's name, MAC addresses, serial-port files and guestinfo.
 "plan" shows what would change against the live inventory; "apply" carries
 it out with rate-limited parallel instant clones and rolls back on failure.`,
+		Example: `  # Try it without a vCenter: plan, live progress and summary of a real run
+  iclone-plan apply --sim --auto-approve plans/examples/lab.yaml
+
+  # Against vCenter, with the govc environment
+  export GOVC_URL=https://vcenter.example.com/sdk GOVC_USERNAME=iclone@vsphere.local GOVC_PASSWORD=...
+  iclone-plan plan plans/lab.yaml
+  iclone-plan apply plans/lab.yaml`,
 		Version:       version(),
 		Args:          cobra.NoArgs,
 		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
@@ -44,24 +53,93 @@ it out with rate-limited parallel instant clones and rolls back on failure.`,
 	for _, f := range commandFactories {
 		root.AddCommand(f(a))
 	}
+	addBuiltinExamples(root)
 	return root
 }
 
-// version reports the module version and VCS revision the binary was built
-// from, as recorded by the Go toolchain.
+// Set by the linker for release and task builds (see Taskfile.yml):
+//
+//	go build -ldflags "-X main.buildCommit=$(git rev-parse HEAD) -X main.buildVersion=v1.2.3" ./cmd/iclone-plan
+//
+// Empty values fall back to what the Go toolchain recorded in the binary: the
+// module version (set by go install module@version, "(devel)" for a build
+// from a checkout) and the VCS revision (absent with -buildvcs=false).
+var (
+	buildVersion string
+	buildCommit  string
+)
+
+// version is what --version prints after "iclone-plan version ": the
+// module version, the commit and the Go toolchain, e.g.
+// "v1.2.3, commit 0123abcd..., go1.26.0 linux/amd64".
 func version() string {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return "(unknown)"
+	v, commit, goVersion := buildVersion, buildCommit, runtime.Version()
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if v == "" {
+			v = bi.Main.Version
+		}
+		goVersion = bi.GoVersion
+		if commit == "" {
+			commit = vcsRevision(bi)
+		}
 	}
-	v := bi.Main.Version
 	if v == "" {
 		v = "(devel)"
 	}
+	if commit == "" {
+		commit = "unknown"
+	}
+	return fmt.Sprintf("%s, commit %s, %s %s/%s", v, commit, goVersion, runtime.GOOS, runtime.GOARCH)
+}
+
+// vcsRevision is the commit the toolchain stamped, with "-dirty" if the
+// work tree had changes, or "".
+func vcsRevision(bi *debug.BuildInfo) string {
+	rev, dirty := "", false
 	for _, s := range bi.Settings {
-		if s.Key == "vcs.revision" {
-			v += " commit " + s.Value
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
 		}
 	}
-	return v + " " + bi.GoVersion
+	if rev != "" && dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
+
+// addBuiltinExamples initializes cobra's help and completion commands (cobra
+// would add them lazily) and gives them examples like every other command.
+func addBuiltinExamples(root *cobra.Command) {
+	root.InitDefaultHelpCmd()
+	root.InitDefaultCompletionCmd()
+	for _, c := range root.Commands() {
+		switch c.Name() {
+		case "help":
+			c.Example = `  iclone-plan help apply
+  iclone-plan apply --help`
+		case "completion":
+			c.Example = `  # bash, for the current shell; add the line to ~/.bashrc to keep it
+  source <(iclone-plan completion bash)
+
+  # zsh, fish: install the script where the shell looks for completions
+  iclone-plan completion zsh > "${fpath[1]}/_iclone-plan"
+  iclone-plan completion fish > ~/.config/fish/completions/iclone-plan.fish`
+			for _, sc := range c.Commands() {
+				switch sc.Name() {
+				case "bash":
+					sc.Example = `  source <(iclone-plan completion bash)
+  iclone-plan completion bash > /etc/bash_completion.d/iclone-plan`
+				case "zsh":
+					sc.Example = `  iclone-plan completion zsh > "${fpath[1]}/_iclone-plan"`
+				case "fish":
+					sc.Example = `  iclone-plan completion fish > ~/.config/fish/completions/iclone-plan.fish`
+				case "powershell":
+					sc.Example = `  iclone-plan completion powershell | Out-String | Invoke-Expression`
+				}
+			}
+		}
+	}
 }
