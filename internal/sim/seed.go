@@ -37,6 +37,11 @@ type Seed struct {
 	Networks []string
 	// Sources are the source VMs.
 	Sources []SeedSource
+	// ResourcePools are inventory paths of resource pools to create, with
+	// their parents: /DATACENTER/host/CLUSTER/Resources/POOL[/POOL...]. The
+	// seeded cluster takes the CLUSTER name of the first (default
+	// "cluster1"); all must name the same cluster.
+	ResourcePools []string
 }
 
 // SeedSource is a source VM to create.
@@ -99,7 +104,21 @@ func (s *Simulator) seed(ctx context.Context, c *vim25.Client, seed *Seed) error
 	if err != nil {
 		return err
 	}
-	cluster, err := folders.HostFolder.CreateCluster(ctx, "cluster1", types.ClusterConfigSpecEx{})
+	clusterName := "cluster1"
+	type poolPath struct{ cluster, path string }
+	var pools []poolPath
+	for _, p := range seed.ResourcePools {
+		rest, ok := strings.CutPrefix(p, "/"+dcName+"/host/")
+		cl, sub, ok2 := strings.Cut(rest, "/Resources")
+		if !ok || !ok2 || cl == "" || strings.Contains(cl, "/") {
+			return fmt.Errorf("sim: seed: resource pool %q is not /%s/host/CLUSTER/Resources/...", p, dcName)
+		}
+		pools = append(pools, poolPath{cl, strings.Trim(sub, "/")})
+	}
+	if len(pools) > 0 {
+		clusterName = pools[0].cluster
+	}
+	cluster, err := folders.HostFolder.CreateCluster(ctx, clusterName, types.ClusterConfigSpecEx{})
 	if err != nil {
 		return fmt.Errorf("sim: seed: create cluster: %w", err)
 	}
@@ -117,6 +136,24 @@ func (s *Simulator) seed(ctx context.Context, c *vim25.Client, seed *Seed) error
 	}
 	if inv.pool, err = cluster.ResourcePool(ctx); err != nil {
 		return err
+	}
+	created := map[string]*object.ResourcePool{"": inv.pool}
+	for i, pp := range pools {
+		if pp.cluster != clusterName {
+			return fmt.Errorf("sim: seed: resource pool %q is in cluster %q; the seed has one cluster, %q", seed.ResourcePools[i], pp.cluster, clusterName)
+		}
+		parts := strings.Split(pp.path, "/")
+		for j := range parts {
+			key := strings.Join(parts[:j+1], "/")
+			if parts[j] == "" || created[key] != nil {
+				continue
+			}
+			rp, err := created[strings.Join(parts[:j], "/")].Create(ctx, parts[j], types.DefaultResourceConfigSpec())
+			if err != nil {
+				return fmt.Errorf("sim: seed: create resource pool %q: %w", seed.ResourcePools[i], err)
+			}
+			created[key] = rp
+		}
 	}
 
 	datastores := []string{DefaultDatastore}
@@ -175,13 +212,18 @@ func (s *Simulator) createDatastore(ctx context.Context, hosts []*object.HostSys
 	if strings.ContainsAny(name, "/[]") {
 		return fmt.Errorf("sim: seed: datastore name %q contains '/', '[' or ']'", name)
 	}
-	var home string
-	for _, o := range s.model.Map().OptionManager().Setting {
-		if ov := o.GetOptionValue(); ov.Key == "vcsim.home" {
-			home, _ = ov.Value.(string)
+	if s.dsRoot == "" {
+		// vcsim keeps a directory and a few files per VM on the datastore;
+		// on tmpfs they cost nothing, on a disk about 0.5 ms each.
+		root, err := os.MkdirTemp("/dev/shm", "iclone-plan-sim-")
+		if err != nil {
+			if root, err = os.MkdirTemp("", "iclone-plan-sim-"); err != nil {
+				return fmt.Errorf("sim: seed: datastore %q: %w", name, err)
+			}
 		}
+		s.dsRoot = root
 	}
-	dir, err := os.MkdirTemp(home, "ds-")
+	dir, err := os.MkdirTemp(s.dsRoot, "ds-")
 	if err != nil {
 		return fmt.Errorf("sim: seed: datastore %q: %w", name, err)
 	}

@@ -39,6 +39,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -110,6 +111,7 @@ type Simulator struct {
 	self   types.ManagedObjectReference // key of our RegisterObject hook
 
 	internalSession string // key of vcsim's in-process session, never wrapped
+	dsRoot          string // directory of the seeded datastores
 
 	calls atomic.Int64 // InstantClone_Task calls that reached the implementation
 	tasks sync.Map     // unfinished InstantClone_Task: ManagedObjectReference -> *simulator.Task
@@ -184,7 +186,7 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 	ok := false
 	defer func() {
 		if !ok {
-			m.Remove()
+			s.Close()
 		}
 	}()
 
@@ -285,5 +287,8 @@ func (s *Simulator) Close() {
 			s.server.Close()
 		}
 		s.model.Remove()
+		if s.dsRoot != "" {
+			_ = os.RemoveAll(s.dsRoot)
+		}
 	})
 }
