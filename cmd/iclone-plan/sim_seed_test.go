@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -53,6 +54,27 @@ groups:
 			if !reflect.DeepEqual(got, tt.want) {
 				t.Errorf("seed\n got %+v\nwant %+v", got, tt.want)
 			}
+		})
+	}
+}
+
+// TestSeedExamplePlans: every example plan seeds a simulator.
+func TestSeedExamplePlans(t *testing.T) {
+	plans, err := filepath.Glob("../../plans/examples/*.yaml")
+	if err != nil || len(plans) == 0 {
+		t.Skipf("no example plans (%v)", err)
+	}
+	for _, p := range plans {
+		t.Run(filepath.Base(p), func(t *testing.T) {
+			seed, err := seedFromPlanFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := sim.Start(context.Background(), sim.Options{Seed: seed})
+			if err != nil {
+				t.Fatalf("seed %s: %v", p, err)
+			}
+			s.Close()
 		})
 	}
 }
