@@ -288,6 +288,10 @@ func (s *Simulator) prepare(ctx *simulator.Context, src *simulator.VirtualMachin
 				"the source is %s; instant clone needs a powered-on (or frozen) source: power it on", src.Runtime.PowerState)
 			return
 		}
+		if src.Runtime.Host == nil {
+			f = failf(&types.InvalidState{}, "the source is on no host")
+			return
+		}
 		p.host = *src.Runtime.Host
 		pool = src.ResourcePool
 		cfg = *src.Config
