@@ -39,6 +39,7 @@ type applyFlags struct {
 	noColor     bool
 	journal     string
 	leaseTTL    time.Duration
+	metricsFile string
 }
 
 func (f *applyFlags) register(cmd *cobra.Command, replaceAll bool) {
@@ -49,6 +50,7 @@ func (f *applyFlags) register(cmd *cobra.Command, replaceAll bool) {
 	}
 	cmd.Flags().BoolVar(&f.json, "json", false, "print a line-delimited JSON event stream instead of text")
 	cmd.Flags().StringVar(&f.report, "report", "", "write a JSON report of every action (tasks, timings, faults) to `FILE`")
+	cmd.Flags().StringVar(&f.metricsFile, "metrics-file", "", "write the run's outcome, duration and clone counts as Prometheus metrics to `FILE` (node_exporter textfile collector), whatever the outcome")
 	cmd.Flags().BoolVar(&f.noColor, "no-color", false, "never colour the output")
 	cmd.Flags().StringVar(&f.journal, "journal", "", "task journal `FILE` for crash recovery (default $XDG_STATE_HOME/iclone-plan/PLAN@VCENTER.journal)")
 	cmd.Flags().DurationVar(&f.leaseTTL, "lease-ttl", 2*time.Minute, "how long the plan's lease outlives a crashed run (renewed every third of it)")
@@ -76,14 +78,16 @@ rollback).`,
 		Example: `  # Interactive: show the plan, confirm, apply
   iclone-plan apply plans/lab.yaml
 
-  # Nightly rebuild from cron (maxAge in the plan, or --replace-all)
-  iclone-plan apply --auto-approve --report /var/log/iclone/lab.json plans/lab.yaml
+  # Nightly rebuild from cron (maxAge in the plan, or --replace-all), with
+  # metrics for node_exporter's textfile collector
+  iclone-plan apply --auto-approve --report /var/log/iclone/lab.json \
+    --metrics-file /var/lib/node_exporter/textfile/iclone-plan-lab.prom plans/lab.yaml
 
   # Try it without a vCenter
   iclone-plan apply --sim --auto-approve plans/examples/lab.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runApply(cmd.Context(), args[0], f, false)
+			return a.applyWithMetrics(cmd.Context(), args[0], f, false)
 		},
 	}
 	f.register(cmd, true)
@@ -102,7 +106,7 @@ It shows what it will destroy and asks for confirmation on a terminal.`,
   iclone-plan destroy --auto-approve plans/lab.yaml`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runApply(cmd.Context(), args[0], f, true)
+			return a.applyWithMetrics(cmd.Context(), args[0], f, true)
 		},
 	}
 	f.register(cmd, false)
@@ -145,7 +149,9 @@ func newRunID() string {
 	return time.Now().UTC().Format("20060102T150405") + "-" + hex.EncodeToString(b[:4])
 }
 
-func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy bool) error {
+// runApply applies (or destroys) the plan at path, noting in rec what it
+// learns on the way.
+func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy bool, rec *runRecord) error {
 	var (
 		p     *plan.Plan
 		saved *ui.PlanDoc
@@ -164,6 +170,7 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 	} else if p, err = loadPlan(path); err != nil {
 		return err
 	}
+	rec.plan = p
 	terminal := isTerminal(a.stdout)
 	if !f.autoApprove && !(terminal && isTerminal(a.stdin)) {
 		return errors.New("refusing to change the inventory without confirmation: run on a terminal to confirm, or pass --auto-approve (as cron jobs must)")
@@ -216,6 +223,7 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 		desired = &empty
 	}
 	ch := plan.Diff(desired, inv, plan.Options{ReplaceAll: f.replaceAll})
+	rec.changes = ch
 	h := ui.PlanHeader{Plan: p.Name, File: path, VCenter: t.client.Host()}
 	if saved != nil && saved.Fingerprint != ch.Fingerprint {
 		return fmt.Errorf("the inventory changed since %s was saved (%s): nothing was applied; run plan again and review the new plan", path, saved.CreatedAt.Format(time.RFC3339))
@@ -254,6 +262,7 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 		progress.Event(e)
 	}
 	rep, runErr := executor.Run(ctx, ch, bridge.Cloud{Ops: ops}, opts)
+	rec.report = rep
 	progress.Close()
 	_ = jr.Finish()
 

@@ -1,0 +1,231 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/executor"
+	"github.com/iclone-plan/iclone-plan/internal/plan"
+)
+
+// runRecord collects what an apply (or destroy) learned on its way, for
+// --metrics-file: each field is set once the run gets that far.
+type runRecord struct {
+	plan    *plan.Plan
+	changes *plan.Changes
+	report  *executor.Report
+}
+
+// Outcomes of a run as the metrics name them: the executor's outcomes, and
+// those of a run that never started the executor.
+const (
+	outcomeNoChanges = "no-changes" // nothing to do; exit 0
+	outcomeConflict  = "conflict"   // the plan has conflicts; exit 1, nothing changed
+	outcomeLocked    = "locked"     // another run holds the lease; exit 5
+	outcomeError     = "error"      // any other error before the run; exit 1
+)
+
+// metricOutcomes lists every outcome label, so that the outcome metric has
+// one series per outcome (1 for the run's, 0 for the others) and alert rules
+// never see series vanish.
+var metricOutcomes = []string{
+	string(executor.OutcomeSuccess), outcomeNoChanges,
+	string(executor.OutcomePartial), string(executor.OutcomeRolledBack),
+	string(executor.OutcomeRollbackIncomplete), string(executor.OutcomeInterrupted),
+	outcomeConflict, outcomeLocked, outcomeError,
+}
+
+// runMetrics is one run's metrics file.
+type runMetrics struct {
+	Plan     string
+	Finished time.Time
+	Duration time.Duration
+	ExitCode int
+	Outcome  string
+	// LastSuccess is when the plan last applied successfully (this run or
+	// an earlier one, carried over from the previous metrics file); zero if
+	// never.
+	LastSuccess time.Time
+	Desired     int            // clones the plan declares
+	Planned     map[string]int // by action: create, replace, destroy, unchanged
+	Operations  map[string]int // by "action/state": create/done, replace/failed, ...
+	Failures    int
+	Leftovers   int
+}
+
+var (
+	plannedActions = []struct {
+		label  string
+		action plan.Action
+	}{{"create", plan.Create}, {"replace", plan.Replace}, {"destroy", plan.Destroy}, {"unchanged", plan.NoOp}}
+	operationActions = []string{"create", "replace", "destroy"}
+	operationStates  = []string{"done", "failed", "rolled-back", "skipped"}
+)
+
+// newRunMetrics derives the metrics of a run from what it recorded and the
+// error it returned.
+func newRunMetrics(planPath string, rec *runRecord, runErr error, started, finished time.Time) *runMetrics {
+	m := &runMetrics{
+		Plan:       strings.TrimSuffix(filepath.Base(planPath), filepath.Ext(planPath)),
+		Finished:   finished,
+		Duration:   finished.Sub(started),
+		ExitCode:   exitCode(runErr),
+		Planned:    map[string]int{},
+		Operations: map[string]int{},
+	}
+	if rec.plan != nil {
+		m.Plan = rec.plan.Name
+		m.Desired = rec.plan.NumClones()
+	}
+	if ch := rec.changes; ch != nil {
+		for _, pa := range plannedActions {
+			m.Planned[pa.label] = ch.Count(pa.action)
+		}
+	}
+	if r := rec.report; r != nil {
+		for _, a := range r.Actions {
+			m.Operations[a.Op+"/"+a.State]++
+		}
+		m.Failures = len(r.Failed())
+		m.Leftovers = len(r.Leftover)
+	}
+	switch {
+	case rec.report != nil:
+		m.Outcome = string(rec.report.Outcome)
+	case m.ExitCode == ExitLocked:
+		m.Outcome = outcomeLocked
+	case rec.changes != nil && rec.changes.Err() != nil:
+		m.Outcome = outcomeConflict
+	case m.ExitCode == ExitOK:
+		m.Outcome = outcomeNoChanges
+	default:
+		m.Outcome = outcomeError
+	}
+	if m.ExitCode == ExitOK {
+		m.LastSuccess = finished
+	}
+	return m
+}
+
+// metricLastSuccess is the metric carried over from one metrics file to the
+// next, so that "no success for 26 hours" can be alerted on.
+const metricLastSuccess = "iclone_plan_last_success_timestamp_seconds"
+
+// previousSuccess reads the last-success time from an earlier metrics file
+// at path; zero if there is none.
+func previousSuccess(path string) time.Time {
+	f, err := os.Open(path)
+	if err != nil {
+		return time.Time{}
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, metricLastSuccess+"{") {
+			continue
+		}
+		fields := strings.Fields(line)
+		v, err := strconv.ParseFloat(fields[len(fields)-1], 64)
+		if err != nil || v <= 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(int64(math.Round(v * 1e3))) // written with millisecond precision
+	}
+	return time.Time{}
+}
+
+// WriteTo writes the metrics in the Prometheus text exposition format
+// (version 0.0.4), as node_exporter's textfile collector reads it.
+func (m *runMetrics) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	pl := `plan="` + escapeLabel(m.Plan) + `"`
+	metric := func(name, typ, help string) {
+		fmt.Fprintf(&b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, typ)
+	}
+	sample := func(name, labels string, v float64) {
+		fmt.Fprintf(&b, "%s{%s} %s\n", name, labels, strconv.FormatFloat(v, 'f', -1, 64))
+	}
+	unix := func(t time.Time) float64 {
+		if t.IsZero() {
+			return 0
+		}
+		return float64(t.UnixMilli()) / 1e3
+	}
+	bool01 := func(ok bool) float64 {
+		if ok {
+			return 1
+		}
+		return 0
+	}
+
+	metric("iclone_plan_last_run_timestamp_seconds", "gauge", "When the last apply of the plan ended, in seconds since the Unix epoch.")
+	sample("iclone_plan_last_run_timestamp_seconds", pl, unix(m.Finished))
+	metric("iclone_plan_last_run_success", "gauge", "1 if the last apply of the plan succeeded (exit code 0, including no changes), else 0.")
+	sample("iclone_plan_last_run_success", pl, bool01(m.ExitCode == ExitOK))
+	metric("iclone_plan_last_run_outcome", "gauge", "The outcome of the last apply of the plan: 1 for the outcome it had, 0 for every other.")
+	for _, o := range metricOutcomes {
+		sample("iclone_plan_last_run_outcome", pl+`,outcome="`+o+`"`, bool01(o == m.Outcome))
+	}
+	metric("iclone_plan_last_run_exit_code", "gauge", "The exit code of the last apply of the plan (see iclone-plan apply --help).")
+	sample("iclone_plan_last_run_exit_code", pl, float64(m.ExitCode))
+	metric("iclone_plan_last_run_duration_seconds", "gauge", "How long the last apply of the plan took, from start to exit, in seconds.")
+	sample("iclone_plan_last_run_duration_seconds", pl, m.Duration.Seconds())
+	metric(metricLastSuccess, "gauge", "When an apply of the plan last succeeded, in seconds since the Unix epoch; 0 if never (carried over from the previous metrics file).")
+	sample(metricLastSuccess, pl, unix(m.LastSuccess))
+	metric("iclone_plan_desired_clones", "gauge", "Clones the plan declares.")
+	sample("iclone_plan_desired_clones", pl, float64(m.Desired))
+	metric("iclone_plan_last_run_planned_clones", "gauge", "Clones the last apply planned to create, replace or destroy, or left unchanged.")
+	for _, pa := range plannedActions {
+		sample("iclone_plan_last_run_planned_clones", pl+`,action="`+pa.label+`"`, float64(m.Planned[pa.label]))
+	}
+	metric("iclone_plan_last_run_clone_operations", "gauge", "Clone operations of the last apply by action and final state: done, failed, rolled-back (undone by the rollback) or skipped (never started).")
+	for _, a := range operationActions {
+		for _, s := range operationStates {
+			sample("iclone_plan_last_run_clone_operations", pl+`,action="`+a+`",state="`+s+`"`, float64(m.Operations[a+"/"+s]))
+		}
+	}
+	metric("iclone_plan_last_run_failures", "gauge", "Operations of the last apply that failed for good (after retries).")
+	sample("iclone_plan_last_run_failures", pl, float64(m.Failures))
+	metric("iclone_plan_last_run_leftovers", "gauge", "Changes an incomplete rollback of the last apply left in the inventory (the report lists them).")
+	sample("iclone_plan_last_run_leftovers", pl, float64(m.Leftovers))
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
+}
+
+// escapeLabel escapes a label value for the text format.
+func escapeLabel(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
+}
+
+// applyWithMetrics runs apply (or destroy) and, with --metrics-file, writes
+// the run's metrics whatever the outcome: success, no changes, failure,
+// rollback, lock or interrupt. A metrics file that cannot be written is
+// reported but does not change the exit code, which says what happened to
+// the inventory.
+func (a *app) applyWithMetrics(ctx context.Context, path string, f *applyFlags, destroy bool) error {
+	rec := &runRecord{}
+	started := time.Now()
+	err := a.runApply(ctx, path, f, destroy, rec)
+	if f.metricsFile == "" {
+		return err
+	}
+	m := newRunMetrics(path, rec, err, started, time.Now())
+	if m.LastSuccess.IsZero() {
+		m.LastSuccess = previousSuccess(f.metricsFile)
+	}
+	// World-readable: node_exporter runs as its own user; the file holds
+	// no more than the plan's name and counts.
+	if werr := writeFileAtomic(f.metricsFile, 0o644, func(w io.Writer) error { _, err := m.WriteTo(w); return err }); werr != nil {
+		fmt.Fprintf(a.stderr, "Error: writing the metrics file %s: %v\n", f.metricsFile, werr)
+	}
+	return err
+}
