@@ -3,6 +3,7 @@ module github.com/iclone-plan/iclone-plan
 go 1.26.0
 
 require (
+	github.com/creack/pty v1.1.24 // indirect
 	github.com/dougm/pretty v0.0.0-20160325215624-add1dbc86daf // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/hashicorp/errwrap v1.0.0 // indirect
