@@ -101,8 +101,9 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*target,
 }
 
 // seedFromPlan is the inventory the simulator needs for p to apply as-is:
-// the datacenter and running sources (with their folders) with the NICs,
-// networks, serial ports and datastores the plan edits. The clones' folders
+// the datacenter, its resource pools, and running sources (with their
+// folders) with the NICs, networks, serial ports and datastores the plan
+// edits. The clones' folders
 // are left for apply to create, as it would on a real vCenter.
 func seedFromPlan(p *plan.Plan) *sim.Seed {
 	dc := p.Datacenter
@@ -114,6 +115,9 @@ func seedFromPlan(p *plan.Plan) *sim.Seed {
 	sources := map[string]*sim.SeedSource{}
 	var order []string
 	for _, g := range p.Groups {
+		if g.ResourcePool != "" && !slices.Contains(seed.ResourcePools, g.ResourcePool) {
+			seed.ResourcePools = append(seed.ResourcePools, g.ResourcePool)
+		}
 		s := sources[g.Source]
 		if s == nil {
 			s = &sim.SeedSource{Path: g.Source}
