@@ -3,12 +3,8 @@ package main
 import (
 	"fmt"
 	"os"
-	"path"
-	"slices"
-	"strings"
 
 	"github.com/spf13/cobra"
-	"gopkg.in/yaml.v3"
 
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 )
@@ -94,97 +90,12 @@ func preferTmpfs() {
 	_ = os.Setenv("TMPDIR", "/dev/shm")
 }
 
-// seedFromPlanFile reads the keys of a plan file (DESIGN.md section 3) that
-// seeding needs: datacenter, defaults.folder, groups[].source and .folder,
-// nics[].adapter and .network, serial[].port and .file. Group keys may be set
-// in defaults. Other keys are ignored: validating the plan is not its job.
+// seedFromPlanFile loads and validates a plan file and returns what the
+// simulator must hold for the plan to apply as-is (see seedFromPlan).
 func seedFromPlanFile(file string) (*sim.Seed, error) {
-	data, err := os.ReadFile(file)
+	p, err := loadPlan(file)
 	if err != nil {
-		return nil, fmt.Errorf("seed: %w", err)
+		return nil, err
 	}
-	type nic struct {
-		Adapter int    `yaml:"adapter"`
-		Network string `yaml:"network"`
-	}
-	type serial struct {
-		Port int    `yaml:"port"`
-		File string `yaml:"file"`
-	}
-	type group struct {
-		Source string   `yaml:"source"`
-		Folder string   `yaml:"folder"`
-		NICs   []nic    `yaml:"nics"`
-		Serial []serial `yaml:"serial"`
-	}
-	var plan struct {
-		Datacenter string  `yaml:"datacenter"`
-		Defaults   group   `yaml:"defaults"`
-		Groups     []group `yaml:"groups"`
-	}
-	if err := yaml.Unmarshal(data, &plan); err != nil {
-		return nil, fmt.Errorf("seed: %s: %w", file, err)
-	}
-
-	seed := &sim.Seed{Datacenter: plan.Datacenter}
-	if seed.Datacenter == "" {
-		// The plan may omit the datacenter when there is one: take it from
-		// the first inventory path.
-		for _, p := range append([]string{plan.Defaults.Source, plan.Defaults.Folder}, func() (ps []string) {
-			for _, g := range plan.Groups {
-				ps = append(ps, g.Source, g.Folder)
-			}
-			return ps
-		}()...) {
-			if elems := strings.Split(strings.Trim(p, "/"), "/"); elems[0] != "" {
-				seed.Datacenter = elems[0]
-				break
-			}
-		}
-	}
-	addFolder := func(f string) {
-		if f != "" && !strings.Contains(f, "{") {
-			seed.Folders = append(seed.Folders, f)
-		}
-	}
-	addFolder(plan.Defaults.Folder)
-	sources := map[string]int{} // path -> index in seed.Sources
-	for i, g := range plan.Groups {
-		if g.Source == "" {
-			g.Source = plan.Defaults.Source
-		}
-		if g.NICs == nil {
-			g.NICs = plan.Defaults.NICs
-		}
-		if g.Serial == nil {
-			g.Serial = plan.Defaults.Serial
-		}
-		if g.Source == "" {
-			return nil, fmt.Errorf("seed: %s: group %d has no source", file, i+1)
-		}
-		addFolder(g.Folder)
-		j, ok := sources[g.Source]
-		if !ok {
-			j = len(seed.Sources)
-			sources[g.Source] = j
-			seed.Sources = append(seed.Sources, sim.SeedSource{Path: g.Source})
-		}
-		src := &seed.Sources[j]
-		for _, n := range g.NICs {
-			src.NICs = append(src.NICs, sim.SeedNIC{Adapter: n.Adapter, Network: n.Network})
-		}
-		for _, s := range g.Serial {
-			src.SerialPorts = max(src.SerialPorts, s.Port)
-			// "[datastore] path": the datastore must exist.
-			if ds, _, ok := strings.Cut(strings.TrimPrefix(s.File, "["), "]"); ok && strings.HasPrefix(s.File, "[") && ds != "" && !slices.Contains(src.Datastores, ds) {
-				src.Datastores = append(src.Datastores, ds)
-			}
-		}
-	}
-	for _, s := range seed.Sources {
-		if d := path.Dir(path.Clean("/" + strings.Trim(s.Path, "/"))); d == "/" {
-			return nil, fmt.Errorf("seed: %s: source %q is not an inventory path (/DATACENTER/vm/.../NAME)", file, s.Path)
-		}
-	}
-	return seed, nil
+	return seedFromPlan(p), nil
 }

@@ -178,15 +178,15 @@ func TestSimGovcInstantClone(t *testing.T) {
 	}
 
 	srcDevices := run("device.info", "-vm", "/Lab/vm/golden/web-golden")
-	run("vm.instantclone", "-vm", "/Lab/vm/golden/web-golden", "-ds", "LocalDS_0", "-folder", "/Lab/vm/lab/web",
+	run("vm.instantclone", "-vm", "/Lab/vm/golden/web-golden", "-ds", "LocalDS_0", "-folder", "/Lab/vm/golden",
 		"-net", "Lab-Net", "-e", "guestinfo.hostname=lab-web-01", "-e", "iclone.plan=lab", "lab-web-01")
 
-	info := run("vm.info", "-e", "/Lab/vm/lab/web/lab-web-01")
+	info := run("vm.info", "-e", "/Lab/vm/golden/lab-web-01")
 	must(info, `Power state:\s+poweredOn`)
 	must(info, `guestinfo\.hostname:\s+lab-web-01`)
 	must(info, `iclone\.plan:\s+lab`)
 
-	devices := run("device.info", "-vm", "/Lab/vm/lab/web/lab-web-01")
+	devices := run("device.info", "-vm", "/Lab/vm/golden/lab-web-01")
 	mac := regexp.MustCompile(`MAC Address:\s+(\S+)`)
 	srcMACs, macs := mac.FindAllStringSubmatch(srcDevices, -1), mac.FindAllStringSubmatch(devices, -1)
 	if len(macs) != 2 || len(srcMACs) != 2 {

@@ -115,14 +115,15 @@ func seedFromPlan(p *plan.Plan) *sim.Seed {
 	sources := map[string]*sim.SeedSource{}
 	var order []string
 	for _, g := range p.Groups {
-		if g.ResourcePool != "" && !slices.Contains(seed.ResourcePools, g.ResourcePool) {
-			seed.ResourcePools = append(seed.ResourcePools, g.ResourcePool)
+		if pool := plan.ResolvePath("/"+dc, "host", g.ResourcePool); pool != "" && !slices.Contains(seed.ResourcePools, pool) {
+			seed.ResourcePools = append(seed.ResourcePools, pool)
 		}
-		s := sources[g.Source]
+		path := plan.ResolvePath("/"+dc, "vm", g.Source)
+		s := sources[path]
 		if s == nil {
-			s = &sim.SeedSource{Path: g.Source}
-			sources[g.Source] = s
-			order = append(order, g.Source)
+			s = &sim.SeedSource{Path: path}
+			sources[path] = s
+			order = append(order, path)
 		}
 		for _, n := range g.NICs {
 			s.NICs = append(s.NICs, sim.SeedNIC{Adapter: n.Adapter, Network: n.Network})

@@ -370,7 +370,7 @@ func (r *runner) runOp(ctx, work context.Context, o *opState) {
 		markers[inventory.MarkerState] = StatePending
 		name = tempName(c.Name, "~"+shortRun(r.opts.RunID))
 	}
-	req := &CloneRequest{Source: o.src.Ref, Name: name, Folder: o.folder, Pool: c.ResourcePool,
+	req := &CloneRequest{Source: o.src.Ref, Name: name, Folder: o.folder, Pool: plan.ResolvePath(r.ch.Datacenter, "host", c.ResourcePool),
 		NICs: c.NICs, Serial: c.Serial, ExtraConfig: mergeConfig(c.ExtraConfig, markers), Disconnected: replace}
 
 	vm, err := r.cloneWithRetries(ctx, work, o, req)

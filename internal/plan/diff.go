@@ -229,7 +229,7 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 		if g.Count == 0 {
 			continue
 		}
-		src := byPath[g.Source]
+		src := byPath[ResolvePath(inv.Datacenter, "vm", g.Source)]
 		if src == nil {
 			badSource[g.Name] = true
 			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source,
@@ -259,8 +259,8 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 	for _, g := range p.Groups {
 		for i := range g.Clones {
 			c := &g.Clones[i]
-			if c.Folder != "" && !inv.Folders[c.Folder] {
-				folders[c.Folder] = true
+			if f := CloneFolder(inv.Datacenter, c); !inv.Folders[f] {
+				folders[f] = true
 			}
 			for _, n := range c.NICs {
 				if m, err := macgen.ParseMAC(n.MAC); err == nil {
@@ -366,7 +366,7 @@ func sourceProblem(g *Group, src *inventory.VM, inv *inventory.Inventory) string
 			return fmt.Sprintf("host %s of source VM %s is in maintenance mode; take it out of maintenance or move the source", h.Name, src.Path)
 		}
 	}
-	if g.ResourcePool != "" && inv.Pools != nil && !inv.Pools[g.ResourcePool] {
+	if pool := ResolvePath(inv.Datacenter, "host", g.ResourcePool); pool != "" && inv.Pools != nil && !inv.Pools[pool] {
 		return fmt.Sprintf("resource pool %s of group %q does not exist in %s; fix the path or create the pool", g.ResourcePool, g.Name, inv.Datacenter)
 	}
 	for _, n := range g.NICs {
@@ -469,9 +469,20 @@ func clonePath(inv *inventory.Inventory, c *Clone) string {
 // folder, or the datacenter's VM folder.
 func CloneFolder(datacenter string, c *Clone) string {
 	if c.Folder != "" {
-		return c.Folder
+		return ResolvePath(datacenter, "vm", c.Folder)
 	}
 	return datacenter + "/vm"
+}
+
+// ResolvePath makes a plan's inventory path absolute: a relative path is
+// resolved against the datacenter's folder of kind ("vm" for VMs and
+// folders, "host" for resource pools), as govc does. datacenter is the
+// datacenter's inventory path, e.g. "/Lab".
+func ResolvePath(datacenter, kind, p string) string {
+	if p == "" || strings.HasPrefix(p, "/") {
+		return p
+	}
+	return datacenter + "/" + kind + "/" + p
 }
 
 // fingerprint hashes the inventory facts a diff depends on, in a canonical

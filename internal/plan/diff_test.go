@@ -379,3 +379,16 @@ func TestDiffFingerprint(t *testing.T) {
 		}
 	}
 }
+
+// Relative inventory paths resolve against the datacenter, as govc does.
+func TestDiffRelativePaths(t *testing.T) {
+	rel := strings.NewReplacer("source: /DC0/vm/golden/web", "source: golden/web", "folder: /DC0/vm/lab", "folder: lab").Replace(diffPlan)
+	p := mustParse(t, rel)
+	ch := Diff(p, baseInventory(), Options{})
+	if len(ch.Conflicts()) != 0 || len(ch.Folders) != 0 || ch.Count(Create) != 4 {
+		t.Fatalf("relative paths: %s\nfolders %v", summary(ch), ch.Folders)
+	}
+	if got := CloneFolder("/DC0", &p.Group("web").Clones[0]); got != "/DC0/vm/lab" {
+		t.Errorf("CloneFolder = %q", got)
+	}
+}
