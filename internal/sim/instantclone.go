@@ -200,7 +200,7 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 		return nil, f
 	}
 
-	injected := s.opts.FailClone > 0 && int64(s.opts.FailClone) == n
+	injected := s.injected(n)
 	// Without FailLeaveVM the injected failure is backed out: it happens
 	// before the source changes.
 	mutate := !injected || s.opts.FailLeaveVM
@@ -263,6 +263,9 @@ func sleepUntil(t time.Time) {
 
 func (s *Simulator) injectedFault(n int64) *cloneFault {
 	msg := fmt.Sprintf("injected failure of instant clone #%d (simulator option fail-clone=%d)", n, s.opts.FailClone)
+	if int64(s.opts.FailClone) != n {
+		msg = fmt.Sprintf("injected failure of instant clone #%d (simulator option FailWhen)", n)
+	}
 	if s.opts.FailFault != nil {
 		return &cloneFault{fault: s.opts.FailFault, msg: msg}
 	}

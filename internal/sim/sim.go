@@ -88,6 +88,11 @@ type Options struct {
 	// FailClone makes the FailClone-th InstantClone_Task call (1-based,
 	// counted over the simulator's life) fail as a task error. 0 disables.
 	FailClone int
+	// FailWhen, if set, is asked for every InstantClone_Task call n
+	// (1-based, as FailClone counts) whether it fails as FailClone's does
+	// (FailLeaveVM and FailFault apply). It may be called concurrently.
+	// See SeededFaults for a random schedule.
+	FailWhen func(n int64) bool
 	// FailLeaveVM makes that failure leave the half-made clone behind,
 	// powered off, as vSphere may when a clone fails at its very end.
 	// Without it the failure is backed out: nothing changes.
@@ -128,6 +133,8 @@ type Simulator struct {
 	stunMu   sync.Mutex
 	stunLock map[types.ManagedObjectReference]chan struct{} // per source
 	stuns    []Stun
+
+	outage outage // Pause and Resume
 
 	closeOnce sync.Once
 }
@@ -284,6 +291,7 @@ func (s *Simulator) Stuns() []Stun {
 func (s *Simulator) Close() {
 	s.closeOnce.Do(func() {
 		if s.server != nil {
+			s.outage.close()
 			s.server.Close()
 		}
 		s.model.Remove()
