@@ -112,7 +112,7 @@ func (e *e2e) cli(args ...string) result {
 
 func (e *e2e) inventory() *inventory.Inventory {
 	e.t.Helper()
-	inv, err := e.client.ReadInventory(context.Background(), "Lab")
+	inv, err := e.client.ReadInventory(context.Background(), seedFromPlan(e.plan).Datacenter)
 	if err != nil {
 		e.t.Fatal(err)
 	}
