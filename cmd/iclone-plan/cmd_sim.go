@@ -68,6 +68,8 @@ The timing model (--stun, --latency, --host-limit) and the fault hooks
 	f.IntVar(&opts.HostLimit, "host-limit", 0, "instant clone tasks a host runs at once; more queue (0: no limit)")
 	f.IntVar(&opts.FailClone, "fail-clone", 0, "fail the Nth instant clone as a task error (0: none)")
 	f.BoolVar(&opts.FailLeaveVM, "fail-leave-vm", false, "the failed clone leaves a half-made, powered-off VM behind")
+	f.BoolVar(&opts.FrozenSources, "frozen-sources", false, "freeze the seeded sources (runtime.instantCloneFrozen): their clones do not grow their delta chains")
+	f.IntVar(&opts.ChainDepth, "chain-depth", 0, "start the seeded sources' disks at this many delta levels (vSphere stops at 255)")
 	f.StringVar(&opts.Username, "username", sim.DefaultUsername, "the only user name the simulator accepts")
 	f.StringVar(&opts.Password, "password", sim.DefaultPassword, "the only password the simulator accepts")
 	return cmd

@@ -68,8 +68,9 @@ type VM struct {
 	Markers map[string]string
 	NICs    []NIC
 	Serial  []SerialPort
-	// Disks holds the delta-chain depth of each virtual disk (1 = a flat
-	// disk with no parent).
+	// DiskChainDepth holds, for each virtual disk, the number of delta
+	// disks in its chain (0 = a flat disk with no parent). Every instant
+	// clone of a running VM adds one; vSphere stops at 255.
 	DiskChainDepth []int
 }
 

@@ -97,9 +97,24 @@ type Source struct {
 	PowerState   string
 	Frozen       bool
 	InstanceUUID string
-	// ChainDepth is the deepest delta-disk chain of the source's disks.
+	// ChainDepth is the number of delta disks in the deepest chain of the
+	// source's disks.
 	ChainDepth int
+	// Clones is how many clones this plan's apply makes of the source
+	// (creates and replaces).
+	Clones int
+	// After is the source's chain depth after the apply: ChainDepth plus
+	// Clones for a running source, ChainDepth for a frozen one.
+	After int
 }
+
+// MaxChainDepth is the most delta disks vSphere allows in a disk's chain:
+// an instant clone of a running source that deep fails (VMware KB 67186).
+const MaxChainDepth = 255
+
+// DefaultChainWarning is the chain depth past which plan warns (vSphere's
+// own warnings start at about 100 levels).
+const DefaultChainWarning = 100
 
 // Changes is the result of Diff: what apply would do, in order (creates and
 // replaces by group and index, then destroys), with the sources resolved.
@@ -112,6 +127,9 @@ type Changes struct {
 	// Folders lists the clone folders that do not exist yet and that apply
 	// creates, sorted.
 	Folders []string
+	// Warnings are problems that do not stop the plan, such as a source's
+	// delta chain nearing the limit.
+	Warnings []string
 	// Fingerprint is a hash of every inventory fact the diff depends on. A
 	// saved plan is applied only while the inventory still has the same
 	// fingerprint.
@@ -127,6 +145,9 @@ type Options struct {
 	// Now is the time against which maxAge is measured; zero means the
 	// inventory's ReadAt.
 	Now time.Time
+	// ChainWarning is the source chain depth past which the plan warns;
+	// 0 means DefaultChainWarning, a negative value never warns.
+	ChainWarning int
 }
 
 // Count returns how many items have action a.
@@ -279,6 +300,8 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 	}
 	slices.Sort(ch.Folders)
 
+	chainBudget(ch, opts)
+
 	// MACs of the plan already used by VMs the plan does not own.
 	collisions := macgen.Collisions(planned, foreignMACs)
 	for _, col := range collisions {
@@ -329,6 +352,49 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 	}
 	ch.Fingerprint = fp.sum()
 	return ch
+}
+
+// chainBudget works out each source's delta-chain depth after the apply:
+// every instant clone of a running source adds a level, and vSphere fails
+// clones past MaxChainDepth. A plan that would cross the limit is a
+// conflict, with the numbers and the fixes; one past the warning threshold
+// is a warning.
+func chainBudget(ch *Changes, opts Options) {
+	warn := opts.ChainWarning
+	if warn == 0 {
+		warn = DefaultChainWarning
+	}
+	for _, it := range ch.Items {
+		if it.Clone != nil && (it.Action == Create || it.Action == Replace) {
+			s := ch.Sources[it.Clone.Source]
+			s.Clones++
+			ch.Sources[it.Clone.Source] = s
+		}
+	}
+	done := map[string]bool{}
+	for _, g := range ch.Plan.Groups {
+		s, ok := ch.Sources[g.Source]
+		if !ok || done[g.Source] {
+			continue // missing, or shared with an earlier group
+		}
+		done[g.Source] = true
+		s.After = s.ChainDepth
+		if !s.Frozen {
+			s.After += s.Clones
+		}
+		ch.Sources[g.Source] = s
+		switch {
+		case s.After > MaxChainDepth:
+			fit := max(MaxChainDepth-s.ChainDepth, 0)
+			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: s.Path, Reason: fmt.Sprintf(
+				"source VM %s has a delta chain of %d levels and this plan makes %d clones of it, which would take it to %d, past vSphere's limit of %d (KB 67186): %d more clone(s) fit. Freeze the source (in its guest: vmware-rpctool \"instantclone.freeze\"), whose clones do not grow the chain, or recreate it to consolidate its disks",
+				s.Path, s.ChainDepth, s.Clones, s.After, MaxChainDepth, fit)})
+		case warn > 0 && s.After > warn && s.Clones > 0 && !s.Frozen:
+			ch.Warnings = append(ch.Warnings, fmt.Sprintf(
+				"source VM %s will have a delta chain of %d levels after this apply (vSphere fails instant clones past %d; %d more runs of %d clones fit): freeze the source or recreate it to consolidate its disks",
+				s.Path, s.After, MaxChainDepth, (MaxChainDepth-s.After)/s.Clones, s.Clones))
+		}
+	}
 }
 
 // rank orders conflicts first (they stop the plan), then the clones in plan

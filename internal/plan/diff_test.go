@@ -392,3 +392,76 @@ func TestDiffRelativePaths(t *testing.T) {
 		t.Errorf("CloneFolder = %q", got)
 	}
 }
+
+// The delta-chain budget: every clone of a running source adds a level;
+// past 255 the plan is refused with the numbers, past the threshold it
+// warns; a frozen source's chain does not grow; no-ops cost nothing.
+func TestDiffChainBudget(t *testing.T) {
+	p := mustParse(t, diffPlan)
+	tests := []struct {
+		name     string
+		inv      func() *inventory.Inventory
+		opts     Options
+		conflict string
+		warning  string
+		after    int
+	}{
+		{name: "fresh source", inv: baseInventory, after: 6},
+		{name: "past the warning threshold", after: 103,
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "web").DiskChainDepth = []int{100}
+				return inv
+			},
+			warning: "source VM /DC0/vm/golden/web will have a delta chain of 103 levels after this apply (vSphere fails instant clones past 255; 50 more runs of 3 clones fit)"},
+		{name: "threshold from options", after: 6, opts: Options{ChainWarning: 5},
+			inv:     baseInventory,
+			warning: "will have a delta chain of 6 levels"},
+		{name: "exactly at the limit", after: 255,
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "web").DiskChainDepth = []int{252, 3}
+				return inv
+			},
+			warning: "255 levels after this apply (vSphere fails instant clones past 255; 0 more runs of 3 clones fit)"},
+		{name: "past the limit",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "web").DiskChainDepth = []int{253}
+				return inv
+			},
+			conflict: "source VM /DC0/vm/golden/web has a delta chain of 253 levels and this plan makes 3 clones of it, which would take it to 256, past vSphere's limit of 255 (KB 67186): 2 more clone(s) fit. Freeze the source"},
+		{name: "frozen source at the limit", after: 255,
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "web").DiskChainDepth, vmNamed(inv, "web").Frozen = []int{255}, true
+				return inv
+			}},
+		{name: "clones in place cost nothing", after: 200,
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "web").DiskChainDepth = []int{200}
+				return inv
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := Diff(p, tt.inv(), tt.opts)
+			var conflicts []string
+			for _, c := range ch.Conflicts() {
+				conflicts = append(conflicts, c.Reason)
+			}
+			if got := strings.Join(conflicts, "\n"); (tt.conflict == "") != (got == "") || !strings.Contains(got, tt.conflict) {
+				t.Errorf("conflicts %q, want %q", got, tt.conflict)
+			}
+			if got := strings.Join(ch.Warnings, "\n"); (tt.warning == "") != (got == "") || !strings.Contains(got, tt.warning) {
+				t.Errorf("warnings %q, want %q", got, tt.warning)
+			}
+			if tt.conflict == "" {
+				if got := ch.Sources["/DC0/vm/golden/web"].After; got != tt.after {
+					t.Errorf("depth after = %d, want %d", got, tt.after)
+				}
+			}
+		})
+	}
+}

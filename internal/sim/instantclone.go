@@ -166,6 +166,9 @@ type clonePlan struct {
 	connected map[int32]types.VirtualDeviceConnectInfo
 	config    types.VirtualMachineConfigSpec
 	event     types.VmEvent // of the source
+	// takeIdentity: the first clone of a frozen source keeps the source's
+	// generated MACs (see frozen.go).
+	takeIdentity bool
 }
 
 // instantClone does the work of one running task. It returns the clone's
@@ -206,6 +209,7 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 	mutate := !injected || s.opts.FailLeaveVM
 
 	var deltas []string
+	var frozen bool
 	unstun := s.stun(src.Self)
 	start := time.Now()
 	time.Sleep(s.opts.Stun)
@@ -215,7 +219,9 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 				"the source is %s; instant clone needs a powered-on (or frozen) source: power it on", st)
 			return
 		}
-		deltas, f = s.addDeltas(ctx, src, p, mutate)
+		// A frozen source's chain does not grow: its delta stays empty.
+		frozen = isFrozen(src)
+		deltas, f = s.addDeltas(ctx, src, p, mutate && !frozen)
 	})
 	if s.opts.Stun > 0 {
 		s.stunMu.Lock()
@@ -304,6 +310,7 @@ func (s *Simulator) prepare(ctx *simulator.Context, src *simulator.VirtualMachin
 		ex := types.MustDeepCopy(types.ArrayOfOptionValue{OptionValue: src.Config.ExtraConfig})
 		extra = ex.OptionValue
 		p.event = s.vmEvent(ctx, src)
+		p.takeIdentity = isFrozen(src)
 	})
 	if f != nil {
 		return nil, f
@@ -374,6 +381,7 @@ func (s *Simulator) prepare(ctx *simulator.Context, src *simulator.VirtualMachin
 	}
 
 	// Devices: copies of the source's, with the allowed edits applied.
+	p.takeIdentity = p.takeIdentity && s.claimIdentity(src.Self)
 	if f := s.applyDeviceChanges(ctx, dc, devices, loc.DeviceChange, p); f != nil {
 		return wrap(f)
 	}
@@ -513,7 +521,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		}
 		if nic, ok := d.(types.BaseVirtualEthernetCard); ok && !edited[vd.Key] {
 			c := nic.GetVirtualEthernetCard()
-			if c.AddressType != string(types.VirtualEthernetCardMacTypeManual) {
+			if c.AddressType != string(types.VirtualEthernetCardMacTypeManual) && !p.takeIdentity {
 				c.AddressType = string(types.VirtualEthernetCardMacTypeGenerated)
 				c.MacAddress = s.NewMAC()
 			}

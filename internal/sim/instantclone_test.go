@@ -385,32 +385,12 @@ func TestDeltaChainLimit(t *testing.T) {
 	}
 }
 
-// fillChain gives the source's first disk n delta disks, as n earlier
-// instant clones would have (without making n VMs).
+// fillChain gives the source's disks n delta disks, as n earlier instant
+// clones would have (without making n VMs).
 func fillChain(t *testing.T, s *Simulator, vmRef types.ManagedObjectReference, n int) {
 	t.Helper()
 	ctx := s.Model().Service.Context
-	v := ctx.Map.Get(vmRef).(*simulator.VirtualMachine)
-	ctx.WithLock(v, func() {
-		devices := types.MustDeepCopy(types.ArrayOfVirtualDevice{VirtualDevice: v.Config.Hardware.Device}).VirtualDevice
-		for _, d := range devices {
-			disk, ok := d.(*types.VirtualDisk)
-			if !ok {
-				continue
-			}
-			for i := 1; i <= n; i++ {
-				b := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
-				name := deltaName(b.FileName, i)
-				if err := s.writeDelta(ctx, b.FileName, name); err != nil {
-					t.Fatal(err)
-				}
-				parent := *b
-				nb := *b
-				nb.FileName, nb.Parent = name, &parent
-				disk.Backing = &nb
-			}
-			break
-		}
-		ctx.Update(v, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
-	})
+	if err := s.growChain(ctx, ctx.Map.Get(vmRef).(*simulator.VirtualMachine), n); err != nil {
+		t.Fatal(err)
+	}
 }

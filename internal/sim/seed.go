@@ -61,6 +61,12 @@ type SeedSource struct {
 	Datastores []string
 	// PoweredOff leaves the VM powered off (for testing InvalidPowerState).
 	PoweredOff bool
+	// Frozen freezes the VM (runtime.instantCloneFrozen), as
+	// vmware-rpctool "instantclone.freeze" in the guest would.
+	Frozen bool
+	// ChainDepth gives each of the VM's disks a chain of that many delta
+	// disks, as if it had been instant-cloned that often while running.
+	ChainDepth int
 }
 
 // SeedNIC is a network adapter of a source.
@@ -314,7 +320,10 @@ func (s *Simulator) createSource(ctx context.Context, c *vim25.Client, finder *f
 			d.GetVirtualDeviceConfigSpec().FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
 		}
 	}
-	return s.createVM(ctx, c, folder, inv.pool, host, config, !src.PoweredOff)
+	if err := s.createVM(ctx, c, folder, inv.pool, host, config, !src.PoweredOff); err != nil {
+		return err
+	}
+	return s.shapeSource(ctx, finder, src)
 }
 
 // sourceDevices returns the devices of a source VM: a pvscsi controller and

@@ -104,6 +104,12 @@ type Options struct {
 	// Seed, if set, replaces vcsim's default inventory with the one a plan
 	// needs: see Seed.
 	Seed *Seed
+	// FrozenSources freezes every seeded source (see SeedSource.Frozen).
+	FrozenSources bool
+	// ChainDepth starts every seeded source's disks at that many delta
+	// levels (see SeedSource.ChainDepth), to test the 255-level limit
+	// without hundreds of clones.
+	ChainDepth int
 }
 
 // Simulator is a running vCenter simulator with InstantClone_Task.
@@ -133,6 +139,9 @@ type Simulator struct {
 	stunMu   sync.Mutex
 	stunLock map[types.ManagedObjectReference]chan struct{} // per source
 	stuns    []Stun
+
+	frozenMu      sync.Mutex
+	identityTaken map[types.ManagedObjectReference]bool // frozen sources whose first clone exists
 
 	outage outage // Pause and Resume
 

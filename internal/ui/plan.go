@@ -69,20 +69,32 @@ func RenderPlan(w io.Writer, h PlanHeader, ch *plan.Changes, st Style) error {
 	if len(ch.Sources) > 0 {
 		fmt.Fprintln(bw, "Sources:")
 		tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  GROUP\tSOURCE\tHOST\tSTATE\tCHAIN DEPTH")
+		fmt.Fprintln(tw, "  GROUP\tSOURCE\tHOST\tSTATE\tCHAIN\tAFTER")
 		for _, g := range ch.Plan.Groups {
 			s, ok := ch.Sources[g.Source]
 			if !ok {
-				fmt.Fprintf(tw, "  %s\t%s\t-\tmissing\t-\n", g.Name, g.Source)
+				fmt.Fprintf(tw, "  %s\t%s\t-\tmissing\t-\t-\n", g.Name, g.Source)
 				continue
 			}
 			state := s.PowerState
 			if s.Frozen {
 				state = "frozen"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\n", g.Name, s.Path, dash(s.HostName), state, s.ChainDepth)
+			after := fmt.Sprintf("%d/%d", s.After, plan.MaxChainDepth)
+			if s.After > plan.MaxChainDepth {
+				after = st.paint(ansiBold+ansiRed, after)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", g.Name, s.Path, dash(s.HostName), state, s.ChainDepth, after)
 		}
 		tw.Flush()
+		fmt.Fprintln(bw)
+	}
+
+	if len(ch.Warnings) > 0 {
+		fmt.Fprintln(bw, st.paint(ansiYellow, "Warnings:"))
+		for _, w := range ch.Warnings {
+			fmt.Fprintf(bw, "  %s\n", w)
+		}
 		fmt.Fprintln(bw)
 	}
 
@@ -234,6 +246,7 @@ type PlanDoc struct {
 	Summary     map[string]int `json:"summary"`
 	Sources     []SourceDoc    `json:"sources"`
 	Folders     []string       `json:"folders"`
+	Warnings    []string       `json:"warnings"`
 	Changes     []ChangeDoc    `json:"changes"`
 	// PlanSource holds the plan file's text in a saved plan, so apply runs
 	// exactly the plan that was reviewed.
@@ -252,7 +265,9 @@ type SourceDoc struct {
 	Host       string `json:"host,omitempty"`
 	PowerState string `json:"powerState,omitempty"`
 	Frozen     bool   `json:"frozen,omitempty"`
-	ChainDepth int    `json:"chainDepth,omitempty"`
+	ChainDepth int    `json:"chainDepth"`
+	Clones     int    `json:"clones"`
+	ChainAfter int    `json:"chainAfter"`
 	Missing    bool   `json:"missing,omitempty"`
 }
 
@@ -285,14 +300,15 @@ func NewPlanDoc(h PlanHeader, ch *plan.Changes) *PlanDoc {
 			"create": ch.Count(plan.Create), "replace": ch.Count(plan.Replace), "destroy": ch.Count(plan.Destroy),
 			"noop": ch.Count(plan.NoOp), "conflict": ch.Count(plan.Conflict), "folders": len(ch.Folders),
 		},
-		Folders: append([]string{}, ch.Folders...),
-		Changes: []ChangeDoc{},
-		Sources: []SourceDoc{},
+		Folders:  append([]string{}, ch.Folders...),
+		Warnings: append([]string{}, ch.Warnings...),
+		Changes:  []ChangeDoc{},
+		Sources:  []SourceDoc{},
 	}
 	for _, g := range ch.Plan.Groups {
 		s, ok := ch.Sources[g.Source]
 		d.Sources = append(d.Sources, SourceDoc{Group: g.Name, Path: g.Source, Ref: s.Ref, Host: s.HostName,
-			PowerState: s.PowerState, Frozen: s.Frozen, ChainDepth: s.ChainDepth, Missing: !ok})
+			PowerState: s.PowerState, Frozen: s.Frozen, ChainDepth: s.ChainDepth, Clones: s.Clones, ChainAfter: s.After, Missing: !ok})
 	}
 	for _, it := range ch.Items {
 		c := ChangeDoc{Action: it.Action.String(), Symbol: it.Action.Symbol(), Group: it.Group, Index: it.Index, Name: it.Name, Reason: it.Reason}

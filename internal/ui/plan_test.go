@@ -61,6 +61,12 @@ groups:
 // replaced (spec, age), destroyed, and a conflict.
 func changes(t *testing.T, conflict bool) *plan.Changes {
 	t.Helper()
+	return changesWith(t, conflict, nil)
+}
+
+// changesWith is changes with the inventory adjusted by mutate first.
+func changesWith(t *testing.T, conflict bool, mutate func(*inventory.Inventory)) *plan.Changes {
+	t.Helper()
 	p, err := plan.Parse("lab.yaml", []byte(labPlan))
 	if err != nil {
 		t.Fatal(err)
@@ -97,6 +103,9 @@ func changes(t *testing.T, conflict bool) *plan.Changes {
 	if conflict {
 		inv.VMs = append(inv.VMs, inventory.VM{Ref: "vm-decoy", Name: "lab-web-04", Path: "/DC0/vm/lab/lab-web-04"})
 	}
+	if mutate != nil {
+		mutate(inv)
+	}
 	return plan.Diff(p, inv, plan.Options{})
 }
 
@@ -127,6 +136,17 @@ func TestRenderPlanGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "plan.json.golden", b.Bytes())
+
+	// Deep source chains: a warning for one, a conflict for the other.
+	b.Reset()
+	deep := changesWith(t, false, func(inv *inventory.Inventory) {
+		inv.VMs[0].DiskChainDepth = []int{150} // web
+		inv.VMs[1].DiskChainDepth = []int{254} // db
+	})
+	if err := RenderPlan(&b, h, deep, Style{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-chain.golden", b.Bytes())
 }
 
 func TestSummaryLine(t *testing.T) {

@@ -31,6 +31,23 @@ type StatusDoc struct {
 	Clones     []CloneStatus `json:"clones"`
 	// Missing lists the plan's clones that do not exist.
 	Missing []string `json:"missing"`
+	// Sources holds each source's delta-chain budget.
+	Sources []SourceStatus `json:"sources"`
+}
+
+// SourceStatus is a source's delta-chain budget: how many full rebuilds of
+// the plan (every clone of the source made again, as a nightly maxAge or
+// --replace-all run does) fit before vSphere's limit.
+type SourceStatus struct {
+	Path       string `json:"path"`
+	Frozen     bool   `json:"frozen,omitempty"`
+	Missing    bool   `json:"missing,omitempty"`
+	ChainDepth int    `json:"chainDepth"`
+	// ClonesPerRun is the number of the plan's clones made from the source.
+	ClonesPerRun int `json:"clonesPerRun"`
+	// RunsLeft is how many full rebuilds still fit; -1 for a frozen source,
+	// whose chain does not grow.
+	RunsLeft int `json:"runsLeft"`
 }
 
 // CloneStatus is one owned VM.
@@ -84,6 +101,24 @@ func NewStatusDoc(h PlanHeader, ch *plan.Changes) *StatusDoc {
 		d.Clones = append(d.Clones, cs)
 	}
 	slices.SortFunc(d.Clones, func(a, b CloneStatus) int { return strings.Compare(a.Path, b.Path) })
+
+	perSource := map[string]int{}
+	var order []string
+	for _, g := range ch.Plan.Groups {
+		if _, seen := perSource[g.Source]; !seen {
+			order = append(order, g.Source)
+		}
+		perSource[g.Source] += g.Count
+	}
+	d.Sources = []SourceStatus{}
+	for _, path := range order {
+		src, ok := ch.Sources[path]
+		ss := SourceStatus{Path: path, Missing: !ok, Frozen: src.Frozen, ChainDepth: src.ChainDepth, ClonesPerRun: perSource[path], RunsLeft: -1}
+		if ok && !src.Frozen && ss.ClonesPerRun > 0 {
+			ss.RunsLeft = max(plan.MaxChainDepth-src.ChainDepth, 0) / ss.ClonesPerRun
+		}
+		d.Sources = append(d.Sources, ss)
+	}
 	return d
 }
 
@@ -109,6 +144,26 @@ func RenderStatus(w io.Writer, d *StatusDoc, st Style) error {
 	}
 	if len(d.Missing) > 0 {
 		fmt.Fprintf(bw, "\nMissing (apply creates them): %s\n", strings.Join(d.Missing, ", "))
+	}
+	if len(d.Sources) > 0 {
+		fmt.Fprintf(bw, "\nSources (delta chains; vSphere stops at %d levels):\n", plan.MaxChainDepth)
+		tw := tabwriter.NewWriter(bw, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "  SOURCE\tSTATE\tCHAIN\tCLONES/RUN\tFULL REBUILDS LEFT")
+		for _, s := range d.Sources {
+			state, left := "running", fmt.Sprint(s.RunsLeft)
+			switch {
+			case s.Missing:
+				state, left = "missing", "-"
+			case s.Frozen:
+				state, left = "frozen", "unlimited"
+			case s.ClonesPerRun == 0:
+				left = "-"
+			case s.RunsLeft < 10:
+				left = st.paint(ansiYellow, left)
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d\t%d\t%s\n", s.Path, state, s.ChainDepth, s.ClonesPerRun, left)
+		}
+		tw.Flush()
 	}
 	return bw.err
 }

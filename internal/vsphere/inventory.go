@@ -297,9 +297,10 @@ func readDevices(vm *inventory.VM, devices []types.BaseVirtualDevice, netNames m
 	}
 }
 
-// chainDepth counts the disk backing and its parents: 1 for a flat disk.
+// chainDepth counts the delta disks of a backing chain: the parents of the
+// disk's backing, 0 for a flat disk.
 func chainDepth(b types.BaseVirtualDeviceBackingInfo) int {
-	n := 0
+	n := -1
 	for b != nil && n < 10000 {
 		n++
 		switch x := b.(type) {
@@ -322,7 +323,7 @@ func chainDepth(b types.BaseVirtualDeviceBackingInfo) int {
 			return n
 		}
 	}
-	return n
+	return max(n, 0)
 }
 
 // findDatacenter resolves a datacenter name or path in one round trip. With

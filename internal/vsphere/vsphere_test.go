@@ -124,8 +124,8 @@ func TestReadInventoryMatchesModel(t *testing.T) {
 		if len(v.NICs) == 0 || v.NICs[0].MAC == "" || v.NICs[0].Adapter != 1 || v.NICs[0].Network == "" {
 			t.Errorf("VM %s NICs %+v", v.Name, v.NICs)
 		}
-		if len(v.DiskChainDepth) == 0 || v.DiskChainDepth[0] != 1 {
-			t.Errorf("VM %s disk chain depths %v, want [1]", v.Name, v.DiskChainDepth)
+		if len(v.DiskChainDepth) == 0 || v.DiskChainDepth[0] != 0 {
+			t.Errorf("VM %s disk chain depths %v, want [0]", v.Name, v.DiskChainDepth)
 		}
 	}
 	if marked == nil {

@@ -1,0 +1,90 @@
+package sim
+
+import (
+	"testing"
+
+	"github.com/vmware/govmomi/vim25/types"
+)
+
+// depth is the number of delta levels of the VM's first disk.
+func (e *env) depth(ref types.ManagedObjectReference) int {
+	e.t.Helper()
+	return len(chain(disks(e.props(ref))[0])) - 1
+}
+
+// A running source's chain grows by one level per clone; a frozen one's
+// does not.
+func TestChainGrowthRunningAndFrozen(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		frozen bool
+		want   []int // source depth after each clone
+	}{
+		{"running", false, []int{1, 2, 3}},
+		{"frozen", true, []int{0, 0, 0}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			seed := testSeed()
+			seed.Sources[1].Frozen = tt.frozen
+			e := start(t, Options{Seed: seed})
+			src := e.vm("/Lab/vm/golden/db-golden")
+			if got := e.props(src.Reference(), "runtime").Runtime.InstantCloneFrozen; (got != nil && *got) != tt.frozen {
+				t.Fatalf("runtime.instantCloneFrozen = %v, want %v", got, tt.frozen)
+			}
+			before := 0
+			for i, want := range tt.want {
+				clone := e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: "c" + string(rune('1'+i))})
+				if got := e.depth(src.Reference()); got != want {
+					t.Errorf("after clone %d the source has %d delta levels, want %d", i+1, got, want)
+				}
+				// The clone's disk is a delta on top of the source's chain
+				// as it was when the clone was made.
+				if got := e.depth(clone); got != before+1 {
+					t.Errorf("clone %d has %d delta levels, want %d", i+1, got, before+1)
+				}
+				before = want
+			}
+		})
+	}
+}
+
+// The first clone of a frozen source takes over its identity (the MACs the
+// spec does not edit); later clones get new generated MACs.
+func TestFrozenFirstCloneTakesIdentity(t *testing.T) {
+	seed := testSeed()
+	seed.Sources[1].Frozen = true
+	e := start(t, Options{Seed: seed})
+	src := e.vm("/Lab/vm/golden/db-golden")
+	srcMAC := nics(e.props(src.Reference()))[0].MacAddress
+	first := nics(e.props(e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: "first"})))[0].MacAddress
+	second := nics(e.props(e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: "second"})))[0].MacAddress
+	if first != srcMAC {
+		t.Errorf("first clone of a frozen source has MAC %s, want the source's %s", first, srcMAC)
+	}
+	if second == srcMAC || second == first {
+		t.Errorf("second clone has MAC %s (source %s, first %s), want a new one", second, srcMAC, first)
+	}
+	// A running source's first clone gets a new MAC.
+	run := e.vm("/Lab/vm/golden/web-golden")
+	runMAC := nics(e.props(run.Reference()))[1].MacAddress
+	if got := nics(e.props(e.mustClone(run, types.VirtualMachineInstantCloneSpec{Name: "r1"})))[1].MacAddress; got == runMAC {
+		t.Errorf("clone of a running source kept its generated MAC %s", got)
+	}
+}
+
+// Options.ChainDepth and FrozenSources shape every seeded source.
+func TestSeedChainDepthAndFrozen(t *testing.T) {
+	e := start(t, Options{Seed: testSeed(), ChainDepth: 7, FrozenSources: true})
+	for _, p := range []string{"/Lab/vm/golden/web-golden", "/Lab/vm/golden/db-golden"} {
+		ref := e.vm(p).Reference()
+		if got := e.depth(ref); got != 7 {
+			t.Errorf("%s starts at %d delta levels, want 7", p, got)
+		}
+		if f := e.props(ref, "runtime").Runtime.InstantCloneFrozen; f == nil || !*f {
+			t.Errorf("%s is not frozen", p)
+		}
+	}
+	if _, err := Start(e.ctx, Options{Seed: testSeed(), ChainDepth: MaxDeltaLevels + 1}); err == nil {
+		t.Error("a chain depth past the limit was accepted")
+	}
+}
