@@ -228,6 +228,11 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 	if saved != nil && saved.Fingerprint != ch.Fingerprint {
 		return fmt.Errorf("the inventory changed since %s was saved (%s): nothing was applied; run plan again and review the new plan", path, saved.CreatedAt.Format(time.RFC3339))
 	}
+	if saved != nil {
+		if err := checkSavedPlan(path, saved, ui.NewPlanDoc(h, ch)); err != nil {
+			return err
+		}
+	}
 
 	progress := ui.NewProgress(a.stdout, terminal, f.json, st)
 	if f.json {
