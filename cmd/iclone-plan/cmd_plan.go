@@ -23,6 +23,7 @@ type planFlags struct {
 	detailedExitcode bool
 	replaceAll       bool
 	noColor          bool
+	chainWarning     int
 }
 
 func newPlanCmd(a *app) *cobra.Command {
@@ -61,6 +62,7 @@ GOVC_DATACENTER); --sim uses an in-process simulator seeded with the plan.`,
 	cmd.Flags().BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on errors")
 	cmd.Flags().BoolVar(&f.replaceAll, "replace-all", false, "plan to replace every existing clone")
 	cmd.Flags().BoolVar(&f.noColor, "no-color", false, "never colour the output")
+	cmd.Flags().IntVar(&f.chainWarning, "chain-warning", plan.DefaultChainWarning, "warn when a source's delta chain would pass this many levels (vSphere stops at 255; negative: never)")
 	return cmd
 }
 
@@ -75,11 +77,11 @@ func (a *app) runPlan(cmd *cobra.Command, path string, f *planFlags) error {
 		return err
 	}
 	defer t.close()
-	inv, err := t.client.ReadInventory(ctx, t.client.Datacenter())
+	inv, err := readInventory(ctx, t.client, t.client.Datacenter(), p)
 	if err != nil {
 		return err
 	}
-	ch := plan.Diff(p, inv, plan.Options{ReplaceAll: f.replaceAll})
+	ch := plan.Diff(p, inv, plan.Options{ReplaceAll: f.replaceAll, ChainWarning: f.chainWarning})
 	h := ui.PlanHeader{Plan: p.Name, File: path, VCenter: t.client.Host()}
 	if f.json {
 		err = ui.WriteJSON(a.stdout, ui.NewPlanDoc(h, ch))

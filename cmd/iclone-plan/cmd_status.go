@@ -37,7 +37,7 @@ and why), and the plan's clones that do not exist. Nothing is changed.`,
 				return err
 			}
 			defer t.close()
-			inv, err := t.client.ReadInventory(ctx, t.client.Datacenter())
+			inv, err := readInventory(ctx, t.client, t.client.Datacenter(), p)
 			if err != nil {
 				return err
 			}

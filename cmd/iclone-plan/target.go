@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
+	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/macgen"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
@@ -98,6 +99,29 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*target,
 	}
 	t.client = c
 	return t, nil
+}
+
+// readInventory reads the datacenter's inventory and has vCenter check each
+// of the plan's sources (CheckInstantClone_Task) for the planner.
+func readInventory(ctx context.Context, c *vsphere.Client, dc string, p *plan.Plan) (*inventory.Inventory, error) {
+	inv, err := c.ReadInventory(ctx, dc)
+	if err != nil {
+		return nil, err
+	}
+	byPath := make(map[string]string, len(inv.VMs))
+	for _, vm := range inv.VMs {
+		byPath[vm.Path] = vm.Ref
+	}
+	var refs []string
+	for _, g := range p.Groups {
+		if ref, ok := byPath[plan.ResolvePath(inv.Datacenter, "vm", g.Source)]; ok && g.Count > 0 && !slices.Contains(refs, ref) {
+			refs = append(refs, ref)
+		}
+	}
+	if err := c.CheckSources(ctx, inv, refs); err != nil {
+		return nil, err
+	}
+	return inv, nil
 }
 
 // seedFromPlan is the inventory the simulator needs for p to apply as-is:

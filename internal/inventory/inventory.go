@@ -48,6 +48,16 @@ type Inventory struct {
 	Pools map[string]bool
 	// ReadAt is when the snapshot was taken (the vCenter clock when known).
 	ReadAt time.Time
+	// Checks holds vCenter's own instant-clone pre-flight check of each
+	// source, by VM reference (empty where vCenter has no such check).
+	Checks map[string]SourceCheck
+}
+
+// SourceCheck is the result of vCenter's CheckInstantClone_Task for a
+// source: errors stop the plan, warnings are shown.
+type SourceCheck struct {
+	Errors   []string
+	Warnings []string
 }
 
 // VM is one virtual machine as the planner needs it.

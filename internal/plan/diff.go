@@ -268,6 +268,11 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 		}
 		ch.Sources[g.Source] = s
 		fp.add("source", src.Path, src.Ref, src.HostRef, src.PowerState, strconv.FormatBool(src.Frozen), src.InstanceUUID)
+		for _, w := range inv.Checks[src.Ref].Warnings {
+			if msg := fmt.Sprintf("vCenter warns about source VM %s: %s", src.Path, w); !slices.Contains(ch.Warnings, msg) {
+				ch.Warnings = append(ch.Warnings, msg)
+			}
+		}
 		if problem := sourceProblem(g, src, inv); problem != "" {
 			badSource[g.Name] = true
 			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source, Reason: problem})
@@ -372,6 +377,11 @@ func chainBudget(ch *Changes, opts Options) {
 		}
 	}
 	done := map[string]bool{}
+	for _, it := range ch.Items {
+		if it.Action == Conflict && it.Index == 0 {
+			done[it.Name] = true // a source already in conflict
+		}
+	}
 	for _, g := range ch.Plan.Groups {
 		s, ok := ch.Sources[g.Source]
 		if !ok || done[g.Source] {
@@ -423,6 +433,9 @@ func groupOrder(p *Plan, name string) int {
 func sourceProblem(g *Group, src *inventory.VM, inv *inventory.Inventory) string {
 	if src.PowerState != "poweredOn" && !src.Frozen {
 		return fmt.Sprintf("source VM %s of group %q is %s; instant clone needs a running (or frozen) source: power it on", src.Path, g.Name, src.PowerState)
+	}
+	if chk := inv.Checks[src.Ref]; len(chk.Errors) > 0 {
+		return fmt.Sprintf("vCenter's instant clone check of source VM %s failed: %s", src.Path, strings.Join(chk.Errors, "; "))
 	}
 	if h, ok := inv.Hosts[src.HostRef]; ok {
 		if h.ConnectionState != "" && h.ConnectionState != "connected" {

@@ -1,8 +1,11 @@
 package sim
 
 import (
+	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -86,5 +89,47 @@ func TestSeedChainDepthAndFrozen(t *testing.T) {
 	}
 	if _, err := Start(e.ctx, Options{Seed: testSeed(), ChainDepth: MaxDeltaLevels + 1}); err == nil {
 		t.Error("a chain depth past the limit was accepted")
+	}
+}
+
+// check runs VmProvisioningChecker.CheckInstantClone_Task on vm.
+func (e *env) check(vm types.ManagedObjectReference) types.CheckResult {
+	e.t.Helper()
+	res, err := methods.CheckInstantClone_Task(e.ctx, e.c, &types.CheckInstantClone_Task{
+		This: *e.c.ServiceContent.VmProvisioningChecker, Vm: vm, Spec: types.VirtualMachineInstantCloneSpec{Name: "check"}})
+	if err != nil {
+		e.t.Fatalf("CheckInstantClone_Task: %v", err)
+	}
+	info := e.wait(object.NewTask(e.c, res.Returnval))
+	if info.Error != nil {
+		e.t.Fatalf("check task: %s", info.Error.LocalizedMessage)
+	}
+	return info.Result.(types.ArrayOfCheckResult).CheckResult[0]
+}
+
+func messages(fs []types.LocalizedMethodFault) string {
+	var out []string
+	for _, f := range fs {
+		out = append(out, f.LocalizedMessage)
+	}
+	return strings.Join(out, "; ")
+}
+
+func TestCheckInstantClone(t *testing.T) {
+	e := start(t, Options{Seed: testSeed()})
+	web, db, off := e.vm("/Lab/vm/golden/web-golden"), e.vm("/Lab/vm/golden/db-golden"), e.vm("/Lab/vm/golden/off-golden")
+	if r := e.check(web.Reference()); len(r.Error)+len(r.Warning) != 0 || r.Host == nil {
+		t.Errorf("a healthy source: errors %q, warnings %q, host %v", messages(r.Error), messages(r.Warning), r.Host)
+	}
+	if r := e.check(off.Reference()); !strings.Contains(messages(r.Error), "poweredOff") {
+		t.Errorf("a powered-off source: errors %q", messages(r.Error))
+	}
+	fillChain(t, e.sim, db.Reference(), 150)
+	if r := e.check(db.Reference()); len(r.Error) != 0 || !strings.Contains(messages(r.Warning), "150 delta levels") {
+		t.Errorf("a 150-level chain: errors %q, warnings %q", messages(r.Error), messages(r.Warning))
+	}
+	fillChain(t, e.sim, db.Reference(), MaxDeltaLevels-150)
+	if r := e.check(db.Reference()); !strings.Contains(messages(r.Error), "255 delta levels") {
+		t.Errorf("a full chain: errors %q", messages(r.Error))
 	}
 }

@@ -219,6 +219,7 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 	// The hook must be in place before any instant clone exists: it releases
 	// task waiters and drops dispatch wrappers of removed VMs.
 	m.Map().AddHandler(&hook{s})
+	m.Map().Put(&provChecker{VmProvisioningChecker: m.Map().VmProvisioningChecker(), s: s})
 	m.Map().Handler = s.dispatch
 
 	if opts.Seed != nil {
