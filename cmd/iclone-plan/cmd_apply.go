@@ -31,15 +31,16 @@ func init() {
 }
 
 type applyFlags struct {
-	conn        connFlags
-	autoApprove bool
-	replaceAll  bool
-	json        bool
-	report      string
-	noColor     bool
-	journal     string
-	leaseTTL    time.Duration
-	metricsFile string
+	conn         connFlags
+	autoApprove  bool
+	replaceAll   bool
+	json         bool
+	report       string
+	noColor      bool
+	journal      string
+	leaseTTL     time.Duration
+	chainWarning int
+	metricsFile  string
 }
 
 func (f *applyFlags) register(cmd *cobra.Command, replaceAll bool) {
@@ -53,6 +54,7 @@ func (f *applyFlags) register(cmd *cobra.Command, replaceAll bool) {
 	cmd.Flags().StringVar(&f.metricsFile, "metrics-file", "", "write the run's outcome, duration and clone counts as Prometheus metrics to `FILE` (node_exporter textfile collector), whatever the outcome")
 	cmd.Flags().BoolVar(&f.noColor, "no-color", false, "never colour the output")
 	cmd.Flags().StringVar(&f.journal, "journal", "", "task journal `FILE` for crash recovery (default $XDG_STATE_HOME/iclone-plan/PLAN@VCENTER.journal)")
+	cmd.Flags().IntVar(&f.chainWarning, "chain-warning", plan.DefaultChainWarning, "warn when a source's delta chain would pass this many levels (vSphere stops at 255; negative: never)")
 	cmd.Flags().DurationVar(&f.leaseTTL, "lease-ttl", 2*time.Minute, "how long the plan's lease outlives a crashed run (renewed every third of it)")
 	_ = cmd.Flags().MarkHidden("lease-ttl")
 }
@@ -212,7 +214,7 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 		return err
 	}
 
-	inv, err := t.client.ReadInventory(ctx, dcPath)
+	inv, err := readInventory(ctx, t.client, dcPath, p)
 	if err != nil {
 		return err
 	}
@@ -222,7 +224,7 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 		empty.Groups = nil
 		desired = &empty
 	}
-	ch := plan.Diff(desired, inv, plan.Options{ReplaceAll: f.replaceAll})
+	ch := plan.Diff(desired, inv, plan.Options{ReplaceAll: f.replaceAll, ChainWarning: f.chainWarning})
 	rec.changes = ch
 	h := ui.PlanHeader{Plan: p.Name, File: path, VCenter: t.client.Host()}
 	if saved != nil && saved.Fingerprint != ch.Fingerprint {
