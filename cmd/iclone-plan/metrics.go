@@ -219,6 +219,9 @@ func (a *app) applyWithMetrics(ctx context.Context, path string, f *applyFlags, 
 		return err
 	}
 	m := newRunMetrics(path, rec, err, started, time.Now())
+	if destroy {
+		m.Desired = 0 // destroy's desired state has no clones
+	}
 	if m.LastSuccess.IsZero() {
 		m.LastSuccess = previousSuccess(f.metricsFile)
 	}

@@ -285,6 +285,16 @@ func TestE2EMetricsFile(t *testing.T) {
 		t.Error("the last run is older than the last success")
 	}
 
+	if r := e.cli("destroy", "--auto-approve", "--metrics-file", prom, e2ePlan); r.code != 0 {
+		t.Fatal(r)
+	}
+	wantMetrics(t, read(), map[string]float64{
+		`iclone_plan_last_run_outcome{outcome="success",plan="lab"}`:                      1,
+		`iclone_plan_desired_clones{plan="lab"}`:                                          0,
+		`iclone_plan_last_run_planned_clones{action="destroy",plan="lab"}`:                6,
+		`iclone_plan_last_run_clone_operations{action="destroy",plan="lab",state="done"}`: 6,
+	})
+
 	broken := filepath.Join(e.dir, "broken.yaml")
 	if err := os.WriteFile(broken, []byte("version: 1\nname: lab\ngroups: 3\n"), 0o644); err != nil {
 		t.Fatal(err)
