@@ -161,7 +161,7 @@ func (o *Ops) RemoveFolder(ctx context.Context, p string) error {
 	}
 	task, err := f.Destroy(ctx)
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = waitTask(ctx, task)
 	}
 	o.mu.Lock()
 	delete(o.folders, p)
@@ -333,7 +333,7 @@ func (o *Ops) InstantClone(ctx context.Context, spec *CloneSpec, started func(ta
 	if started != nil {
 		started(task.Reference().Value)
 	}
-	info, err := task.WaitForResult(ctx, nil)
+	info, err := waitTask(ctx, task)
 	if err != nil {
 		return "", err
 	}
@@ -437,7 +437,7 @@ func (o *Ops) Destroy(ctx context.Context, ref string) error {
 	if state == types.VirtualMachinePowerStatePoweredOn || state == types.VirtualMachinePowerStateSuspended {
 		task, err := vm.PowerOff(ctx)
 		if err == nil {
-			err = task.Wait(ctx)
+			_, err = waitTask(ctx, task)
 		}
 		if err != nil && !isInvalidPowerState(err) {
 			return fmt.Errorf("powering off %s: %w", ref, err)
@@ -445,7 +445,7 @@ func (o *Ops) Destroy(ctx context.Context, ref string) error {
 	}
 	task, err := vm.Destroy(ctx)
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = waitTask(ctx, task)
 	}
 	if isNotFound(err) {
 		return nil
@@ -459,7 +459,8 @@ func (o *Ops) Rename(ctx context.Context, ref, name string) error {
 	if err != nil {
 		return err
 	}
-	return task.Wait(ctx)
+	_, err = waitTask(ctx, task)
+	return err
 }
 
 // Reconfigure sets the connection state of the VM's NICs (all of them when
@@ -504,7 +505,8 @@ func (o *Ops) Reconfigure(ctx context.Context, ref string, connect *bool, restor
 	if err != nil {
 		return err
 	}
-	return task.Wait(ctx)
+	_, err = waitTask(ctx, task)
+	return err
 }
 
 func isNotFound(err error) bool {
