@@ -24,11 +24,14 @@ func vimFault(err error) types.AnyType {
 	if errors.As(err, &pte) && pte.LocalizedMethodFault != nil {
 		return pte.LocalizedMethodFault.Fault
 	}
-	if soap.IsSoapFault(err) {
-		return soap.ToSoapFault(err).VimFault()
-	}
-	if soap.IsVimFault(err) {
-		return soap.ToVimFault(err)
+	// SOAP faults may be wrapped ("powering off vm-1: ...").
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if soap.IsSoapFault(e) {
+			return soap.ToSoapFault(e).VimFault()
+		}
+		if soap.IsVimFault(e) {
+			return soap.ToVimFault(e)
+		}
 	}
 	return nil
 }

@@ -515,6 +515,8 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 			// Undo now: the destroy of the new clone is already on the undo
 			// stack, and rollback (or the next apply) removes it.
 			if uerr := unswap(work); uerr != nil {
+				// The old clone is not as it was: rollback tries again.
+				r.pushUndo(undoStep{op: "unswap", name: name, vm: old.Ref, fn: unswap})
 				return fmt.Errorf("swapping in the replacement: %w; undoing the swap also failed: %v", err, uerr)
 			}
 			if derr := r.cloud.Destroy(work, newVM); derr == nil {
@@ -550,9 +552,10 @@ func (r *runner) rollback(work context.Context) error {
 	r.emit(Event{Type: EventRollback, Err: r.cause})
 	r.mu.Unlock()
 	var errs *multierror.Error
+	deadline := r.persistDeadline()
 	for i := len(undo) - 1; i >= 0; i-- {
 		u := undo[i]
-		err := u.fn(work)
+		err := r.persist(work, deadline, u.fn)
 		st := &Step{Op: u.op, Name: u.name, VM: u.vm}
 		r.mu.Lock()
 		if err != nil {
@@ -600,6 +603,7 @@ func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, r.opts.Parallelism)
+	deadline := r.persistDeadline()
 	for _, t := range targets {
 		a := &Action{Op: "destroy", Name: t.name, VM: t.vm, Reason: t.reason, State: "pending"}
 		r.mu.Lock()
@@ -611,7 +615,7 @@ func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
 			defer func() { <-sem; wg.Done() }()
 			_ = r.lim.Wait(work)
 			a.Started, a.Attempts = r.now(), 1
-			if err := r.cloud.Destroy(work, t.vm); err != nil {
+			if err := r.persist(work, deadline, func(ctx context.Context) error { return r.cloud.Destroy(ctx, t.vm) }); err != nil {
 				r.mu.Lock()
 				r.report.Leftover = append(r.report.Leftover, Leftover{Name: t.name, VM: t.vm, What: "not destroyed; the next apply destroys it: " + err.Error()})
 				r.mu.Unlock()
