@@ -13,6 +13,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/session"
+	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/iclone-plan/iclone-plan/internal/executor"
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
@@ -75,17 +81,23 @@ func readReport(t *testing.T, path string) *executor.Report {
 }
 
 // trialPlan writes a variant of the lab plan: spec version v (in the
-// clones' guestinfo, so a new version replaces every clone) and web count.
+// clones' guestinfo, so a new version replaces every clone) and web count,
+// with the shortest task timeout, 10s.
 func trialPlan(t *testing.T, dir, v string, webCount int) string {
 	t.Helper()
 	return labVariant(t, dir, fmt.Sprintf("lab-%s-%d.yaml", v, webCount),
 		`hostname: "{name}"`, `hostname: "{name}-`+v+`"`,
-		"count: 4", fmt.Sprintf("count: %d", webCount))
+		"count: 4", fmt.Sprintf("count: %d", webCount),
+		// Rollback and commit steps retry transient faults for up to the
+		// task timeout: keep faults that never end short.
+		"retries: 0", "retries: 0\n  taskTimeout: 10s")
 }
 
 // outcomeOK checks what a run that met faults left: exit 0 and the plan
 // converged, or exit 3 and the inventory exactly as before the run, or
-// exit 4 with a report that lists what is left. It returns the exit code.
+// exit 4 with a report that lists what is left, or exit 6 when only the
+// irreversible commit (destroying replaced clones) failed, with the VMs
+// left listed.
 func (e *e2e) outcomeOK(what string, r result, report, planPath string, before map[string]string) {
 	e.t.Helper()
 	switch r.code {
@@ -111,8 +123,43 @@ func (e *e2e) outcomeOK(what string, r result, report, planPath string, before m
 				e.t.Errorf("%s: exit 4 and the output does not name the leftover %s:\n%v", what, l.Name, r)
 			}
 		}
+	case ExitPartial:
+		// Only the commit can end so: every clone is made and swapped in,
+		// and destroying what they replace (or what the plan no longer
+		// has), which cannot be undone, failed. The report lists each VM
+		// left; each carries the plan's marker, so the next apply
+		// destroys it.
+		rep := readReport(e.t, report)
+		for _, a := range rep.Failed() {
+			if a.Op != "destroy" {
+				e.t.Errorf("%s: exit 6 with a failed %s %s; only commit destroys may fail so", what, a.Op, a.Name)
+			}
+		}
+		if rep.Outcome != executor.OutcomePartial || len(rep.Leftover) == 0 {
+			e.t.Errorf("%s: exit 6 but the report says %s with %d leftovers", what, rep.Outcome, len(rep.Leftover))
+		}
+		p, err := loadPlan(planPath)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		inv := e.inventory()
+		for _, l := range rep.Leftover {
+			if !strings.Contains(r.stdout, l.Name) {
+				e.t.Errorf("%s: exit 6 and the output does not name the leftover %s", what, l.Name)
+			}
+			for _, vm := range inv.VMs {
+				if vm.Ref == l.VM && !vm.Owned(p.Name) {
+					e.t.Errorf("%s: leftover %s (%s) does not carry the plan's marker", what, l.Name, l.VM)
+				}
+			}
+		}
+		for _, it := range plan.Diff(p, inv, plan.Options{}).Items {
+			if it.Action != plan.NoOp && it.Action != plan.Destroy {
+				e.t.Errorf("%s: exit 6 but %s %s is still to do", what, it.Action, it.Name)
+			}
+		}
 	default:
-		e.t.Errorf("%s: exit %d, want 0, 3 or 4:\n%v", what, r.code, r)
+		e.t.Errorf("%s: exit %d, want 0, 3, 4 or 6:\n%v", what, r.code, r)
 	}
 }
 
@@ -207,15 +254,15 @@ func (e *e2e) startCLI(args ...string) (<-chan string, func() result) {
 	}
 }
 
-// waitLine waits for a line containing s.
-func waitLine(t *testing.T, lines <-chan string, s string) {
+// waitLine waits for a line containing s; wait is the CLI's.
+func waitLine(t *testing.T, lines <-chan string, wait func() result, s string) {
 	t.Helper()
 	timeout := time.After(60 * time.Second)
 	for {
 		select {
 		case l, ok := <-lines:
 			if !ok {
-				t.Fatalf("the CLI ended before printing %q", s)
+				t.Fatalf("the CLI ended before printing %q: %v", s, wait())
 			}
 			if strings.Contains(l, s) {
 				return
@@ -226,4 +273,147 @@ func waitLine(t *testing.T, lines <-chan string, s string) {
 	}
 }
 
-var _ = context.Background
+// TestHardeningSOAPFaults: govmomi's fault rules fail the SOAP calls of
+// every step of an apply (the clone itself, the swap's reconfigure and
+// renames, power-off and destroy in rollback and commit), at the first
+// call or later ones, once or from then on. Each run ends as outcomeOK
+// says; VMs the plan does not own are never modified; with the rule
+// cleared, the next apply converges.
+func TestHardeningSOAPFaults(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	dir := t.TempDir()
+	versions := []string{"a", "b"}
+	if r := e.cli("apply", "--auto-approve", trialPlan(t, dir, "a", 4)); r.code != 0 {
+		t.Fatal(r)
+	}
+	e.addDecoy("/Lab/vm/lab", "lab-web-99", "00:50:56:3f:00:99")
+	e.addDecoy("/Lab/vm", "bystander")
+	methods := []string{"InstantClone_Task", "ReconfigVM_Task", "Rename_Task", "PowerOffVM_Task", "Destroy_Task"}
+
+	codes := map[int]int{}
+	n := 0
+	for _, m := range methods {
+		for _, skip := range []int{0, 2} {
+			for _, once := range []bool{true, false} {
+				v := versions[(n+1)%2] // every run replaces every clone
+				planPath := trialPlan(t, dir, v, 3+n%2)
+				rule := &simulator.FaultInjectionRule{MethodName: m, ObjectType: "VirtualMachine", ObjectName: "*",
+					Probability: 1, Fault: &types.SystemError{Reason: "injected by a fault rule"}, FaultType: simulator.FaultTypeCustom, SkipCount: skip, Enabled: true}
+				if once {
+					// A hiccup: transient, once.
+					rule.Fault, rule.MaxCount = &types.ResourceInUse{}, 1
+				}
+				what := fmt.Sprintf("%s fails (%T) after %d calls, once=%v", m, rule.Fault, skip, once)
+				n++
+				before := e.fullSnapshot()
+				report := filepath.Join(dir, fmt.Sprintf("report-%d.json", n))
+				e.sim.Service().AddFaultRule(rule)
+				r := e.cli("apply", "--auto-approve", "--report", report, planPath)
+				e.sim.Service().ClearFaultRules()
+				codes[r.code]++
+				e.outcomeOK(what, r, report, planPath, before)
+				if d := snapshotDiff(foreign(before, "lab"), foreign(e.fullSnapshot(), "lab")); d != "" {
+					t.Fatalf("%s modified VMs the plan does not own:\n%s", what, d)
+				}
+				if r := e.cli("apply", "--auto-approve", planPath); r.code != 0 {
+					t.Fatalf("%s: the follow-up apply: %v", what, r)
+				}
+				e.convergedNow(planPath)
+			}
+		}
+	}
+	t.Logf("%d SOAP fault rules (%d methods × 2 positions × once/always): %d succeeded, %d rolled back (exit 3), %d rollback incomplete (exit 4), %d commit incomplete (exit 6), leftovers reported; every follow-up apply converged",
+		n, len(methods), codes[ExitOK], codes[ExitRolledBack], codes[ExitRollbackFailed], codes[ExitPartial])
+}
+
+// TestHardeningSessionExpiry: vCenter ends the CLI's session (as an idle
+// timeout or an administrator would) several times during an apply; the
+// CLI logs in again and the apply succeeds.
+func TestHardeningSessionExpiry(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{Latency: 200 * time.Millisecond})
+	ctx := context.Background()
+	own, err := session.NewManager(e.client.Vim).UserSession(ctx)
+	if err != nil || own == nil {
+		t.Fatal(own, err)
+	}
+	terminate := func() int {
+		var sm mo.SessionManager
+		if err := property.DefaultCollector(e.client.Vim).RetrieveOne(ctx, *e.client.Vim.ServiceContent.SessionManager, []string{"sessionList"}, &sm); err != nil {
+			t.Fatal(err)
+		}
+		var keys []string
+		for _, s := range sm.SessionList {
+			if s.Key != own.Key {
+				keys = append(keys, s.Key)
+			}
+		}
+		if len(keys) > 0 {
+			if err := session.NewManager(e.client.Vim).TerminateSession(ctx, keys); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return len(keys)
+	}
+	lines, wait := e.startCLI("apply", "--auto-approve", e2ePlan)
+	ended := 0
+	for _, at := range []string{"applying:", " created lab-", "[3/6]", "[5/6]"} {
+		waitLine(t, lines, wait, at)
+		ended += terminate()
+	}
+	r := wait()
+	if r.code != 0 {
+		t.Fatalf("apply with %d sessions ended under it: %v", ended, r)
+	}
+	if ended < 4 {
+		t.Errorf("only %d sessions ended", ended)
+	}
+	e.convergedNow(e2ePlan)
+	t.Logf("4 session expiries during an apply (%d sessions ended): re-login, apply succeeded and converged", ended)
+}
+
+// TestHardeningOutage: the simulator stops serving in the middle of an
+// apply whose clones fail meanwhile (the model lives on, tasks in flight
+// keep running). When it is back within the task timeout the rollback
+// completes (exit 3, inventory as before); when it is not, the apply ends
+// with exit 4 and a report of what is left. Either way the next apply,
+// once vCenter is back, converges and nothing the plan does not own was
+// touched.
+func TestHardeningOutage(t *testing.T) {
+	for _, back := range []bool{true, false} {
+		t.Run(fmt.Sprintf("back=%v", back), func(t *testing.T) {
+			e := newE2E(t, e2ePlan, sim.Options{Latency: 300 * time.Millisecond})
+			dir := t.TempDir()
+			planPath := labVariant(t, dir, "lab.yaml", "retries: 0", "retries: 1\n  taskTimeout: 10s")
+			e.addDecoy("/Lab/vm", "bystander")
+			before := e.fullSnapshot()
+			report := filepath.Join(dir, "report.json")
+			lines, wait := e.startCLI("apply", "--auto-approve", "--report", report, planPath)
+			waitLine(t, lines, wait, " created lab-")
+			if err := e.sim.Pause(); err != nil {
+				t.Fatal(err)
+			}
+			var r result
+			if back {
+				time.Sleep(1500 * time.Millisecond)
+				if err := e.sim.Resume(); err != nil {
+					t.Fatal(err)
+				}
+				r = wait()
+			} else {
+				r = wait()
+				if err := e.sim.Resume(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			t.Logf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+			e.outcomeOK("outage", r, report, planPath, before)
+			if d := snapshotDiff(foreign(before, "lab"), foreign(e.fullSnapshot(), "lab")); d != "" {
+				t.Fatalf("the outage run modified VMs the plan does not own:\n%s", d)
+			}
+			if r := e.cli("apply", "--auto-approve", planPath); r.code != 0 {
+				t.Fatalf("the follow-up apply: %v", r)
+			}
+			e.convergedNow(planPath)
+		})
+	}
+}
