@@ -78,6 +78,12 @@ func merge(g, defs *rawGroup) {
 	}
 	mergeKV(&g.guestinfo, defs.guestinfo)
 	mergeKV(&g.extraConfig, defs.extraConfig)
+	if !g.ready.set {
+		g.ready = defs.ready
+	}
+	if !g.connectAfterReady.set {
+		g.connectAfterReady = defs.connectAfterReady
+	}
 }
 
 func hasKey(kvs []rawKV, key string) bool {
@@ -215,6 +221,39 @@ func (d *decoder) compile(p *Plan, r *rawGroup) *compiled {
 		spec := SerialSpec{Port: s.port, File: t}
 		g.Serial = append(g.Serial, spec)
 		c.serial = append(c.serial, compiledSerial{spec, s.fileNode})
+	}
+
+	if rr := r.ready.v; r.ready.set && rr != nil {
+		g.Ready = &ReadySpec{Tools: true, Key: DefaultReadyKey, Timeout: DefaultReadyTimeout}
+		if rr.tools.set {
+			g.Ready.Tools = rr.tools.v
+		}
+		if rr.timeout.set {
+			g.Ready.Timeout = rr.timeout.v
+		}
+		value, valueNode := "{name}", r.ready.n
+		if rr.key.set && kindOK(rr.key.n) {
+			key := strings.TrimPrefix(rr.key.v, "guestinfo.")
+			if key != "" && !configKeyRE.MatchString(key) {
+				d.errorf(rr.key.n, "ready.key %q is invalid; use up to 128 letters, digits and _ . : - (the guestinfo key the guest sets when it is customized)", rr.key.v)
+			}
+			g.Ready.Key = key
+		}
+		if rr.value.set && kindOK(rr.value.n) {
+			value, valueNode = rr.value.v, rr.value.n
+		}
+		if t, ok := d.template(valueNode, value, "ready.value", true); ok {
+			g.Ready.Value = t
+		}
+		if !g.Ready.Tools && g.Ready.Key == "" {
+			d.errorf(r.ready.n, "the ready block of %s waits for nothing; set tools: true or a key", label)
+		}
+	}
+	if r.connectAfterReady.set && r.connectAfterReady.v {
+		if g.Ready == nil {
+			d.errorf(r.connectAfterReady.n, "connectAfterReady needs a ready block in %s: without one the NICs would never be connected; add ready: true", label)
+		}
+		g.ConnectAfterReady = true
 	}
 
 	seen := map[string]*yaml.Node{}
@@ -449,6 +488,18 @@ func (d *decoder) render(p *Plan, cs []*compiled) {
 				for _, kv := range c.kvs {
 					cl.ExtraConfig[kv.key] = kv.t.Render(v)
 				}
+			}
+			if r := g.Ready; r != nil {
+				cl.Ready = &CloneReady{Tools: r.Tools, Timeout: r.Timeout}
+				if r.Key != "" && r.Value != nil {
+					cl.Ready.Key, cl.Ready.Value = "guestinfo."+r.Key, r.Value.Render(v)
+					// The guest learns its name, which it answers with.
+					if cl.ExtraConfig == nil {
+						cl.ExtraConfig = map[string]string{}
+					}
+					cl.ExtraConfig[NameKey] = name
+				}
+				cl.ConnectAfterReady = g.ConnectAfterReady
 			}
 		}
 		ps.flush()

@@ -11,7 +11,8 @@ import (
 
 var (
 	topKeys       = []string{"version", "name", "datacenter", "allowLocalMACs", "defaults", "execution", "groups"}
-	groupKeys     = []string{"name", "source", "count", "cloneName", "folder", "resourcePool", "maxAge", "nics", "serial", "guestinfo", "extraConfig"}
+	groupKeys     = []string{"name", "source", "count", "cloneName", "folder", "resourcePool", "maxAge", "nics", "serial", "guestinfo", "extraConfig", "ready", "connectAfterReady"}
+	readyKeys     = []string{"tools", "key", "value", "timeout"}
 	defaultsKeys  = groupKeys[1:]
 	executionKeys = []string{"parallelism", "perHost", "perSource", "rate", "retries", "taskTimeout", "onFailure", "maxFailures"}
 	nicKeys       = []string{"adapter", "mac", "network"}
@@ -51,6 +52,13 @@ type rawKV struct {
 	valNode *yaml.Node
 }
 
+// rawReady is a ready block as written.
+type rawReady struct {
+	tools      opt[bool]
+	key, value opt[string]
+	timeout    opt[time.Duration]
+}
+
 type rawGroup struct {
 	n                                     *yaml.Node
 	name, source, cloneName, folder, pool opt[string]
@@ -59,6 +67,8 @@ type rawGroup struct {
 	nics                                  opt[[]rawNIC]
 	serial                                opt[[]rawSerial]
 	guestinfo, extraConfig                opt[[]rawKV]
+	ready                                 opt[*rawReady]
+	connectAfterReady                     opt[bool]
 	broken                                bool
 	merged                                bool // had a << key: missing keys are a consequence
 }
@@ -221,11 +231,45 @@ func (d *decoder) group(n *yaml.Node, isDefaults bool) *rawGroup {
 		case "extraConfig":
 			g.extraConfig.set, g.extraConfig.n = true, deref(v)
 			g.extraConfig.v = d.kvs(v, "extraConfig")
+		case "ready":
+			g.ready.set, g.ready.n = true, deref(v)
+			g.ready.v = d.ready(v)
+		case "connectAfterReady":
+			g.connectAfterReady.set, g.connectAfterReady.n = true, deref(v)
+			g.connectAfterReady.v, _ = d.bool(v, "connectAfterReady")
 		}
 	})
 	g.broken = len(d.errs) > before
 	g.merged = d.merges > merges
 	return g
+}
+
+// ready decodes a ready block: true (the defaults), or a mapping.
+func (d *decoder) ready(n *yaml.Node) *rawReady {
+	r := &rawReady{}
+	if v := deref(n); v.Kind == yaml.ScalarNode && v.ShortTag() == "!!bool" {
+		if on, _ := d.bool(n, "ready"); !on {
+			return nil // ready: false
+		}
+		return r
+	}
+	d.mapping(n, "ready", readyKeys, func(key string, k, v *yaml.Node) {
+		switch key {
+		case "tools":
+			r.tools.set, r.tools.n = true, deref(v)
+			r.tools.v, _ = d.bool(v, "ready.tools")
+		case "key":
+			r.key.set, r.key.n = true, deref(v)
+			r.key.v, _ = d.str(v, "ready.key")
+		case "value":
+			r.value.set, r.value.n = true, deref(v)
+			r.value.v, _ = d.str(v, "ready.value")
+		case "timeout":
+			r.timeout.set, r.timeout.n = true, deref(v)
+			r.timeout.v, _ = d.duration(v, "ready.timeout", time.Second, 24*time.Hour, "")
+		}
+	})
+	return r
 }
 
 func (d *decoder) nics(n *yaml.Node) []rawNIC {

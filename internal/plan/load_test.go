@@ -389,3 +389,58 @@ func TestUnquotedDates(t *testing.T) {
 		t.Errorf("clone %+v", c)
 	}
 }
+
+// The ready block: defaults apply to every group, a group's own block
+// replaces them whole; the clone's readiness is rendered, and a clone with
+// a ready key learns its name in guestinfo.iclone.name.
+func TestReadyBlock(t *testing.T) {
+	p, err := Parse("ready.yaml", []byte(`version: 1
+name: lab
+defaults:
+  ready: true
+  connectAfterReady: true
+groups:
+  - name: web
+    source: /DC/vm/web
+    count: 2
+    cloneName: "web-{index}"
+  - name: db
+    source: /DC/vm/db
+    count: 1
+    ready:
+      key: guestinfo.db.done
+      value: "{name}-{index:02}"
+      timeout: 90s
+    connectAfterReady: false
+  - name: tools-only
+    source: /DC/vm/db
+    count: 1
+    ready: {key: ""}
+  - name: none
+    source: /DC/vm/db
+    count: 1
+    ready: false
+    connectAfterReady: false
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		group   string
+		ready   *CloneReady
+		connect bool
+		name    string // guestinfo.iclone.name, "" for none
+	}{
+		{"web", &CloneReady{Tools: true, Key: "guestinfo.iclone.ready", Value: "web-1", Timeout: DefaultReadyTimeout}, true, "web-1"},
+		{"db", &CloneReady{Tools: true, Key: "guestinfo.db.done", Value: "lab-db-01-01", Timeout: 90 * time.Second}, false, "lab-db-01"},
+		{"tools-only", &CloneReady{Tools: true, Timeout: DefaultReadyTimeout}, true, ""},
+		{"none", nil, false, ""},
+	}
+	for _, tt := range tests {
+		c := p.Group(tt.group).Clones[0]
+		if !reflect.DeepEqual(c.Ready, tt.ready) || c.ConnectAfterReady != tt.connect || c.ExtraConfig[NameKey] != tt.name {
+			t.Errorf("group %s: ready %+v, connectAfterReady %v, name key %q; want %+v, %v, %q",
+				tt.group, c.Ready, c.ConnectAfterReady, c.ExtraConfig[NameKey], tt.ready, tt.connect, tt.name)
+		}
+	}
+}

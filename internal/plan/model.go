@@ -120,8 +120,13 @@ type Group struct {
 	MaxAge       time.Duration // clones older than this are replaced; 0: never
 	NICs         []NICSpec     // NIC edits, by adapter
 	Serial       []SerialSpec  // serial port edits, by port
-	Pos          Position      // position of the group in the file
-	Clones       []Clone       // the rendered clones, index 1..Count
+	// Ready, if set, makes apply wait until each clone is ready.
+	Ready *ReadySpec
+	// ConnectAfterReady makes clones start with their NICs disconnected and
+	// connects them once the clone is ready (Ready is required).
+	ConnectAfterReady bool
+	Pos               Position // position of the group in the file
+	Clones            []Clone  // the rendered clones, index 1..Count
 }
 
 // NICSpec is the template of one NIC edit.
@@ -152,6 +157,38 @@ type Clone struct {
 	// extraConfig entries; nil when there are none. It never holds the
 	// reserved iclone.* markers.
 	ExtraConfig map[string]string
+	// Ready is when apply considers the clone ready; nil: as soon as it
+	// exists.
+	Ready *CloneReady
+	// ConnectAfterReady: the clone's NICs start disconnected and are
+	// connected once it is ready.
+	ConnectAfterReady bool
+}
+
+// ReadySpec says when a clone of a group is ready: VMware Tools running
+// and, if Key is set, the guest having set guestinfo.<Key> to Value.
+type ReadySpec struct {
+	Tools   bool
+	Key     string    // without the guestinfo. prefix; "" waits for Tools only
+	Value   *Template // default "{name}"
+	Timeout time.Duration
+}
+
+// Defaults of a ready block.
+const (
+	DefaultReadyKey     = "iclone.ready"
+	DefaultReadyTimeout = 10 * time.Minute
+	// NameKey is the extraConfig key that tells a clone with a ready key
+	// its own name: the guest script answers with it in the ready key.
+	NameKey = "guestinfo.iclone.name"
+)
+
+// CloneReady is the rendered readiness condition of one clone.
+type CloneReady struct {
+	Tools   bool
+	Key     string // full extraConfig key, e.g. "guestinfo.iclone.ready"; "" for Tools only
+	Value   string
+	Timeout time.Duration
 }
 
 // NIC is the desired state of one virtual NIC of a clone.
