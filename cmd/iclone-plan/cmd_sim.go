@@ -69,6 +69,8 @@ The timing model (--stun, --latency, --host-limit) and the fault hooks
 	f.IntVar(&opts.FailClone, "fail-clone", 0, "fail the Nth instant clone as a task error (0: none)")
 	f.BoolVar(&opts.FailLeaveVM, "fail-leave-vm", false, "the failed clone leaves a half-made, powered-off VM behind")
 	f.BoolVar(&opts.FrozenSources, "frozen-sources", false, "freeze the seeded sources (runtime.instantCloneFrozen): their clones do not grow their delta chains")
+	f.DurationVar(&opts.GuestReadyAfter, "guest-ready-after", 0, "a clone's guest comes up this long after power-on: Tools run and, if it carries guestinfo.iclone.name, it sets guestinfo.iclone.ready (0: at once)")
+	f.IntVar(&opts.GuestNeverReady, "guest-never-ready", 0, "the guest of the Nth instant clone never comes up (0: none)")
 	f.IntVar(&opts.ChainDepth, "chain-depth", 0, "start the seeded sources' disks at this many delta levels (vSphere stops at 255)")
 	f.StringVar(&opts.Username, "username", sim.DefaultUsername, "the only user name the simulator accepts")
 	f.StringVar(&opts.Password, "password", sim.DefaultPassword, "the only password the simulator accepts")

@@ -251,6 +251,7 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 	if f := s.powerOn(ctx, clone, p); f != nil {
 		return fail(f)
 	}
+	s.bootGuest(ctx, clone, n)
 	sleepUntil(deadline)
 
 	ev := s.vmEvent(ctx, clone)

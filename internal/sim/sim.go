@@ -106,6 +106,14 @@ type Options struct {
 	Seed *Seed
 	// FrozenSources freezes every seeded source (see SeedSource.Frozen).
 	FrozenSources bool
+	// GuestReadyAfter is how long after power-on a clone's guest takes to
+	// come up: then its Tools report running and, if it carries
+	// guestinfo.iclone.name, it sets guestinfo.iclone.ready to that name,
+	// as the example guest scripts do (see guest.go). 0: at once.
+	GuestReadyAfter time.Duration
+	// GuestNeverReady makes the guest of the GuestNeverReady-th instant
+	// clone (1-based, as FailClone counts) never come up. 0 disables.
+	GuestNeverReady int
 	// ChainDepth starts every seeded source's disks at that many delta
 	// levels (see SeedSource.ChainDepth), to test the 255-level limit
 	// without hundreds of clones.
@@ -172,10 +180,10 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		return nil, err
 	}
 	switch {
-	case opts.Hosts < 0, opts.VMs < 0, opts.HostLimit < 0, opts.FailClone < 0:
-		return nil, errors.New("sim: hosts, vms, host limit and fail-clone must not be negative")
-	case opts.Stun < 0, opts.Latency < 0:
-		return nil, errors.New("sim: stun and latency must not be negative")
+	case opts.Hosts < 0, opts.VMs < 0, opts.HostLimit < 0, opts.FailClone < 0, opts.GuestNeverReady < 0, opts.ChainDepth < 0:
+		return nil, errors.New("sim: hosts, vms, host limit, fail-clone, guest-never-ready and chain-depth must not be negative")
+	case opts.Stun < 0, opts.Latency < 0, opts.GuestReadyAfter < 0:
+		return nil, errors.New("sim: stun, latency and guest-ready-after must not be negative")
 	}
 
 	s := &Simulator{
