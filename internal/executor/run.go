@@ -51,6 +51,7 @@ type runner struct {
 	stopped  bool
 	undo     []undoStep // LIFO
 	retired  []*opState // replaced clones to destroy when the run commits
+	unknown  int        // clones whose task did not report its end (unknown.go)
 }
 
 // undoStep reverses one change this run made.
@@ -198,6 +199,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		runErr = &RunError{Outcome: OutcomeRolledBack, Cause: cause}
 		if interrupted {
 			runErr.Outcome = OutcomeInterrupted
+		}
+		if rbErr == nil {
+			rbErr = r.unknownErr()
 		}
 		if rbErr != nil {
 			runErr.Outcome, runErr.Rollback = OutcomeRollbackIncomplete, rbErr
@@ -408,8 +412,10 @@ func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *Cl
 		a.Attempts = attempt
 		r.mu.Unlock()
 		tctx, cancel := r.taskContext(work)
+		started := ""
 		vm, err := r.cloud.InstantClone(tctx, req, func(task string) {
 			r.mu.Lock()
+			started = task
 			a.Tasks = append(a.Tasks, task)
 			r.emit(Event{Type: EventTaskStarted, Op: a.Op, Name: req.Name, Task: task, Attempt: attempt})
 			r.mu.Unlock()
@@ -421,7 +427,9 @@ func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *Cl
 		if errors.Is(tctx.Err(), context.DeadlineExceeded) {
 			err = fmt.Errorf("task timed out after %s: %w", r.opts.TaskTimeout, err)
 		}
-		if cerr := r.cleanupHalfMade(work, req); cerr != nil {
+		cerr := r.cleanupHalfMade(work, req)
+		r.unknownOutcome(req, started, err, cerr)
+		if cerr != nil {
 			err = fmt.Errorf("%w (and its half-made VM could not be removed: %v)", err, cerr)
 			return "", err
 		}
