@@ -202,7 +202,12 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 		}
 		return err
 	}
-	defer func() { _ = lease.Release(context.WithoutCancel(ctx)) }()
+	defer func() {
+		if err := lease.Release(context.WithoutCancel(ctx)); err != nil {
+			fmt.Fprintf(a.stderr, "Warning: the plan's lease (folder %s%s) could not be released: %v; it stays until %s, or until a run of this plan on this machine finds its holder gone\n",
+				vsphere.LeaseFolderPrefix, p.Name, err, lease.Info().Expires.UTC().Format(time.RFC3339))
+		}
+	}()
 
 	jpath := f.journal
 	if jpath == "" {

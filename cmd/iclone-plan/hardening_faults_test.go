@@ -23,6 +23,7 @@ import (
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/vsphere"
 )
 
 // convergedNow is converged without a CLI run: the plan, diffed in-process
@@ -121,6 +122,28 @@ func (e *e2e) outcomeOK(what string, r result, report, planPath string, before m
 		for _, l := range rep.Leftover {
 			if !strings.Contains(r.stdout+r.stderr, l.Name) {
 				e.t.Errorf("%s: exit 4 and the output does not name the leftover %s:\n%v", what, l.Name, r)
+			}
+		}
+		// Whatever differs from before the run is in the report.
+		after := e.fullSnapshot()
+		for k, v := range after {
+			if before[k] == v {
+				continue
+			}
+			if k == "folder /Lab/vm/"+vsphere.LeaseFolderPrefix+"lab" {
+				// The lock, not a change: it expires, and the CLI warns.
+				if !strings.Contains(r.stderr, "lease (folder iclone-lease-lab) could not be released") {
+					e.t.Errorf("%s: the lease was left without a warning:\n%v", what, r)
+				}
+				continue
+			}
+			listed := false
+			for _, l := range rep.Leftover {
+				ref, _, _ := strings.Cut(v, " ")
+				listed = listed || l.Name == strings.TrimPrefix(k, "folder ") || l.Name == filepath.Base(k) || (l.VM != "" && l.VM == ref)
+			}
+			if !listed {
+				e.t.Errorf("%s: exit 4 but the report does not list %s (%s); it lists %+v", what, k, v, rep.Leftover)
 			}
 		}
 	case ExitPartial:
@@ -405,8 +428,14 @@ func TestHardeningOutage(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			t.Logf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
 			e.outcomeOK("outage", r, report, planPath, before)
+			switch {
+			case back && r.code != ExitRolledBack && r.code != ExitOK:
+				t.Errorf("vCenter came back within the task timeout, yet exit %d:\n%v", r.code, r)
+			case !back && r.code != ExitRollbackFailed:
+				t.Errorf("vCenter did not come back, yet exit %d:\n%v", r.code, r)
+			}
+			t.Logf("simulator stopped mid-run, back after 1.5s: %v: exit %d, %d left in the report", back, r.code, len(readReport(t, report).Leftover))
 			if d := snapshotDiff(foreign(before, "lab"), foreign(e.fullSnapshot(), "lab")); d != "" {
 				t.Fatalf("the outage run modified VMs the plan does not own:\n%s", d)
 			}
