@@ -633,7 +633,7 @@ func (s *Simulator) addDeltas(ctx *simulator.Context, src *simulator.VirtualMach
 	}
 	if mutate && len(created) > 0 {
 		ctx.Update(src, []types.PropertyChange{{Name: "config.hardware.device", Val: srcDevices}})
-		src.RefreshStorageInfo(ctx, nil)
+		refreshStorage(ctx, src)
 	}
 	return created, nil
 }
@@ -654,7 +654,7 @@ func (s *Simulator) removeDeltas(ctx *simulator.Context, src *simulator.VirtualM
 		}
 		ctx.Update(src, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
 		s.deleteDisks(ctx, deltas)
-		src.RefreshStorageInfo(ctx, nil)
+		refreshStorage(ctx, src)
 	})
 }
 
