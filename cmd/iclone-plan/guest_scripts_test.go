@@ -5,9 +5,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -15,6 +18,8 @@ import (
 
 	"gopkg.in/yaml.v3"
 	"mvdan.cc/sh/v3/syntax"
+
+	"github.com/iclone-plan/iclone-plan/internal/plan"
 )
 
 // The guest-side scripts of plans/examples/guest: what an instant clone runs
@@ -475,4 +480,63 @@ func TestGuestScriptsWatchResume(t *testing.T) {
 	}
 	t.Logf("ready %v after the clone's guestinfo appeared", time.Since(start).Round(100*time.Millisecond))
 	g.checkCommon("guest-web-04")
+}
+
+// The example plans keep the guest contract: in every clone, guestinfo
+// nic<N>.mac is the MAC the plan gives adapter N (else the guest finds no
+// interface, or the wrong one), nic<N>.ip is address/prefix or dhcp, and
+// guest-lab.yaml, the plan the scripts are written for, gives every clone
+// its hostname and every adapter its keys.
+func TestGuestScriptsPlanContract(t *testing.T) {
+	paths, _ := filepath.Glob(filepath.Join(repoRoot, "plans/examples/*.yaml"))
+	nicKey := regexp.MustCompile(`^guestinfo\.nic(\d+)\.(mac|ip|gateway)$`)
+	checked := 0
+	for _, path := range paths {
+		p, err := plan.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		guestLab := filepath.Base(path) == "guest-lab.yaml"
+		for c := range p.Clones() {
+			macs := map[string]string{}
+			for _, n := range c.NICs {
+				macs[strconv.Itoa(n.Adapter)] = n.MAC
+			}
+			for k, v := range c.ExtraConfig {
+				m := nicKey.FindStringSubmatch(k)
+				if m == nil {
+					continue
+				}
+				checked++
+				switch m[2] {
+				case "mac":
+					if macs[m[1]] == "" || strings.ToLower(v) != macs[m[1]] {
+						t.Errorf("%s: %s: %s is %q, adapter %s has MAC %q", filepath.Base(path), c.Name, k, v, m[1], macs[m[1]])
+					}
+				case "ip":
+					if _, err := netip.ParsePrefix(v); err != nil && v != "dhcp" {
+						t.Errorf("%s: %s: %s is %q, not address/prefix or dhcp", filepath.Base(path), c.Name, k, v)
+					}
+				case "gateway":
+					if _, err := netip.ParseAddr(v); err != nil {
+						t.Errorf("%s: %s: %s is %q", filepath.Base(path), c.Name, k, v)
+					}
+				}
+			}
+			if !guestLab {
+				continue
+			}
+			if c.ExtraConfig["guestinfo.hostname"] != c.Name || len(c.Name) > 15 {
+				t.Errorf("guest-lab: %s: guestinfo.hostname is %q (the clone's name, at most 15 characters for Windows)", c.Name, c.ExtraConfig["guestinfo.hostname"])
+			}
+			for a := range macs {
+				if c.ExtraConfig["guestinfo.nic"+a+".mac"] == "" || c.ExtraConfig["guestinfo.nic"+a+".ip"] == "" {
+					t.Errorf("guest-lab: %s: adapter %s has no nic%s.mac and nic%s.ip", c.Name, a, a, a)
+				}
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no example plan has nic<N> guestinfo keys")
+	}
 }
