@@ -391,6 +391,7 @@ once)
 	customize
 	;;
 watch)
+	log "watching guestinfo.iclone.name every ${POLL}s"
 	last=
 	while :; do
 		id=$(gi iclone.name)
