@@ -212,7 +212,7 @@ collect_nics() {
 		valid_mac "$mac" || die "guestinfo.nic$n.mac is \"$mac\", not a MAC address"
 		addr=$(lower "$(gi "nic$n.ip")")
 		if [ -z "$addr" ]; then
-			log "nic$n ($mac): no guestinfo.nic$n.ip; its configuration is left as it is"
+			log "nic$n ($mac): no guestinfo.nic$n.ip; not configured here (with netplan: not at all)"
 			continue
 		fi
 		[ "$addr" = dhcp ] || valid_cidr "$addr" ||
@@ -370,6 +370,7 @@ customize() {
 		netplan) apply_netplan ;;
 		nm) apply_nm ;;
 		none) die "guestinfo has NIC settings but neither netplan nor NetworkManager (nmcli) is here" ;;
+		*) exit 1 ;; # detect_network said why
 		esac
 	fi
 
