@@ -32,17 +32,45 @@ var (
 )
 
 // The Linux script is POSIX sh, as a real shell parser in POSIX mode reads
-// it (no bashisms: arrays, [[ ]], local, $'..', <<< ...), starts with
-// #!/bin/sh and set -eu, and is executable.
+// it (it rejects arrays, <<<, ${a/b/c}, function f, ...), with none of the
+// bash builtins that parse as plain commands ([[, local, declare, source,
+// ...) nor $'...' quoting; it starts with #!/bin/sh and set -eu, and is
+// executable.
 func TestGuestScriptsParsePOSIX(t *testing.T) {
 	data, err := os.ReadFile(linuxScript)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := syntax.NewParser(syntax.Variant(syntax.LangPOSIX))
-	if _, err := p.Parse(bytes.NewReader(data), linuxScript); err != nil {
+	file, err := p.Parse(bytes.NewReader(data), linuxScript)
+	if err != nil {
 		t.Fatalf("not POSIX sh: %v", err)
 	}
+	bashOnly := map[string]bool{"[[": true, "local": true, "declare": true, "typeset": true, "source": true,
+		"let": true, "shopt": true, "pushd": true, "popd": true, "mapfile": true, "readarray": true}
+	syntax.Walk(file, func(node syntax.Node) bool {
+		switch n := node.(type) {
+		case *syntax.CallExpr:
+			if len(n.Args) > 0 && bashOnly[n.Args[0].Lit()] {
+				t.Errorf("%s: %s is not POSIX sh", n.Pos(), n.Args[0].Lit())
+			}
+		case *syntax.SglQuoted:
+			if n.Dollar {
+				t.Errorf("%s: $'...' is not POSIX sh", n.Pos())
+			}
+		case *syntax.Word:
+			// In POSIX mode $'..' and $".." parse as a literal $ and a quote.
+			for i := 1; i < len(n.Parts); i++ {
+				lit, ok := n.Parts[i-1].(*syntax.Lit)
+				_, sq := n.Parts[i].(*syntax.SglQuoted)
+				_, dq := n.Parts[i].(*syntax.DblQuoted)
+				if ok && strings.HasSuffix(lit.Value, "$") && (sq || dq) {
+					t.Errorf("%s: $'...' and $\"...\" are not POSIX sh", n.Parts[i].Pos())
+				}
+			}
+		}
+		return true
+	})
 	if !bytes.HasPrefix(data, []byte("#!/bin/sh\n")) {
 		t.Error("the script does not start with #!/bin/sh")
 	}
