@@ -293,44 +293,101 @@ func (r *runner) prepare(ctx, work context.Context) {
 	}
 }
 
-// schedule runs the clone operations: the first pending operation whose
-// source and host have a free slot starts as soon as the overall limit and
-// the rate allow, so one busy source never holds up the others.
+// schedule runs the clone operations within the overall, per-host and
+// per-source limits, starting one as soon as a slot is free and the rate
+// allows. Which one starts is chosen among the sources that have a free slot
+// (each source's operations start in plan order):
+//
+//  1. the source with the fewest operations in flight: the stun phases of
+//     one source's clones are serialized by vSphere, so a second clone of a
+//     busy source waits where a first clone of an idle one would not;
+//  2. then the source whose host has the most pending operations per
+//     operation in flight: a host's share of the slots follows its share of
+//     the remaining work, so the most loaded host, which bounds the run,
+//     is never starved while lighter ones run ahead;
+//  3. then the source with the most pending operations, then plan order.
+//
+// Picking costs one pass over the sources, not the operations.
 func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
-	type done struct{ op *opState }
-	finished := make(chan done, len(ops))
-	perHost, perSource := map[string]int{}, map[string]int{}
-	inflight := 0
-	pending := ops
-	startable := func(o *opState) bool {
-		return (r.opts.PerHost <= 0 || perHost[o.src.HostRef] < r.opts.PerHost) &&
-			(r.opts.PerSource <= 0 || perSource[o.src.Ref] < r.opts.PerSource)
+	type queue struct {
+		src, host string
+		ops       []*opState // pending, in plan order
 	}
-	for len(pending) > 0 || inflight > 0 {
+	var queues []*queue
+	bySource := map[string]*queue{}
+	for _, o := range ops {
+		q := bySource[o.src.Ref]
+		if q == nil {
+			q = &queue{src: o.src.Ref, host: o.src.HostRef}
+			bySource[o.src.Ref] = q
+			queues = append(queues, q)
+		}
+		q.ops = append(q.ops, o)
+	}
+	finished := make(chan *opState, len(ops))
+	perHost, perSource := map[string]int{}, map[string]int{}
+	hostPending := map[string]int{}
+	for _, o := range ops {
+		hostPending[o.src.HostRef]++
+	}
+	inflight, pending := 0, len(ops)
+	// better reports whether q should start before b (both startable).
+	better := func(q, b *queue) bool {
+		if a, c := perSource[q.src], perSource[b.src]; a != c {
+			return a < c
+		}
+		if q.host != b.host {
+			// hostPending[q]/(perHost[q]+1) > hostPending[b]/(perHost[b]+1)
+			a, c := hostPending[q.host]*(perHost[b.host]+1), hostPending[b.host]*(perHost[q.host]+1)
+			if a != c {
+				return a > c
+			}
+		}
+		return len(q.ops) > len(b.ops)
+	}
+	pick := func() *queue {
+		var best *queue
+		for _, q := range queues {
+			if len(q.ops) == 0 ||
+				(r.opts.PerHost > 0 && perHost[q.host] >= r.opts.PerHost) ||
+				(r.opts.PerSource > 0 && perSource[q.src] >= r.opts.PerSource) {
+				continue
+			}
+			if best == nil || better(q, best) {
+				best = q
+			}
+		}
+		return best
+	}
+	end := func(o *opState) {
+		inflight--
+		perHost[o.src.HostRef]--
+		perSource[o.src.Ref]--
+		r.mu.Lock()
+		r.progress.InFlight = inflight
+		r.mu.Unlock()
+	}
+	for pending > 0 || inflight > 0 {
 		stop := r.isStopped() || ctx.Err() != nil
 		if !stop && inflight < r.opts.Parallelism {
-			next := -1
-			for i, o := range pending {
-				if startable(o) {
-					next = i
-					break
-				}
-			}
-			if next >= 0 {
+			if q := pick(); q != nil {
 				if err := r.lim.Wait(ctx); err != nil {
 					continue // interrupted: stop submitting
 				}
-				o := pending[next]
-				pending = append(pending[:next], pending[next+1:]...)
+				o := q.ops[0]
+				q.ops[0] = nil
+				q.ops = q.ops[1:]
+				pending--
+				hostPending[q.host]--
 				inflight++
-				perHost[o.src.HostRef]++
-				perSource[o.src.Ref]++
+				perHost[q.host]++
+				perSource[q.src]++
 				r.mu.Lock()
 				r.progress.InFlight = inflight
 				r.mu.Unlock()
 				go func() {
 					r.runOp(ctx, work, o)
-					finished <- done{o}
+					finished <- o
 				}()
 				continue
 			}
@@ -339,22 +396,14 @@ func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
 			return
 		}
 		select {
-		case d := <-finished:
-			inflight--
-			perHost[d.op.src.HostRef]--
-			perSource[d.op.src.Ref]--
-			r.mu.Lock()
-			r.progress.InFlight = inflight
-			r.mu.Unlock()
+		case o := <-finished:
+			end(o)
 		case <-ctx.Done():
 			// Wake up to stop submitting; in-flight operations still end.
 			if inflight == 0 {
 				return
 			}
-			d := <-finished
-			inflight--
-			perHost[d.op.src.HostRef]--
-			perSource[d.op.src.Ref]--
+			end(<-finished)
 		}
 	}
 }

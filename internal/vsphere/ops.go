@@ -35,6 +35,7 @@ type Ops struct {
 	pools    map[string]*object.ResourcePool
 	devices  map[string]object.VirtualDeviceList // source ref -> its devices
 	folderMu sync.Mutex                          // serializes folder creation
+	tasks    *taskPoller                         // waits for the instant clone tasks
 }
 
 // NICEdit is the desired state of one NIC of a new clone.
@@ -80,7 +81,8 @@ func (c *Client) Ops(ctx context.Context, dcPath string) (*Ops, error) {
 	finder.SetDatacenter(dc)
 	return &Ops{c: c, dc: dc, dcPath: dcPath, finder: finder,
 		folders: map[string]*object.Folder{}, networks: map[string]types.BaseVirtualDeviceBackingInfo{},
-		pools: map[string]*object.ResourcePool{}, devices: map[string]object.VirtualDeviceList{}}, nil
+		pools: map[string]*object.ResourcePool{}, devices: map[string]object.VirtualDeviceList{},
+		tasks: newTaskPoller(c)}, nil
 }
 
 func (o *Ops) vm(ref string) *object.VirtualMachine {
@@ -333,7 +335,7 @@ func (o *Ops) InstantClone(ctx context.Context, spec *CloneSpec, started func(ta
 	if started != nil {
 		started(task.Reference().Value)
 	}
-	info, err := waitTask(ctx, task)
+	info, err := o.tasks.wait(ctx, task.Reference())
 	if err != nil {
 		return "", err
 	}
