@@ -194,9 +194,12 @@ set_hostname() {
 			$1 == "127.0.1.1" { if (!done) print line; done = 1; next }
 			{ print }
 			END { if (!done) print line }' "$ROOT/etc/hosts" >"$ROOT/etc/hosts.iclone"
-		if install_file "$ROOT/etc/hosts.iclone" "$ROOT/etc/hosts" 644; then
+		# Rewritten in place: the file keeps its owner, mode and SELinux label.
+		if ! cmp -s "$ROOT/etc/hosts.iclone" "$ROOT/etc/hosts"; then
+			cat "$ROOT/etc/hosts.iclone" >"$ROOT/etc/hosts"
 			log "/etc/hosts: 127.0.1.1 is $fqdn"
 		fi
+		rm -f "$ROOT/etc/hosts.iclone"
 	fi
 }
 
