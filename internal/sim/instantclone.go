@@ -747,13 +747,16 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	}
 
 	sub := *ctx // each vcsim task gets its own locking identity
+	unlock := lockCreateVM()
 	res := p.folder.CreateVMTask(&sub, &types.CreateVM_Task{This: p.folder.Self, Config: config, Pool: p.pool, Host: &p.host})
 	body := res.(*methods.CreateVM_TaskBody)
 	if body.Fault_ != nil {
+		unlock()
 		return nil, failf(body.Fault_.VimFault().(types.BaseMethodFault), "creating the clone VM: %s", body.Fault_.String)
 	}
 	t := ctx.Map.Get(body.Res.Returnval).(*simulator.Task)
 	s.waitTask(ctx, t)
+	unlock()
 	var info types.TaskInfo
 	ctx.WithLock(t, func() { info = t.Info })
 	if info.Error != nil {

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"sync"
+
 	"github.com/vmware/govmomi/simulator"
 )
 
@@ -20,4 +22,16 @@ func refreshStorage(ctx *simulator.Context, vm *simulator.VirtualMachine) {
 		}
 	}
 	refresh()
+}
+
+// createVMMu runs vcsim's CreateVM_Task of clones one at a time: the task
+// reads the datastore objects without their locks (NewVirtualMachine)
+// while another appends its VM to them (under the lock), a data race the
+// race detector reports when clones complete in parallel. Creating the VM
+// object is quick; the timing model's latency is spent outside it.
+var createVMMu sync.Mutex
+
+func lockCreateVM() (unlock func()) {
+	createVMMu.Lock()
+	return createVMMu.Unlock
 }
