@@ -37,18 +37,16 @@ stop_external() {
 }
 trap 'stop_external' EXIT
 
-run apply500 -bench 'Apply500$|SimFloor500' -benchtime 1x -count "$count"
+run apply500 -bench 'Apply500$' -benchtime "${count}x" -count 1
 run session-per-clone -bench 'Apply500SessionPerClone' -benchtime 1x -count "$count"
 if [ "${1:-}" = all ]; then
   run serial -bench 'Apply500Serial' -benchtime 1x -count 1 -timeout 30m
 fi
 
-run cpu-in-process -bench 'ApplyCPU' -benchmem -benchtime 5x -count 1
-for i in $(seq "$count"); do
-  external cmd/iclone-plan/testdata/bench/applycpu.yaml --hosts 4 --host-limit 8
-  run "cpu-external-$i" -bench 'ApplyCPU' -benchmem -benchtime 5x -count 1
-  stop_external
-done
+run cpu-in-process -bench 'ApplyCPU' -benchmem -benchtime 3x -count 1
+external cmd/iclone-plan/testdata/bench/applycpu.yaml --hosts 4 --host-limit 8
+run cpu-external -bench 'ApplyCPU' -benchmem -benchtime "${count}x" -count 1
+stop_external
 
 external cmd/iclone-plan/testdata/bench/apply10k.yaml --hosts 4 --host-limit 8
 run apply10k-external -bench 'Apply10k' -benchmem -benchtime 1x -count 1 -timeout 30m
