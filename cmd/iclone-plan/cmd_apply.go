@@ -192,6 +192,7 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 	if err != nil {
 		return err
 	}
+	defer func() { _ = ops.Close(context.WithoutCancel(ctx)) }()
 
 	runID := newRunID()
 	lease, err := ops.AcquireLease(ctx, vsphere.LocalHolder(p.Name, runID), f.leaseTTL)

@@ -8,6 +8,7 @@ import (
 	"context"
 
 	"github.com/iclone-plan/iclone-plan/internal/executor"
+	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
 )
 
@@ -57,4 +58,9 @@ func (c Cloud) Reconfigure(ctx context.Context, vm string, ch *executor.VMChange
 		restore = append(restore, vsphere.NICState{Key: n.Key, Connected: n.Connected, StartConnected: n.StartConnected})
 	}
 	return c.Ops.Reconfigure(ctx, vm, ch.Connect, restore, ch.ExtraConfig)
+}
+
+// WaitReady implements executor.Cloud.
+func (c Cloud) WaitReady(ctx context.Context, vm string, r *plan.CloneReady) error {
+	return c.Ops.WaitReady(ctx, vm, vsphere.ReadyCond{Tools: r.Tools, Key: r.Key, Value: r.Value})
 }

@@ -50,6 +50,10 @@ type Cloud interface {
 	Rename(ctx context.Context, vm, name string) error
 	// Reconfigure changes the VM's NIC connection states and extraConfig.
 	Reconfigure(ctx context.Context, vm string, change *VMChange) error
+	// WaitReady blocks until the VM's guest is ready as ready says (Tools
+	// running, the ready key set), or ctx ends; the error then says what
+	// is missing. Many waits may run at once.
+	WaitReady(ctx context.Context, vm string, ready *plan.CloneReady) error
 }
 
 // CloneRequest is one instant clone.
@@ -141,6 +145,7 @@ const (
 	EventFolder       EventType = "folder"        // a folder was created
 	EventTaskStarted  EventType = "task-started"  // a vCenter task exists: record Task now
 	EventRetry        EventType = "retry"         // a transient fault; retrying after a backoff
+	EventReady        EventType = "ready"         // a clone's guest is ready (Elapsed: how long it took)
 	EventDone         EventType = "done"          // an operation succeeded
 	EventFailed       EventType = "failed"        // an operation failed for good
 	EventStopping     EventType = "stopping"      // failures or an interrupt stop the run
@@ -153,11 +158,12 @@ const (
 type Event struct {
 	Time     time.Time
 	Type     EventType
-	Op       string // "create", "replace", "swap", "destroy", "cleanup", "folder", ...
-	Name     string // clone name
-	VM       string // VM reference, when known
-	Task     string // task reference, for EventTaskStarted
-	Attempt  int    // 1-based attempt of the operation
+	Op       string        // "create", "replace", "swap", "destroy", "cleanup", "folder", ...
+	Name     string        // clone name
+	VM       string        // VM reference, when known
+	Task     string        // task reference, for EventTaskStarted
+	Attempt  int           // 1-based attempt of the operation
+	Elapsed  time.Duration // for EventReady: the wait for the guest
 	Err      error
 	Progress Progress
 	Outcome  Outcome // for EventFinish

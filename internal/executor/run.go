@@ -324,7 +324,12 @@ func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
 		}
 		q.ops = append(q.ops, o)
 	}
+	// An operation releases its slot (overall, host, source) when its clone
+	// task ends, and finishes later, after its guest is ready and it is
+	// swapped in: waiting for guests must not hold up clone submissions.
+	released := make(chan *opState, len(ops))
 	finished := make(chan *opState, len(ops))
+	running := 0
 	perHost, perSource := map[string]int{}, map[string]int{}
 	hostPending := map[string]int{}
 	for _, o := range ops {
@@ -367,7 +372,7 @@ func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
 		r.progress.InFlight = inflight
 		r.mu.Unlock()
 	}
-	for pending > 0 || inflight > 0 {
+	for pending > 0 || running > 0 {
 		stop := r.isStopped() || ctx.Err() != nil
 		if !stop && inflight < r.opts.Parallelism {
 			if q := pick(); q != nil {
@@ -385,32 +390,47 @@ func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
 				r.mu.Lock()
 				r.progress.InFlight = inflight
 				r.mu.Unlock()
+				running++
 				go func() {
-					r.runOp(ctx, work, o)
+					release := sync.OnceFunc(func() { released <- o })
+					r.runOp(ctx, work, o, release)
+					release()
 					finished <- o
 				}()
 				continue
 			}
 		}
-		if stop && inflight == 0 {
+		if stop && running == 0 {
 			return
 		}
 		select {
-		case o := <-finished:
+		case o := <-released:
 			end(o)
+		case <-finished:
+			running--
 		case <-ctx.Done():
 			// Wake up to stop submitting; in-flight operations still end.
-			if inflight == 0 {
+			if running == 0 {
 				return
 			}
-			end(<-finished)
+			select {
+			case o := <-released:
+				end(o)
+			case <-finished:
+				running--
+			}
 		}
 	}
 }
 
 // runOp creates one clone (or, for a replacement, creates the new clone and
-// swaps it in).
-func (r *runner) runOp(ctx, work context.Context, o *opState) {
+// swaps it in). release frees the operation's scheduling slot: it is called
+// as soon as the clone task has ended, before waiting for the guest.
+// With a ready condition the clone counts as made only once its guest is
+// ready; with connectAfterReady its NICs start disconnected and are
+// connected then (a replacement's NICs are connected by the swap, which
+// also waits for readiness).
+func (r *runner) runOp(ctx, work context.Context, o *opState, release func()) {
 	c, a := o.change.Clone, o.action
 	r.mu.Lock()
 	a.Started = r.now()
@@ -424,15 +444,29 @@ func (r *runner) runOp(ctx, work context.Context, o *opState) {
 		name = tempName(c.Name, "~"+shortRun(r.opts.RunID))
 	}
 	req := &CloneRequest{Source: o.src.Ref, Name: name, Folder: o.folder, Pool: plan.ResolvePath(r.ch.Datacenter, "host", c.ResourcePool),
-		NICs: c.NICs, Serial: c.Serial, ExtraConfig: mergeConfig(c.ExtraConfig, markers), Disconnected: replace}
+		NICs: c.NICs, Serial: c.Serial, ExtraConfig: mergeConfig(c.ExtraConfig, markers), Disconnected: replace || c.ConnectAfterReady}
 
 	vm, err := r.cloneWithRetries(ctx, work, o, req)
+	release()
 	if err != nil {
 		r.fail(a, err)
 		return
 	}
 	a.VM = vm
 	r.pushUndo(undoStep{op: "destroy", name: name, vm: vm, fn: func(ctx context.Context) error { return r.cloud.Destroy(ctx, vm) }})
+
+	if c.Ready != nil {
+		if err := r.awaitReady(ctx, o, vm); err != nil {
+			r.fail(a, err)
+			return
+		}
+		if c.ConnectAfterReady && !replace {
+			if err := r.cloud.Reconfigure(work, vm, &VMChange{Connect: new(true)}); err != nil {
+				r.fail(a, fmt.Errorf("connecting the NICs of the ready clone: %w", err))
+				return
+			}
+		}
+	}
 
 	if replace {
 		if err := r.swap(work, o, vm, name); err != nil {
@@ -448,6 +482,23 @@ func (r *runner) runOp(ctx, work context.Context, o *opState) {
 	}
 	r.emit(Event{Type: EventDone, Op: a.Op, Name: a.Name, VM: vm, Attempt: a.Attempts})
 	r.mu.Unlock()
+}
+
+// awaitReady waits until the clone's guest is ready, within the group's
+// timeout. An interrupt ends the wait (the run then rolls back).
+func (r *runner) awaitReady(ctx context.Context, o *opState, vm string) error {
+	rd := o.change.Clone.Ready
+	wctx, cancel := context.WithTimeout(ctx, rd.Timeout)
+	defer cancel()
+	start := r.now()
+	if err := r.cloud.WaitReady(wctx, vm, rd); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted while waiting for the guest: %w", err)
+		}
+		return fmt.Errorf("guest not ready within %s: %w", rd.Timeout, err)
+	}
+	r.event(Event{Type: EventReady, Op: "ready", Name: o.action.Name, VM: vm, Elapsed: r.now().Sub(start)})
+	return nil
 }
 
 // cloneWithRetries runs the instant clone, retrying transient faults with

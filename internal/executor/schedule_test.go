@@ -33,6 +33,7 @@ func (c *slowCloud) FindVM(context.Context, string, string) (string, map[string]
 func (c *slowCloud) Destroy(context.Context, string) error                         { return nil }
 func (c *slowCloud) Rename(context.Context, string, string) error                  { return nil }
 func (c *slowCloud) Reconfigure(context.Context, string, *executor.VMChange) error { return nil }
+func (c *slowCloud) WaitReady(context.Context, string, *plan.CloneReady) error     { return nil }
 func (c *slowCloud) InstantClone(_ context.Context, req *executor.CloneRequest, started func(string)) (string, error) {
 	c.mu.Lock()
 	c.n++

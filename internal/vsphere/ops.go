@@ -35,7 +35,10 @@ type Ops struct {
 	pools    map[string]*object.ResourcePool
 	devices  map[string]object.VirtualDeviceList // source ref -> its devices
 	folderMu sync.Mutex                          // serializes folder creation
-	tasks    *taskPoller                         // waits for the instant clone tasks
+
+	readyMu sync.Mutex
+	waiter  *ReadyWaiter // made on the first WaitReady
+	tasks   *taskPoller  // waits for the instant clone tasks
 }
 
 // NICEdit is the desired state of one NIC of a new clone.

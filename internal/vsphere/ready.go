@@ -350,3 +350,33 @@ func (w *ReadyWaiter) Close(ctx context.Context) error {
 	}
 	return err
 }
+
+// WaitReady waits until the VM's guest is ready as c says, with the one
+// ReadyWaiter these Ops share (made on first use).
+func (o *Ops) WaitReady(ctx context.Context, vm string, c ReadyCond) error {
+	o.readyMu.Lock()
+	if o.waiter == nil {
+		w, err := o.c.NewReadyWaiter(ctx)
+		if err != nil {
+			o.readyMu.Unlock()
+			return err
+		}
+		o.waiter = w
+	}
+	w := o.waiter
+	o.readyMu.Unlock()
+	return w.Wait(ctx, vm, c)
+}
+
+// Close releases what the Ops hold in vCenter (the ReadyWaiter's collector
+// and view). The Ops remain usable.
+func (o *Ops) Close(ctx context.Context) error {
+	o.readyMu.Lock()
+	w := o.waiter
+	o.waiter = nil
+	o.readyMu.Unlock()
+	if w == nil {
+		return nil
+	}
+	return w.Close(ctx)
+}

@@ -1,0 +1,167 @@
+package executor_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/iclone-plan/iclone-plan/internal/executor"
+	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/plan"
+	"github.com/iclone-plan/iclone-plan/internal/sim"
+)
+
+// readyPlan is labPlan with every clone waiting for its guest, and NICs
+// connected only once it is ready when connect is set.
+func readyPlan(t testing.TB, connect bool, timeout string) *plan.Plan {
+	t.Helper()
+	block := "  ready:\n    timeout: " + timeout + "\n"
+	if connect {
+		block += "  connectAfterReady: true\n"
+	}
+	src := strings.Replace(strings.ReplaceAll(labPlan, "{v}", "1"), "defaults:\n", "defaults:\n"+block, 1)
+	p, err := plan.Parse("lab.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestReadyAllClones(t *testing.T) {
+	l := newLab(t, sim.Options{GuestReadyAfter: 150 * time.Millisecond})
+	p := readyPlan(t, false, "30s")
+	var mu sync.Mutex
+	ready := map[string]bool{}
+	_, rep, err := l.apply(t, p, context.Background(), func(o *executor.Options) {
+		o.Hooks.Event = func(e executor.Event) {
+			if e.Type == executor.EventReady {
+				mu.Lock()
+				ready[e.Name] = true
+				mu.Unlock()
+			}
+		}
+	})
+	if err != nil {
+		t.Fatalf("apply: %v", err)
+	}
+	if len(ready) != p.NumClones() {
+		t.Errorf("%d clones reported ready, want %d", len(ready), p.NumClones())
+	}
+	for _, vm := range l.inventory(t).VMs {
+		if vm.Owned("lab") && vm.Markers[inventory.MarkerState] != "" {
+			t.Errorf("%s left in state %s", vm.Path, vm.Markers[inventory.MarkerState])
+		}
+	}
+	_ = rep
+}
+
+// A clone whose guest never comes up is a failure with the reason, and the
+// run rolls back to the inventory it started from.
+func TestReadyNeverRollsBack(t *testing.T) {
+	l := newLab(t, sim.Options{GuestNeverReady: 3})
+	before := snapshot(l.inventory(t))
+	_, rep, err := l.apply(t, readyPlan(t, true, "2s"), context.Background(), nil)
+	var re *executor.RunError
+	if !errors.As(err, &re) || re.Outcome != executor.OutcomeRolledBack {
+		t.Fatalf("err = %v, want a rolled-back run", err)
+	}
+	if f := rep.Failed(); len(f) != 1 || !strings.Contains(f[0].Error, "guest not ready within 2s") || !strings.Contains(f[0].Error, "VMware Tools") {
+		t.Errorf("failed actions: %+v", f)
+	}
+	if d := diffSnapshots(before, snapshot(l.inventory(t))); d != "" {
+		t.Errorf("inventory after rollback differs:\n%s", d)
+	}
+}
+
+// connectAfterReady: a clone's NICs stay disconnected until its guest is
+// ready and are connected after; at no moment observed do two connected
+// NICs share a MAC. A replacement run (new clones of the same MACs) too.
+func TestConnectAfterReady(t *testing.T) {
+	l := newLab(t, sim.Options{GuestReadyAfter: 700 * time.Millisecond})
+	for _, version := range []string{"1", "2"} {
+		src := strings.Replace(strings.ReplaceAll(labPlan, "{v}", version), "defaults:\n", "defaults:\n  ready: true\n  connectAfterReady: true\n", 1)
+		p, err := plan.Parse("lab.yaml", []byte(src))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stop := make(chan struct{})
+		var samples int
+		var monitor sync.WaitGroup
+		monitor.Add(1)
+		go func() {
+			defer monitor.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(50 * time.Millisecond):
+				}
+				inv, err := l.client.ReadInventory(context.Background(), "Lab")
+				if err != nil {
+					continue
+				}
+				samples++
+				connectedMACsUnique(t, inv)
+				for _, vm := range inv.VMs {
+					if !vm.Owned("lab") || vm.Markers[inventory.MarkerRun] == "" {
+						continue
+					}
+					for _, n := range vm.NICs {
+						if n.Connected && vm.Markers[inventory.MarkerState] == "pending" {
+							t.Errorf("%s: NIC %s connected while the clone is a pending replacement", vm.Path, n.MAC)
+						}
+						if n.Connected && guestReady(l, vm.Ref) == "" {
+							t.Errorf("%s: NIC %s connected before its guest reported ready", vm.Path, n.MAC)
+						}
+					}
+				}
+			}
+		}()
+		ch, _, err := l.apply(t, p, context.Background(), nil)
+		close(stop)
+		monitor.Wait()
+		if err != nil {
+			t.Fatalf("version %s: %v", version, err)
+		}
+		if samples < 3 {
+			t.Errorf("only %d inventory samples during the run", samples)
+		}
+		inv := l.inventory(t)
+		for _, vm := range inv.VMs {
+			if !vm.Owned("lab") {
+				continue
+			}
+			for _, n := range vm.NICs {
+				if !n.Connected || !n.StartConnected {
+					t.Errorf("version %s: %s NIC %s not connected after the run", version, vm.Path, n.MAC)
+				}
+			}
+		}
+		t.Logf("version %s: %d creates, %d replaces, %d inventory samples", version, ch.Count(plan.Create), ch.Count(plan.Replace), samples)
+	}
+}
+
+// guestReady reads the VM's guestinfo.iclone.ready straight from vCenter.
+func guestReady(l *lab, ref string) string {
+	var content []types.ObjectContent
+	err := property.DefaultCollector(l.client.Vim).RetrieveOne(context.Background(),
+		types.ManagedObjectReference{Type: "VirtualMachine", Value: ref}, []string{`config.extraConfig["guestinfo.iclone.ready"]`}, &content)
+	if err != nil {
+		return ""
+	}
+	for _, oc := range content {
+		for _, p := range oc.PropSet {
+			if ov, ok := p.Val.(types.OptionValue); ok {
+				s, _ := ov.Value.(string)
+				return s
+			}
+		}
+	}
+	return ""
+}
