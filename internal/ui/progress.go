@@ -58,6 +58,8 @@ func describe(e executor.Event) string {
 			}
 			return fmt.Sprintf("removed the half-made VM %s (%s)", e.Name, e.VM)
 		}
+	case executor.EventReady:
+		return fmt.Sprintf("guest of %s ready after %s", e.Name, e.Elapsed.Round(time.Millisecond))
 	case executor.EventRetry:
 		return fmt.Sprintf("retrying %s %s after attempt %d: %s", e.Op, e.Name, e.Attempt, errText)
 	case executor.EventFailed:
