@@ -369,6 +369,10 @@ func TestLimitsHold(t *testing.T) {
 					case (e.Type == executor.EventDone || e.Type == executor.EventFailed) && e.Op == "create":
 						inflight--
 						perSource[group[e.Name]]--
+						// A finished clone is never still counted in flight.
+						if pr := e.Progress; pr.Done+pr.Failed+pr.InFlight > pr.Total {
+							t.Errorf("progress %+v counts more clones than the run has", pr)
+						}
 					}
 				}
 			})

@@ -368,9 +368,6 @@ func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
 		inflight--
 		perHost[o.src.HostRef]--
 		perSource[o.src.Ref]--
-		r.mu.Lock()
-		r.progress.InFlight = inflight
-		r.mu.Unlock()
 	}
 	for pending > 0 || running > 0 {
 		stop := r.isStopped() || ctx.Err() != nil
@@ -388,11 +385,18 @@ func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
 				perHost[q.host]++
 				perSource[q.src]++
 				r.mu.Lock()
-				r.progress.InFlight = inflight
+				r.progress.InFlight++
 				r.mu.Unlock()
 				running++
 				go func() {
-					release := sync.OnceFunc(func() { released <- o })
+					// The progress count drops with the release itself, so an
+					// event right after it never shows a finished clone in flight.
+					release := sync.OnceFunc(func() {
+						r.mu.Lock()
+						r.progress.InFlight--
+						r.mu.Unlock()
+						released <- o
+					})
 					r.runOp(ctx, work, o, release)
 					release()
 					finished <- o
