@@ -177,7 +177,7 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 	if !f.autoApprove && !(terminal && isTerminal(a.stdin)) {
 		return errors.New("refusing to change the inventory without confirmation: run on a terminal to confirm, or pass --auto-approve (as cron jobs must)")
 	}
-	st := ui.Style{Color: !f.noColor && !f.json && os.Getenv("NO_COLOR") == "" && terminal}
+	st := a.style(f.noColor || f.json)
 
 	t, err := a.connect(ctx, &f.conn, p)
 	if err != nil {

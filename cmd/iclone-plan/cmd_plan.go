@@ -67,26 +67,17 @@ GOVC_DATACENTER); --sim uses an in-process simulator seeded with the plan.`,
 }
 
 func (a *app) runPlan(cmd *cobra.Command, path string, f *planFlags) error {
-	ctx := cmd.Context()
-	p, err := loadPlan(path)
-	if err != nil {
-		return err
-	}
-	t, err := a.connect(ctx, &f.conn, p)
+	p, t, inv, err := a.observe(cmd.Context(), path, &f.conn)
 	if err != nil {
 		return err
 	}
 	defer t.close()
-	inv, err := readInventory(ctx, t.client, t.client.Datacenter(), p)
-	if err != nil {
-		return err
-	}
 	ch := plan.Diff(p, inv, plan.Options{ReplaceAll: f.replaceAll, ChainWarning: f.chainWarning})
 	h := ui.PlanHeader{Plan: p.Name, File: path, VCenter: t.client.Host()}
 	if f.json {
 		err = ui.WriteJSON(a.stdout, ui.NewPlanDoc(h, ch))
 	} else {
-		err = ui.RenderPlan(a.stdout, h, ch, ui.Style{Color: !f.noColor && os.Getenv("NO_COLOR") == "" && isTerminal(a.stdout)})
+		err = ui.RenderPlan(a.stdout, h, ch, a.style(f.noColor))
 	}
 	if err != nil {
 		return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -27,25 +26,16 @@ and why), and the plan's clones that do not exist. Nothing is changed.`,
   iclone-plan status --json plans/lab.yaml | jq '.clones[] | select(.drift != "in sync")'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			p, err := loadPlan(args[0])
-			if err != nil {
-				return err
-			}
-			t, err := a.connect(ctx, &conn, p)
+			p, t, inv, err := a.observe(cmd.Context(), args[0], &conn)
 			if err != nil {
 				return err
 			}
 			defer t.close()
-			inv, err := readInventory(ctx, t.client, t.client.Datacenter(), p)
-			if err != nil {
-				return err
-			}
 			d := ui.NewStatusDoc(ui.PlanHeader{Plan: p.Name, File: args[0], VCenter: t.client.Host()}, plan.Diff(p, inv, plan.Options{}))
 			if asJSON {
 				return ui.WriteJSON(a.stdout, d)
 			}
-			return ui.RenderStatus(a.stdout, d, ui.Style{Color: !noColor && os.Getenv("NO_COLOR") == "" && isTerminal(a.stdout)})
+			return ui.RenderStatus(a.stdout, d, a.style(noColor))
 		},
 	}
 	conn.register(cmd.Flags())

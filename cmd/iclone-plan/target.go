@@ -14,6 +14,7 @@ import (
 	"github.com/iclone-plan/iclone-plan/internal/macgen"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/ui"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
 )
 
@@ -99,6 +100,31 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*target,
 	}
 	t.client = c
 	return t, nil
+}
+
+// observe loads the plan at path, connects to its vCenter and reads the
+// inventory: what plan and status share. The caller closes the target.
+func (a *app) observe(ctx context.Context, path string, conn *connFlags) (*plan.Plan, *target, *inventory.Inventory, error) {
+	p, err := loadPlan(path)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	t, err := a.connect(ctx, conn, p)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	inv, err := readInventory(ctx, t.client, t.client.Datacenter(), p)
+	if err != nil {
+		t.close()
+		return nil, nil, nil, err
+	}
+	return p, t, inv, nil
+}
+
+// style is how to render text: colour only on a terminal, and never with
+// --no-color or NO_COLOR (https://no-color.org).
+func (a *app) style(noColor bool) ui.Style {
+	return ui.Style{Color: !noColor && os.Getenv("NO_COLOR") == "" && isTerminal(a.stdout)}
 }
 
 // readInventory reads the datacenter's inventory and has vCenter check each
