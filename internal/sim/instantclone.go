@@ -747,7 +747,7 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	}
 
 	sub := *ctx // each vcsim task gets its own locking identity
-	unlock := lockCreateVM()
+	unlock := lockCreateVM(ctx)
 	res := p.folder.CreateVMTask(&sub, &types.CreateVM_Task{This: p.folder.Self, Config: config, Pool: p.pool, Host: &p.host})
 	body := res.(*methods.CreateVM_TaskBody)
 	if body.Fault_ != nil {

@@ -1,9 +1,12 @@
 package sim
 
 import (
+	"slices"
+	"strings"
 	"sync"
 
 	"github.com/vmware/govmomi/simulator"
+	"github.com/vmware/govmomi/vim25/types"
 )
 
 // refreshStorage is vm.RefreshStorageInfo with vm's datastores locked.
@@ -24,14 +27,34 @@ func refreshStorage(ctx *simulator.Context, vm *simulator.VirtualMachine) {
 	refresh()
 }
 
-// createVMMu runs vcsim's CreateVM_Task of clones one at a time: the task
-// reads the datastore objects without their locks (NewVirtualMachine)
-// while another appends its VM to them (under the lock), a data race the
-// race detector reports when clones complete in parallel. Creating the VM
-// object is quick; the timing model's latency is spent outside it.
+// createVMMu runs vcsim's CreateVM_Task of clones one at a time, and
+// lockCreateVM also holds the lock of every VM meanwhile. vcsim reads
+// datastore objects without their locks (Datastore.resolve copies the whole
+// object, from NewVirtualMachine and from every reconfiguration's disk
+// layout update) while CreateVM_Task appends the new VM to them under the
+// lock: data races that the race detector reports when clones complete in
+// parallel with each other or with vcsim's own VM tasks (which hold their
+// VM's lock while they run). Creating the VM object takes milliseconds; the
+// timing model's latency is spent outside it.
 var createVMMu sync.Mutex
 
-func lockCreateVM() (unlock func()) {
+func lockCreateVM(ctx *simulator.Context) (unlock func()) {
 	createVMMu.Lock()
-	return createVMMu.Unlock
+	var refs []types.ManagedObjectReference
+	for _, e := range ctx.Map.All("VirtualMachine") {
+		refs = append(refs, e.Reference())
+	}
+	slices.SortFunc(refs, func(a, b types.ManagedObjectReference) int { return strings.Compare(a.Value, b.Value) })
+	unlocks := make([]func(), 0, len(refs))
+	for _, ref := range refs {
+		if obj := ctx.Map.Get(ref); obj != nil {
+			unlocks = append(unlocks, ctx.Map.AcquireLock(ctx, obj))
+		}
+	}
+	return func() {
+		for _, u := range unlocks {
+			u()
+		}
+		createVMMu.Unlock()
+	}
 }
