@@ -353,7 +353,8 @@ func TestHardeningSOAPFaults(t *testing.T) {
 // timeout or an administrator would) several times during an apply; the
 // CLI logs in again and the apply succeeds.
 func TestHardeningSessionExpiry(t *testing.T) {
-	e := newE2E(t, e2ePlan, sim.Options{Latency: 200 * time.Millisecond})
+	// Clones long enough that sessions end while tasks are in flight.
+	e := newE2E(t, e2ePlan, sim.Options{Latency: 400 * time.Millisecond})
 	ctx := context.Background()
 	own, err := session.NewManager(e.client.Vim).UserSession(ctx)
 	if err != nil || own == nil {
