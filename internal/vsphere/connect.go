@@ -317,34 +317,45 @@ func (c *countingRT) RoundTrip(ctx context.Context, req, res soap.HasFault) erro
 	return c.next.RoundTrip(ctx, req, res)
 }
 
-// reloginRT re-establishes an expired session once and retries the request:
-// a long apply must survive vCenter expiring an idle or old session.
+// reloginRT re-establishes an expired session and retries the request: a
+// long apply must survive vCenter expiring an idle or old session. Requests
+// that fail together share one login (a request sent before the last login
+// just retries), and a request whose new session was ended again at once
+// logs in again, up to reloginAttempts times.
 type reloginRT struct {
 	next  soap.RoundTripper
 	login func(context.Context) error
 	mu    sync.Mutex
-	n     atomic.Int64
+	n     atomic.Int64 // logins done
 }
+
+const reloginAttempts = 3
 
 type reloginKey struct{}
 
 func (r *reloginRT) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
-	err := r.next.RoundTrip(ctx, req, res)
-	if err == nil || r.login == nil || ctx.Value(reloginKey{}) != nil || !isNotAuthenticated(err) {
-		return err
+	for attempt := 1; ; attempt++ {
+		sent := r.n.Load()
+		err := r.next.RoundTrip(ctx, req, res)
+		if err == nil || r.login == nil || ctx.Value(reloginKey{}) != nil || !isNotAuthenticated(err) || attempt > reloginAttempts {
+			return err
+		}
+		r.mu.Lock()
+		var lerr error
+		if r.n.Load() == sent { // nobody logged in since this request was sent
+			if lerr = r.login(context.WithValue(ctx, reloginKey{}, true)); lerr == nil {
+				r.n.Add(1)
+			}
+		}
+		r.mu.Unlock()
+		if lerr != nil {
+			return err
+		}
+		// The attempt decoded its fault into res; clear it, or the retry
+		// would report the stale fault even when it succeeds.
+		v := reflect.ValueOf(res).Elem()
+		v.Set(reflect.Zero(v.Type()))
 	}
-	r.mu.Lock()
-	lerr := r.login(context.WithValue(ctx, reloginKey{}, true))
-	r.mu.Unlock()
-	if lerr != nil {
-		return err
-	}
-	r.n.Add(1)
-	// The first attempt decoded its fault into res; clear it, or the retry
-	// would report the stale fault even when it succeeds.
-	v := reflect.ValueOf(res).Elem()
-	v.Set(reflect.Zero(v.Type()))
-	return r.next.RoundTrip(ctx, req, res)
 }
 
 func isNotAuthenticated(err error) bool {
