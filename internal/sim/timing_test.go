@@ -171,19 +171,41 @@ func TestConcurrentClonesOneSession(t *testing.T) {
 // TestCancelQueued: a task cancelled while it waits for a host slot never
 // runs: it fails with RequestCanceled and makes no VM.
 func TestCancelQueued(t *testing.T) {
-	e := start(t, Options{Seed: testSeed(), Hosts: 1, HostLimit: 1, Latency: 300 * time.Millisecond})
-	tasks := e.startAll([]*object.VirtualMachine{e.vm("/Lab/vm/golden/web-golden")}, []string{"first", "cancelled"})
-	if err := tasks[1].Cancel(e.ctx); err != nil {
+	e := start(t, Options{Seed: testSeed(), Hosts: 1, HostLimit: 1, Latency: time.Second})
+	names := []string{"a", "b"}
+	tasks := e.startAll([]*object.VirtualMachine{e.vm("/Lab/vm/golden/web-golden")}, names)
+	// The two clones race for the host's one slot: find which one queued.
+	queued := -1
+	for queued < 0 {
+		var states [2]types.TaskInfoState
+		for i, tk := range tasks {
+			var task mo.Task
+			if err := property.DefaultCollector(e.c).RetrieveOne(e.ctx, tk.Reference(), []string{"info"}, &task); err != nil {
+				t.Fatal(err)
+			}
+			states[i] = task.Info.State
+		}
+		switch {
+		case states[0] == types.TaskInfoStateRunning && states[1] == types.TaskInfoStateQueued:
+			queued = 1
+		case states[1] == types.TaskInfoStateRunning && states[0] == types.TaskInfoStateQueued:
+			queued = 0
+		case states[0] != types.TaskInfoStateQueued && states[1] != types.TaskInfoStateQueued && states[0] != "" && states[1] != "":
+			t.Fatalf("neither task queued behind the host limit of 1: %v", states)
+		}
+	}
+	running := 1 - queued
+	if err := tasks[queued].Cancel(e.ctx); err != nil {
 		t.Fatal(err)
 	}
-	if info := e.wait(tasks[0]); info.Error != nil {
+	if info := e.wait(tasks[running]); info.Error != nil {
 		t.Fatal(info.Error.LocalizedMessage)
 	}
-	info := e.wait(tasks[1])
+	info := e.wait(tasks[queued])
 	if _, ok := faultOf(info).(*types.RequestCanceled); !ok || info.StartTime != nil {
 		t.Errorf("cancelled queued task: fault %T, started %v; want RequestCanceled, never started", faultOf(info), info.StartTime)
 	}
-	if _, err := e.find().VirtualMachine(e.ctx, "/Lab/vm/cancelled"); err == nil {
+	if _, err := e.find().VirtualMachine(e.ctx, "/Lab/vm/"+names[queued]); err == nil {
 		t.Error("the cancelled clone exists")
 	}
 }
