@@ -13,7 +13,7 @@ const (
 	ExitRolledBack     = 3   // apply failed and was rolled back
 	ExitRollbackFailed = 4   // apply failed and rollback was incomplete
 	ExitLocked         = 5   // another run holds the plan's lock
-	ExitPartial        = 6   // apply finished with failures under onFailure: continue
+	ExitPartial        = 6   // apply finished with failures (onFailure: continue, or a failed final destroy)
 	ExitInterrupted    = 130 // interrupted (after rollback)
 )
 
