@@ -182,7 +182,10 @@ func (o *Ops) sourceDevices(ctx context.Context, ref string) (object.VirtualDevi
 	if ok {
 		return d, nil
 	}
-	d, err := o.vm(ref).Device(ctx)
+	err := o.c.withSession(ctx, func() (err error) {
+		d, err = o.vm(ref).Device(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("reading the devices of source %s: %w", ref, err)
 	}
@@ -409,7 +412,9 @@ func (o *Ops) markers(ctx context.Context, ref types.ManagedObjectReference) (ma
 		paths = append(paths, extraConfigPath(k))
 	}
 	var content []types.ObjectContent
-	err := property.DefaultCollector(o.c.Vim).RetrieveOne(ctx, ref, paths, &content)
+	err := o.c.withSession(ctx, func() error {
+		return property.DefaultCollector(o.c.Vim).RetrieveOne(ctx, ref, paths, &content)
+	})
 	if err != nil {
 		return nil, err
 	}

@@ -290,6 +290,31 @@ func missingObject(err error) (types.ManagedObjectReference, bool) {
 	return types.ManagedObjectReference{}, false
 }
 
+// withSession runs a property read, and runs it again after logging in
+// when the session was gone: vCenter may refuse a property read for want of
+// a session per property (a NotAuthenticated fault in the missing set,
+// which govmomi returns as the error) rather than with a SOAP fault, which
+// is all reloginRT sees.
+func (c *Client) withSession(ctx context.Context, read func() error) error {
+	err := read()
+	if err == nil || !isNotAuthenticatedFault(err) {
+		return err
+	}
+	if lerr := c.relogin(ctx); lerr != nil {
+		return err
+	}
+	return read()
+}
+
+func isNotAuthenticatedFault(err error) bool {
+	if soap.IsVimFault(err) {
+		if _, ok := soap.ToVimFault(err).(*types.NotAuthenticated); ok {
+			return true
+		}
+	}
+	return isNotAuthenticated(err)
+}
+
 // notAuthenticated reports whether a property read was refused for want of
 // a session.
 func notAuthenticated(res []types.ObjectContent) bool {
