@@ -90,42 +90,24 @@ func TestConnectAfterReady(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		stop := make(chan struct{})
-		var samples int
-		var monitor sync.WaitGroup
-		monitor.Add(1)
-		go func() {
-			defer monitor.Done()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-time.After(50 * time.Millisecond):
-				}
-				inv, err := l.client.ReadInventory(context.Background(), "Lab")
-				if err != nil {
+		finish := sample(l, 50*time.Millisecond, func(inv *inventory.Inventory) {
+			connectedMACsUnique(t, inv)
+			for _, vm := range inv.VMs {
+				if !vm.Owned("lab") || vm.Markers[inventory.MarkerRun] == "" {
 					continue
 				}
-				samples++
-				connectedMACsUnique(t, inv)
-				for _, vm := range inv.VMs {
-					if !vm.Owned("lab") || vm.Markers[inventory.MarkerRun] == "" {
-						continue
+				for _, n := range vm.NICs {
+					if n.Connected && vm.Markers[inventory.MarkerState] == "pending" {
+						t.Errorf("%s: NIC %s connected while the clone is a pending replacement", vm.Path, n.MAC)
 					}
-					for _, n := range vm.NICs {
-						if n.Connected && vm.Markers[inventory.MarkerState] == "pending" {
-							t.Errorf("%s: NIC %s connected while the clone is a pending replacement", vm.Path, n.MAC)
-						}
-						if n.Connected && guestReady(l, vm.Ref) == "" {
-							t.Errorf("%s: NIC %s connected before its guest reported ready", vm.Path, n.MAC)
-						}
+					if n.Connected && guestReady(l, vm.Ref) == "" {
+						t.Errorf("%s: NIC %s connected before its guest reported ready", vm.Path, n.MAC)
 					}
 				}
 			}
-		}()
+		})
 		ch, _, err := l.apply(t, p, context.Background(), nil)
-		close(stop)
-		monitor.Wait()
+		samples := finish()
 		if err != nil {
 			t.Fatalf("version %s: %v", version, err)
 		}
@@ -182,27 +164,9 @@ func TestMACsMovingBetweenClones(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	stop := make(chan struct{})
-	var samples int
-	var monitor sync.WaitGroup
-	monitor.Add(1)
-	go func() {
-		defer monitor.Done()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-time.After(20 * time.Millisecond):
-			}
-			if inv, err := l.client.ReadInventory(context.Background(), "Lab"); err == nil {
-				samples++
-				connectedMACsUnique(t, inv)
-			}
-		}
-	}()
+	finish := sample(l, 20*time.Millisecond, func(inv *inventory.Inventory) { connectedMACsUnique(t, inv) })
 	ch, _, err := l.apply(t, v2, context.Background(), nil)
-	close(stop)
-	monitor.Wait()
+	samples := finish()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,4 +179,30 @@ func TestMACsMovingBetweenClones(t *testing.T) {
 		t.Errorf("not converged: %+v", again.Items)
 	}
 	t.Logf("%d inventory samples during the run", samples)
+}
+
+// sample reads the inventory every interval and passes it to check until
+// the returned finish is called; finish returns the number of samples.
+func sample(l *lab, every time.Duration, check func(*inventory.Inventory)) (finish func() int) {
+	stop := make(chan struct{})
+	done := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				done <- n
+				return
+			case <-time.After(every):
+			}
+			if inv, err := l.client.ReadInventory(context.Background(), "Lab"); err == nil {
+				n++
+				check(inv)
+			}
+		}
+	}()
+	return func() int {
+		close(stop)
+		return <-done
+	}
 }
