@@ -101,6 +101,19 @@ func (e *benchEnv) close() {
 }
 
 // diff reads the inventory and plans p against it.
+// diffWithFolders is diff, then the folders the plan needs made, as the
+// baselines (which have no executor) must do themselves.
+func (e *benchEnv) diffWithFolders(b *testing.B, p *plan.Plan) *plan.Changes {
+	b.Helper()
+	ch := e.diff(b, p)
+	for _, f := range ch.Folders {
+		if _, err := e.ops.EnsureFolder(context.Background(), f); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return ch
+}
+
 func (e *benchEnv) diff(b *testing.B, p *plan.Plan) *plan.Changes {
 	b.Helper()
 	inv, err := e.client.ReadInventory(context.Background(), "DC0")
@@ -390,12 +403,7 @@ func BenchmarkApply500Serial(b *testing.B) {
 		env := newBenchEnv(b, p, model500)
 		b.StartTimer()
 		start := time.Now()
-		ch := env.diff(b, p)
-		for _, f := range ch.Folders {
-			if _, err := env.ops.EnsureFolder(ctx, f); err != nil {
-				b.Fatal(err)
-			}
-		}
+		ch := env.diffWithFolders(b, p)
 		run := newRunID()
 		for _, it := range creates(ch) {
 			if err := govcClone(ctx, env.client, ch, it, run); err != nil {
@@ -428,12 +436,7 @@ func BenchmarkApply500SessionPerClone(b *testing.B) {
 				env := newBenchEnv(b, p, model500)
 				b.StartTimer()
 				start := time.Now()
-				ch := env.diff(b, p)
-				for _, f := range ch.Folders {
-					if _, err := env.ops.EnsureFolder(ctx, f); err != nil {
-						b.Fatal(err)
-					}
-				}
+				ch := env.diffWithFolders(b, p)
 				items := creates(ch)
 				if order == "interleaved" {
 					items = interleave(items)

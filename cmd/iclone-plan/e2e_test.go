@@ -97,7 +97,13 @@ func (e *e2e) command(args ...string) *exec.Cmd {
 // cli runs the CLI to completion.
 func (e *e2e) cli(args ...string) result {
 	e.t.Helper()
-	cmd := e.command(args...)
+	return runCLI(e.t, e.command(args...))
+}
+
+// runCLI runs a CLI subprocess to completion and returns its exit code and
+// output; an exit status is a result, any other failure ends the test.
+func runCLI(t testing.TB, cmd *exec.Cmd) result {
+	t.Helper()
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
@@ -105,7 +111,7 @@ func (e *e2e) cli(args ...string) result {
 	if ee, ok := err.(*exec.ExitError); ok {
 		code = ee.ExitCode()
 	} else if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return result{code, out.String(), errb.String()}
 }
@@ -170,14 +176,21 @@ func (e *e2e) converged(planPath string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	inv := e.inventory()
+	e.ownsExactly(p, e.inventory())
+}
+
+// ownsExactly asserts that exactly the plan's clones carry its marker, none
+// of them half-way through a run (nothing leaked), and that no two
+// connected NICs share a MAC.
+func (e *e2e) ownsExactly(p *plan.Plan, inv *inventory.Inventory) {
+	e.t.Helper()
 	owned := 0
 	macs := map[string]string{}
 	for _, vm := range inv.VMs {
 		if vm.Owned(p.Name) {
 			owned++
-			if vm.Markers[inventory.MarkerState] != "" {
-				e.t.Errorf("leaked %s VM %s", vm.Markers[inventory.MarkerState], vm.Path)
+			if st := vm.Markers[inventory.MarkerState]; st != "" {
+				e.t.Errorf("leaked %s VM %s", st, vm.Path)
 			}
 		}
 		for _, n := range vm.NICs {

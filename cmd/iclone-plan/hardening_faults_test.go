@@ -20,7 +20,6 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/iclone-plan/iclone-plan/internal/executor"
-	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
@@ -47,27 +46,7 @@ func (e *e2e) convergedNow(planPath string) {
 		}
 		e.t.Fatalf("not converged to %s (%v):\n%s", planPath, ch.Err(), b.String())
 	}
-	owned := 0
-	macs := map[string]string{}
-	for _, vm := range inv.VMs {
-		if vm.Owned(p.Name) {
-			owned++
-			if st := vm.Markers[inventory.MarkerState]; st != "" {
-				e.t.Errorf("leaked %s VM %s", st, vm.Path)
-			}
-		}
-		for _, n := range vm.NICs {
-			if n.Connected {
-				if other, ok := macs[n.MAC]; ok {
-					e.t.Errorf("MAC %s connected on %s and %s", n.MAC, other, vm.Path)
-				}
-				macs[n.MAC] = vm.Path
-			}
-		}
-	}
-	if owned != p.NumClones() {
-		e.t.Errorf("%d VMs carry the plan's marker, the plan has %d clones", owned, p.NumClones())
-	}
+	e.ownsExactly(p, inv)
 }
 
 // readReport reads an apply report.

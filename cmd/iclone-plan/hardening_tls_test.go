@@ -25,16 +25,7 @@ func (e *e2e) cliEnv(env []string, args ...string) result {
 	cmd := exec.Command(os.Args[0], args...)
 	cmd.Env = append(append(os.Environ(), e2eMainEnv+"=1", "NO_COLOR=1", "XDG_STATE_HOME="+filepath.Join(e.dir, "state"),
 		"GOVC_URL=", "GOVC_TLS_CA_CERTS=", "GOVC_TLS_KNOWN_HOSTS=", "GOVC_INSECURE=", "GOVC_USERNAME=", "GOVC_PASSWORD="), env...)
-	var out, errb strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		e.t.Fatal(err)
-	}
-	return result{code, out.String(), errb.String()}
+	return runCLI(e.t, cmd)
 }
 
 // TestHardeningTLS: the simulator's certificate is refused by default (the
