@@ -6,7 +6,6 @@ import (
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
@@ -59,11 +58,5 @@ func (c *Client) CheckSources(ctx context.Context, inv *inventory.Inventory, ref
 }
 
 func isNotImplemented(err error) bool {
-	if soap.IsSoapFault(err) {
-		switch soap.ToSoapFault(err).VimFault().(type) {
-		case types.MethodNotFound, *types.MethodNotFound, types.NotImplemented, *types.NotImplemented, types.NotSupported, *types.NotSupported:
-			return true
-		}
-	}
-	return false
+	return soapFaultIs[types.MethodNotFound](err) || soapFaultIs[types.NotImplemented](err) || soapFaultIs[types.NotSupported](err)
 }

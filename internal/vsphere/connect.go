@@ -242,10 +242,8 @@ func isCertError(err error) bool {
 }
 
 func isLoginError(err error) bool {
-	if soap.IsSoapFault(err) {
-		if _, ok := soap.ToSoapFault(err).VimFault().(types.InvalidLogin); ok {
-			return true
-		}
+	if soapFaultIs[types.InvalidLogin](err) {
+		return true
 	}
 	var f types.BaseMethodFault
 	if errors.As(err, &f) {
@@ -359,11 +357,18 @@ func (r *reloginRT) RoundTrip(ctx context.Context, req, res soap.HasFault) error
 }
 
 func isNotAuthenticated(err error) bool {
-	if soap.IsSoapFault(err) {
-		switch soap.ToSoapFault(err).VimFault().(type) {
-		case types.NotAuthenticated, *types.NotAuthenticated:
-			return true
-		}
+	return soapFaultIs[types.NotAuthenticated](err)
+}
+
+// soapFaultIs reports whether err is a SOAP fault whose vSphere fault is a
+// T (as a value or a pointer: govmomi decodes either).
+func soapFaultIs[T any](err error) bool {
+	if err == nil || !soap.IsSoapFault(err) {
+		return false
+	}
+	switch soap.ToSoapFault(err).VimFault().(type) {
+	case T, *T:
+		return true
 	}
 	return false
 }

@@ -220,15 +220,7 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 					readDevices(&vm, d.VirtualDevice, netNames)
 				}
 			default:
-				// A keyed extraConfig path: the value is the OptionValue.
-				var ov *types.OptionValue
-				switch v := p.Val.(type) {
-				case types.OptionValue:
-					ov = &v
-				case types.BaseOptionValue:
-					ov = v.GetOptionValue()
-				}
-				if ov != nil {
+				if ov := keyedOption(p.Val); ov != nil {
 					if vm.Markers == nil {
 						vm.Markers = map[string]string{}
 					}
@@ -242,6 +234,18 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 	}
 	sort.Slice(inv.VMs, func(i, j int) bool { return inv.VMs[i].Path < inv.VMs[j].Path })
 	return inv
+}
+
+// keyedOption returns the OptionValue a keyed extraConfig path
+// (config.extraConfig["key"]) retrieves, or nil.
+func keyedOption(val any) *types.OptionValue {
+	switch v := val.(type) {
+	case types.OptionValue:
+		return &v
+	case types.BaseOptionValue:
+		return v.GetOptionValue()
+	}
+	return nil
 }
 
 func propString(o types.ObjectContent, name string) string {

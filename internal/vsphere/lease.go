@@ -13,7 +13,6 @@ import (
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -253,10 +252,8 @@ func isDuplicateName(err error) bool {
 	if err == nil {
 		return false
 	}
-	if soap.IsSoapFault(err) {
-		if _, ok := soap.ToSoapFault(err).VimFault().(types.DuplicateName); ok {
-			return true
-		}
+	if soapFaultIs[types.DuplicateName](err) {
+		return true
 	}
 	return strings.Contains(err.Error(), "DuplicateName") || strings.Contains(err.Error(), "already exists")
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/vim25/mo"
-	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
@@ -421,11 +420,7 @@ func (o *Ops) markers(ctx context.Context, ref types.ManagedObjectReference) (ma
 	out := map[string]string{}
 	for _, oc := range content {
 		for _, p := range oc.PropSet {
-			switch v := p.Val.(type) {
-			case types.OptionValue:
-				out[v.Key] = fmt.Sprint(v.Value)
-			case types.BaseOptionValue:
-				ov := v.GetOptionValue()
+			if ov := keyedOption(p.Val); ov != nil {
 				out[ov.Key] = fmt.Sprint(ov.Value)
 			}
 		}
@@ -523,10 +518,8 @@ func isNotFound(err error) bool {
 	if err == nil {
 		return false
 	}
-	if soap.IsSoapFault(err) {
-		if _, ok := soap.ToSoapFault(err).VimFault().(types.ManagedObjectNotFound); ok {
-			return true
-		}
+	if soapFaultIs[types.ManagedObjectNotFound](err) {
+		return true
 	}
 	return strings.Contains(err.Error(), "ManagedObjectNotFound") || strings.Contains(err.Error(), "has already been deleted")
 }
