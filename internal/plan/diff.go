@@ -348,8 +348,19 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 		fp.addVM(vm)
 	}
 
+	// Groups in plan order; leftovers of removed groups last.
+	groupIndex := make(map[string]int, len(p.Groups))
+	for i, g := range p.Groups {
+		groupIndex[g.Name] = i
+	}
+	order := func(name string) int {
+		if i, ok := groupIndex[name]; ok {
+			return i
+		}
+		return len(p.Groups)
+	}
 	slices.SortStableFunc(ch.Items, func(a, b Change) int {
-		return cmp.Or(cmp.Compare(rank(a.Action), rank(b.Action)), cmp.Compare(groupOrder(p, a.Group), groupOrder(p, b.Group)),
+		return cmp.Or(cmp.Compare(rank(a.Action), rank(b.Action)), cmp.Compare(order(a.Group), order(b.Group)),
 			cmp.Compare(a.Index, b.Index), cmp.Compare(a.Name, b.Name))
 	})
 	for _, f := range ch.Folders {
@@ -419,14 +430,6 @@ func rank(a Action) int {
 	return 1
 }
 
-func groupOrder(p *Plan, name string) int {
-	for i, g := range p.Groups {
-		if g.Name == name {
-			return i
-		}
-	}
-	return len(p.Groups)
-}
 
 // sourceProblem returns why a group's source cannot be instant-cloned as the
 // plan asks, or "".
