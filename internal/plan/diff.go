@@ -430,7 +430,6 @@ func rank(a Action) int {
 	return 1
 }
 
-
 // sourceProblem returns why a group's source cannot be instant-cloned as the
 // plan asks, or "".
 func sourceProblem(g *Group, src *inventory.VM, inv *inventory.Inventory) string {
