@@ -540,21 +540,21 @@ func (s *Simulator) NewMAC() string {
 
 // reserveName fails with DuplicateName when the folder has, or is getting,
 // an entity of that name; else it reserves the name until release.
+//
+// The in-flight name is reserved first and the folder looked at after,
+// without namesMu: the folder's lock is held by vcsim for as long as it
+// creates a VM in it, and waiting for it under namesMu would make the
+// clones of every folder wait for the slowest one.
 func (s *Simulator) reserveName(ctx *simulator.Context, p *clonePlan) (func(), *cloneFault) {
-	s.namesMu.Lock()
-	defer s.namesMu.Unlock()
-	var taken mo.Entity
-	ctx.WithLock(p.folder, func() { taken = ctx.Map.FindByName(p.name, p.folder.ChildEntity) })
 	dup := func(obj types.ManagedObjectReference) *cloneFault {
 		return failf(&types.DuplicateName{Name: p.name, Object: obj},
 			"folder %q already has an object named %q; choose another name or remove that object",
 			p.folder.Name, p.name)
 	}
-	if taken != nil {
-		return nil, dup(taken.Reference())
-	}
+	s.namesMu.Lock()
 	inflight := s.names[p.folder.Self]
 	if inflight[p.name] {
+		s.namesMu.Unlock()
 		return nil, dup(p.folder.Self)
 	}
 	if inflight == nil {
@@ -562,11 +562,20 @@ func (s *Simulator) reserveName(ctx *simulator.Context, p *clonePlan) (func(), *
 		s.names[p.folder.Self] = inflight
 	}
 	inflight[p.name] = true
-	return func() {
+	s.namesMu.Unlock()
+	release := func() {
 		s.namesMu.Lock()
 		delete(s.names[p.folder.Self], p.name)
 		s.namesMu.Unlock()
-	}, nil
+	}
+
+	var taken mo.Entity
+	ctx.WithLock(p.folder, func() { taken = ctx.Map.FindByName(p.name, p.folder.ChildEntity) })
+	if taken != nil {
+		release()
+		return nil, dup(taken.Reference())
+	}
+	return release, nil
 }
 
 // addDeltas runs in the stun phase, under the source's lock. For each disk
@@ -633,7 +642,7 @@ func (s *Simulator) addDeltas(ctx *simulator.Context, src *simulator.VirtualMach
 	}
 	if mutate && len(created) > 0 {
 		ctx.Update(src, []types.PropertyChange{{Name: "config.hardware.device", Val: srcDevices}})
-		refreshStorage(ctx, src)
+		s.refreshLater(ctx, src)
 	}
 	return created, nil
 }

@@ -3,9 +3,11 @@ package sim
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi/event"
 	"github.com/vmware/govmomi/object"
@@ -392,5 +394,31 @@ func fillChain(t *testing.T, s *Simulator, vmRef types.ManagedObjectReference, n
 	ctx := s.Model().Service.Context
 	if err := s.growChain(ctx, ctx.Map.Get(vmRef).(*simulator.VirtualMachine), n); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// The source's file layout (layoutEx) catches up with the deltas instant
+// clones give it: refreshed in the background, coalesced, within about
+// refreshDelay, as vCenter's lags and catches up.
+func TestSourceLayoutCatchesUp(t *testing.T) {
+	e := start(t, Options{Seed: testSeed()})
+	src := e.vm("/Lab/vm/golden/db-golden")
+	for i := range 3 {
+		e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: fmt.Sprintf("c%d", i)})
+	}
+	top := chain(disks(e.props(src.Reference()))[0])[0]
+	deadline := time.Now().Add(refreshDelay + 5*time.Second)
+	for {
+		var files []string
+		for _, f := range e.props(src.Reference(), "layoutEx").LayoutEx.File {
+			files = append(files, f.Name)
+		}
+		if slices.Contains(files, top) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the source's layoutEx still lacks its top delta %s after %s: %v", top, refreshDelay+5*time.Second, files)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -148,6 +148,11 @@ type Simulator struct {
 	stunLock map[types.ManagedObjectReference]chan struct{} // per source
 	stuns    []Stun
 
+	refreshMu  sync.Mutex
+	refreshing map[types.ManagedObjectReference]bool // sources with a storage refresh pending
+	refreshWG  sync.WaitGroup
+	closing    chan struct{} // closed by Close
+
 	frozenMu      sync.Mutex
 	identityTaken map[types.ManagedObjectReference]bool // frozen sources whose first clone exists
 
@@ -187,13 +192,15 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 	}
 
 	s := &Simulator{
-		opts:     opts,
-		self:     types.ManagedObjectReference{Type: "IclonePlanSim", Value: "instantclone"},
-		wrapped:  make(map[types.ManagedObjectReference][]weak.Pointer[simulator.Registry]),
-		waiters:  make(map[types.ManagedObjectReference]chan struct{}),
-		names:    make(map[types.ManagedObjectReference]map[string]bool),
-		slots:    make(map[types.ManagedObjectReference]chan struct{}),
-		stunLock: make(map[types.ManagedObjectReference]chan struct{}),
+		opts:       opts,
+		self:       types.ManagedObjectReference{Type: "IclonePlanSim", Value: "instantclone"},
+		wrapped:    make(map[types.ManagedObjectReference][]weak.Pointer[simulator.Registry]),
+		waiters:    make(map[types.ManagedObjectReference]chan struct{}),
+		names:      make(map[types.ManagedObjectReference]map[string]bool),
+		slots:      make(map[types.ManagedObjectReference]chan struct{}),
+		stunLock:   make(map[types.ManagedObjectReference]chan struct{}),
+		refreshing: make(map[types.ManagedObjectReference]bool),
+		closing:    make(chan struct{}),
 	}
 
 	m := simulator.VPX()
@@ -312,6 +319,8 @@ func (s *Simulator) Close() {
 			s.outage.close()
 			s.server.Close()
 		}
+		close(s.closing)
+		s.refreshWG.Wait()
 		s.model.Remove()
 		if s.dsRoot != "" {
 			_ = os.RemoveAll(s.dsRoot)
