@@ -27,7 +27,14 @@ import (
 // The poll interval follows the tasks: a sixteenth of how long recent tasks
 // took (a moving average), between 5 ms and 500 ms, so a completion is seen
 // within a few percent of a task's running time, whether tasks take 200 ms
-// (the simulator) or 20 s (a busy vCenter). It keeps no state in vCenter,
+// (the simulator) or 20 s (a busy vCenter). Between those full polls, a
+// task that has run nearly as long as the quickest recent one is due: the
+// due tasks alone are polled every sixty-fourth of the typical duration
+// (2 ms to 100 ms; less often while they are all long overdue), so most
+// completions are seen within a few milliseconds, while each of those
+// polls names only the handful of tasks about to end (a slot freed late is
+// a slot idle: every millisecond counts once per wave of clones on a
+// host). It keeps no state in vCenter,
 // so an expired session (the client logs in again) or a broken connection
 // loses nothing: polling resumes after a pause. A caller whose context has
 // no deadline gives up after a minute of failed polls.
@@ -40,6 +47,10 @@ type taskPoller struct {
 	waits   map[types.ManagedObjectReference][]*taskWait
 	running bool
 	typical time.Duration // moving average of task durations; 0 before the first
+	// quick is a low estimate of how long a task takes: the shortest recent
+	// duration, drifting up slowly; 0 before the first.
+	quick    time.Duration
+	lastFull time.Time // the last poll of every task
 }
 
 type taskWait struct {
@@ -55,6 +66,8 @@ const (
 	pollFirst    = 10 * time.Millisecond // before any task has ended
 	pollMin      = 5 * time.Millisecond
 	pollMax      = 500 * time.Millisecond
+	pollDueMin   = 2 * time.Millisecond // bounds of the interval between polls of due tasks
+	pollDueMax   = 100 * time.Millisecond
 	pollLostMax  = 2 * time.Second // pause after failed polls, doubling from 100 ms
 	pollGiveUp   = time.Minute     // failed polls an unbounded wait sits out
 	pollRequest  = time.Minute     // bound of one poll
@@ -133,6 +146,11 @@ func (p *taskPoller) finish(ref types.ManagedObjectReference, info *types.TaskIn
 			} else {
 				p.typical = (7*p.typical + d) / 8
 			}
+			if p.quick == 0 || d < p.quick {
+				p.quick = d
+			} else {
+				p.quick += (d - p.quick) / 64
+			}
 		}
 	}
 	delete(p.waits, ref)
@@ -143,6 +161,51 @@ func (p *taskPoller) interval() time.Duration {
 		return pollFirst
 	}
 	return min(max(p.typical/16, pollMin), pollMax)
+}
+
+// dueInterval is the interval between polls of the due tasks.
+func (p *taskPoller) dueInterval() time.Duration {
+	return min(max(p.typical/64, pollDueMin), pollDueMax)
+}
+
+// dueAt is when w's task may have ended: once it has run for nearly as
+// long as the quickest recent task. p.mu is held; p.quick > 0.
+func (p *taskPoller) dueAt(w *taskWait) time.Time {
+	return w.since.Add(p.quick - p.quick/16)
+}
+
+// next is when the next poll is due, just after a poll at now: the next
+// full poll, or earlier, when a task becomes due or, if some are due
+// already, after the interval between polls of due tasks, which grows to
+// a quarter of how long the most recently due task is overdue: tasks
+// slower than usual (a busy vCenter) are not polled every few
+// milliseconds for long. p.mu is held.
+func (p *taskPoller) next(now time.Time) time.Time {
+	at := p.lastFull.Add(p.interval())
+	if p.quick == 0 {
+		return at
+	}
+	overdue := time.Duration(-1) // the least, of the due tasks
+	for _, ws := range p.waits {
+		for _, w := range ws {
+			d := p.dueAt(w)
+			if !d.After(now) {
+				if o := now.Sub(d); overdue < 0 || o < overdue {
+					overdue = o
+				}
+				continue
+			}
+			if d.Before(at) {
+				at = d
+			}
+		}
+	}
+	if overdue >= 0 {
+		if d := now.Add(max(p.dueInterval(), overdue/4)); d.Before(at) {
+			at = d
+		}
+	}
+	return at
 }
 
 var taskProps = []string{"info.state", "info.error", "info.result"}
@@ -157,11 +220,22 @@ func (p *taskPoller) loop() {
 			p.mu.Unlock()
 			return
 		}
+		now := time.Now()
+		full := p.quick == 0 || !now.Before(p.lastFull.Add(p.interval()))
+		if full {
+			p.lastFull = now
+		}
 		objs := make([]types.ObjectSpec, 0, len(p.waits))
-		for ref := range p.waits {
-			objs = append(objs, types.ObjectSpec{Obj: ref, Skip: types.NewBool(false)})
+		for ref, ws := range p.waits {
+			if full || slices.ContainsFunc(ws, func(w *taskWait) bool { return !p.dueAt(w).After(now) }) {
+				objs = append(objs, types.ObjectSpec{Obj: ref, Skip: types.NewBool(false)})
+			}
 		}
 		p.mu.Unlock()
+		if len(objs) == 0 {
+			p.sleepUntilNext()
+			continue
+		}
 
 		ctx, cancel := context.WithTimeout(context.Background(), pollRequest)
 		res, err := mo.RetrievePropertiesEx(ctx, p.rt, types.RetrievePropertiesEx{This: p.pc,
@@ -245,10 +319,18 @@ func (p *taskPoller) loop() {
 				}
 			}
 		}
-		next := p.interval()
 		p.mu.Unlock()
-		time.Sleep(next)
+		p.sleepUntilNext()
 	}
+}
+
+// sleepUntilNext sleeps until the next poll is due.
+func (p *taskPoller) sleepUntilNext() {
+	p.mu.Lock()
+	now := time.Now()
+	at := p.next(now)
+	p.mu.Unlock()
+	time.Sleep(at.Sub(now))
 }
 
 // taskInfo reads the properties of taskProps.

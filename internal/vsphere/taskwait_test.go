@@ -10,6 +10,7 @@ import (
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/task"
+	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 )
@@ -70,4 +71,70 @@ func TestInstantClonesShareOnePoller(t *testing.T) {
 		t.Errorf("%d round trips for %d clones, want at most %d", trips, n-1, 4*(n-1))
 	}
 	t.Logf("%d round trips for %d concurrent clones", trips, n-1)
+}
+
+// The poller polls every task at its full interval and, between those, the
+// tasks that have run about as long as the quickest recent one, at a short
+// interval: next says when the next poll is due.
+func TestTaskPollerNext(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	ago := func(d time.Duration) *taskWait { return &taskWait{since: now.Add(-d)} }
+	tests := []struct {
+		name           string
+		typical, quick time.Duration
+		lastFull       time.Duration // before now
+		waits          []*taskWait
+		want           time.Duration // after now
+	}{
+		{name: "no task has ended yet: full polls only", lastFull: 0, waits: []*taskWait{ago(time.Second)}, want: pollFirst},
+		{name: "no task due before the next full poll", typical: 200 * ms, quick: 200 * ms, lastFull: 5 * ms,
+			waits: []*taskWait{ago(10 * ms), ago(50 * ms)}, want: 200*ms/16 - 5*ms},
+		{name: "a task becomes due before the next full poll", typical: 200 * ms, quick: 200 * ms, lastFull: 0,
+			waits: []*taskWait{ago(10 * ms), ago(180 * ms)}, want: 187500*time.Microsecond - 180*ms},
+		{name: "a task is due: poll the due ones soon", typical: 200 * ms, quick: 200 * ms, lastFull: 0,
+			waits: []*taskWait{ago(10 * ms), ago(190 * ms)}, want: 200 * ms / 64},
+		{name: "the due tasks are long overdue: poll them less often", typical: 200 * ms, quick: 200 * ms, lastFull: 0,
+			waits: []*taskWait{ago(10 * ms), ago(187500*time.Microsecond + 40*ms), ago(time.Second)}, want: 10 * ms},
+		{name: "overdue, but another soon due", typical: 200 * ms, quick: 200 * ms, lastFull: 0,
+			waits: []*taskWait{ago(185 * ms), ago(187500*time.Microsecond + 80*ms)}, want: 2500 * time.Microsecond},
+		{name: "quick tasks: the shortest due interval", typical: 20 * ms, quick: 10 * ms, lastFull: 0,
+			waits: []*taskWait{ago(10 * ms)}, want: pollDueMin},
+		{name: "slow tasks: the longest due interval", typical: 20 * time.Second, quick: 10 * time.Second, lastFull: 0,
+			waits: []*taskWait{ago(9500 * ms)}, want: pollDueMax},
+		{name: "slow tasks, none due: the full interval", typical: 20 * time.Second, quick: 10 * time.Second, lastFull: 0,
+			waits: []*taskWait{ago(time.Second)}, want: pollMax},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := &taskPoller{typical: tt.typical, quick: tt.quick, lastFull: now.Add(-tt.lastFull),
+				waits: map[types.ManagedObjectReference][]*taskWait{}}
+			for i, w := range tt.waits {
+				p.waits[types.ManagedObjectReference{Type: "Task", Value: fmt.Sprint("task-", i)}] = []*taskWait{w}
+			}
+			if got := p.next(now).Sub(now); got != tt.want {
+				t.Errorf("next poll in %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// The quick estimate follows the shortest task at once and longer ones
+// slowly, so one slow task does not delay the polls of the others.
+func TestTaskPollerQuickEstimate(t *testing.T) {
+	p := &taskPoller{waits: map[types.ManagedObjectReference][]*taskWait{}}
+	ref := types.ManagedObjectReference{Type: "Task", Value: "task-1"}
+	end := func(d time.Duration) {
+		p.waits[ref] = []*taskWait{{since: time.Now().Add(-d), done: make(chan struct{})}}
+		p.finish(ref, &types.TaskInfo{}, nil)
+	}
+	end(300 * time.Millisecond)
+	end(200 * time.Millisecond)
+	if p.quick < 200*time.Millisecond || p.quick > 210*time.Millisecond {
+		t.Fatalf("quick %v after tasks of 300 and 200 ms, want about 200 ms", p.quick)
+	}
+	end(10 * time.Second)
+	if p.quick > 400*time.Millisecond {
+		t.Errorf("quick %v after one 10 s task, want it to move up only slowly", p.quick)
+	}
 }
