@@ -24,20 +24,20 @@ import (
 // collector that vCenter updates for every change in the inventory). With
 // 32 clones in flight, a poll costs one round trip for all of them.
 //
-// The poll interval follows the tasks: a sixteenth of how long recent tasks
-// took (a moving average), between 5 ms and 500 ms, so a completion is seen
-// within a few percent of a task's running time, whether tasks take 200 ms
-// (the simulator) or 20 s (a busy vCenter). Between those full polls, a
-// task that has run nearly as long as the quickest recent one is due: the
-// due tasks alone are polled every sixty-fourth of the typical duration
-// (2 ms to 100 ms; less often while they are all long overdue), so most
-// completions are seen within a few milliseconds, while each of those
-// polls names only the handful of tasks about to end (a slot freed late is
-// a slot idle: every millisecond counts once per wave of clones on a
-// host). It keeps no state in vCenter,
-// so an expired session (the client logs in again) or a broken connection
-// loses nothing: polling resumes after a pause. A caller whose context has
-// no deadline gives up after a minute of failed polls.
+// The poll interval follows the tasks: an eighth of how long recent tasks
+// took (a moving average), between 5 ms and 500 ms, so even a task that
+// ends early is seen within a fraction of a task's running time, whether
+// tasks take 200 ms (the simulator) or 20 s (a busy vCenter). Between those
+// full polls, a task that has run nearly as long as the quickest recent
+// one is due: the due tasks alone are polled every sixty-fourth of the
+// typical duration (2 ms to 100 ms; less often while they are all long
+// overdue), so most completions are seen within a few milliseconds, while
+// each of those polls names only the handful of tasks about to end (a slot
+// freed late is a slot idle: every millisecond counts once per wave of
+// clones on a host). It keeps no state in vCenter, so an expired session
+// (the client logs in again) or a broken connection loses nothing: polling
+// resumes after a pause. A caller whose context has no deadline gives up
+// after a minute of failed polls.
 type taskPoller struct {
 	rt      soap.RoundTripper
 	pc      types.ManagedObjectReference
@@ -160,7 +160,7 @@ func (p *taskPoller) interval() time.Duration {
 	if p.typical == 0 {
 		return pollFirst
 	}
-	return min(max(p.typical/16, pollMin), pollMax)
+	return min(max(p.typical/8, pollMin), pollMax)
 }
 
 // dueInterval is the interval between polls of the due tasks.

@@ -89,7 +89,7 @@ func TestTaskPollerNext(t *testing.T) {
 	}{
 		{name: "no task has ended yet: full polls only", lastFull: 0, waits: []*taskWait{ago(time.Second)}, want: pollFirst},
 		{name: "no task due before the next full poll", typical: 200 * ms, quick: 200 * ms, lastFull: 5 * ms,
-			waits: []*taskWait{ago(10 * ms), ago(50 * ms)}, want: 200*ms/16 - 5*ms},
+			waits: []*taskWait{ago(10 * ms), ago(50 * ms)}, want: 200*ms/8 - 5*ms},
 		{name: "a task becomes due before the next full poll", typical: 200 * ms, quick: 200 * ms, lastFull: 0,
 			waits: []*taskWait{ago(10 * ms), ago(180 * ms)}, want: 187500*time.Microsecond - 180*ms},
 		{name: "a task is due: poll the due ones soon", typical: 200 * ms, quick: 200 * ms, lastFull: 0,
