@@ -105,7 +105,7 @@ func (s *Simulator) growChain(ctx *simulator.Context, vm *simulator.VirtualMachi
 			}
 			disk.Backing = cur
 		}
-		ctx.Update(vm, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
+		setDevices(ctx, vm, devices)
 		vm.RefreshStorageInfo(ctx, nil)
 	})
 	return err

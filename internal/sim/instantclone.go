@@ -641,7 +641,7 @@ func (s *Simulator) addDeltas(ctx *simulator.Context, src *simulator.VirtualMach
 		disk.Backing = &nb
 	}
 	if mutate && len(created) > 0 {
-		ctx.Update(src, []types.PropertyChange{{Name: "config.hardware.device", Val: srcDevices}})
+		setDevices(ctx, src, srcDevices)
 		s.refreshLater(ctx, src)
 	}
 	return created, nil
@@ -661,7 +661,7 @@ func (s *Simulator) removeDeltas(ctx *simulator.Context, src *simulator.VirtualM
 				}
 			}
 		}
-		ctx.Update(src, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
+		setDevices(ctx, src, devices)
 		s.deleteDisks(ctx, deltas)
 		refreshStorage(ctx, src)
 	})
@@ -800,7 +800,7 @@ func (s *Simulator) powerOn(ctx *simulator.Context, clone *simulator.VirtualMach
 				vd.Connectable.StartConnected = c.StartConnected
 			}
 		}
-		ctx.Update(clone, []types.PropertyChange{{Name: "config.hardware.device", Val: devices}})
+		setDevices(ctx, clone, devices)
 	})
 	return nil
 }

@@ -37,6 +37,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"github.com/google/uuid"
 	"net"
 	"net/url"
 	"os"
@@ -214,6 +215,11 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		return nil, fmt.Errorf("sim: create model: %w", err)
 	}
 	s.model = m
+	// Every simulator is a vCenter of its own: vcsim derives the instance
+	// UUID from the machine, the same for all of them.
+	if si, ok := m.Map().Get(vim25.ServiceInstance).(*simulator.ServiceInstance); ok {
+		si.Content.About.InstanceUuid = uuid.NewString()
+	}
 	ok := false
 	defer func() {
 		if !ok {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -58,6 +59,18 @@ func (s *Simulator) refreshLater(ctx *simulator.Context, src *simulator.VirtualM
 				refreshStorage(ctx, src)
 			}
 		})
+	})
+}
+
+// setDevices replaces vm's devices as a reconfiguration does: with a new
+// config.changeVersion (what clients compare to tell a changed
+// configuration). The caller holds vm's lock.
+func setDevices(ctx *simulator.Context, vm *simulator.VirtualMachine, devices []types.BaseVirtualDevice) {
+	now := time.Now()
+	ctx.Update(vm, []types.PropertyChange{
+		{Name: "config.hardware.device", Val: devices},
+		{Name: "config.changeVersion", Val: strconv.FormatInt(now.UnixNano(), 10)},
+		{Name: "config.modified", Val: now},
 	})
 }
 
