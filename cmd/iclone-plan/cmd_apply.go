@@ -220,7 +220,7 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 		return err
 	}
 
-	inv, err := readInventory(ctx, t.client, dcPath, p)
+	inv, err := readInventory(ctx, t.client, dcPath, p, nil)
 	if err != nil {
 		return err
 	}

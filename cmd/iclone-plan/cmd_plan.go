@@ -24,6 +24,7 @@ type planFlags struct {
 	replaceAll       bool
 	noColor          bool
 	chainWarning     int
+	refresh          bool
 }
 
 func newPlanCmd(a *app) *cobra.Command {
@@ -39,7 +40,9 @@ powered-off source). Nothing is changed.
 
 The vCenter comes from --url or the govc environment (GOVC_URL, GOVC_USERNAME,
 GOVC_PASSWORD, GOVC_INSECURE, GOVC_TLS_CA_CERTS, GOVC_TLS_KNOWN_HOSTS,
-GOVC_DATACENTER); --sim uses an in-process simulator seeded with the plan.`,
+GOVC_DATACENTER); --sim uses an in-process simulator seeded with the plan.
+
+` + cacheHelp,
 		Example: `  # What would change?
   iclone-plan plan plans/lab.yaml
 
@@ -62,12 +65,13 @@ GOVC_DATACENTER); --sim uses an in-process simulator seeded with the plan.`,
 	cmd.Flags().BoolVar(&f.detailedExitcode, "detailed-exitcode", false, "exit 0 when there are no changes, 2 when there are, 1 on errors")
 	cmd.Flags().BoolVar(&f.replaceAll, "replace-all", false, "plan to replace every existing clone")
 	cmd.Flags().BoolVar(&f.noColor, "no-color", false, "never colour the output")
+	cmd.Flags().BoolVar(&f.refresh, "refresh", false, refreshUsage)
 	cmd.Flags().IntVar(&f.chainWarning, "chain-warning", plan.DefaultChainWarning, "warn when a source's delta chain would pass this many levels (vSphere stops at 255; negative: never)")
 	return cmd
 }
 
 func (a *app) runPlan(cmd *cobra.Command, path string, f *planFlags) error {
-	p, t, inv, err := a.observe(cmd.Context(), path, &f.conn)
+	p, t, inv, err := a.observe(cmd.Context(), path, &f.conn, f.refresh)
 	if err != nil {
 		return err
 	}

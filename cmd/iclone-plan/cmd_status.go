@@ -14,18 +14,21 @@ func newStatusCmd(a *app) *cobra.Command {
 		conn    connFlags
 		asJSON  bool
 		noColor bool
+		refresh bool
 	)
 	cmd := &cobra.Command{
 		Use:   "status PLAN",
 		Short: "List the clones the plan owns: age, power state, MACs and drift",
 		Long: `Status lists every VM carrying the plan's ownership marker, with its age,
 power state, MAC addresses and drift from the plan (what apply would do to it
-and why), and the plan's clones that do not exist. Nothing is changed.`,
+and why), and the plan's clones that do not exist. Nothing is changed.
+
+` + cacheHelp,
 		Example: `  iclone-plan status plans/lab.yaml
   iclone-plan status --json plans/lab.yaml | jq '.clones[] | select(.drift != "in sync")'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, t, inv, err := a.observe(cmd.Context(), args[0], &conn)
+			p, t, inv, err := a.observe(cmd.Context(), args[0], &conn, refresh)
 			if err != nil {
 				return err
 			}
@@ -38,6 +41,7 @@ and why), and the plan's clones that do not exist. Nothing is changed.`,
 		},
 	}
 	conn.register(cmd.Flags())
+	cmd.Flags().BoolVar(&refresh, "refresh", false, refreshUsage)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print the status as versioned JSON")
 	cmd.Flags().BoolVar(&noColor, "no-color", false, "never colour the output")
 	return cmd

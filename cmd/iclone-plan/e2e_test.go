@@ -507,3 +507,48 @@ func TestE2ESavedPlan(t *testing.T) {
 		t.Fatalf("apply of a tampered saved plan: %v", r)
 	}
 }
+
+// plan keeps an inventory cache of the VMs it does not own, and still sees
+// a change to one of them: a neighbour given one of the plan's MACs after
+// a first plan is a collision on the next plan, cached or --refresh.
+func TestE2EInventoryCacheSeesChanges(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	cacheDir := filepath.Join(e.dir, "cache")
+	e.env = append(e.env, cacheDirEnv+"="+cacheDir)
+	e.addDecoy("/Lab/vm", "neighbour", "00:50:56:3f:ff:01")
+	if r := e.cli("plan", e2ePlan); r.code != 0 {
+		t.Fatalf("first plan: %v", r)
+	}
+	files, _ := filepath.Glob(filepath.Join(cacheDir, "inventory-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("after a plan the cache directory holds %v, want one inventory cache", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil || !strings.Contains(string(data), "00:50:56:3f:ff:01") || strings.Contains(string(data), "lab-web") {
+		t.Fatalf("the cache (%v) should hold the neighbour's MAC and none of the plan's own VMs: %s", err, data)
+	}
+
+	ctx := context.Background()
+	vm, err := find.NewFinder(e.client.Vim, false).VirtualMachine(ctx, "/Lab/vm/neighbour")
+	if err != nil {
+		t.Fatal(err)
+	}
+	devices, err := vm.Device(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	card := devices.SelectByType((*types.VirtualEthernetCard)(nil))[0].(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+	card.MacAddress = "00:50:56:10:01:03"
+	if err := vm.EditDevice(ctx, card); err != nil {
+		t.Fatal(err)
+	}
+	want := "MAC 00:50:56:10:01:03 of lab-web-03 adapter 1 is already used by VM /Lab/vm/neighbour adapter 1"
+	for _, args := range [][]string{{"plan", e2ePlan}, {"plan", "--refresh", e2ePlan}} {
+		if r := e.cli(args...); r.code != 1 || !strings.Contains(r.stdout, want) {
+			t.Fatalf("%v after the neighbour took a planned MAC: %v", args, r)
+		}
+	}
+	if r := e.cli("status", "--refresh", e2ePlan); r.code != 0 {
+		t.Fatalf("status --refresh: %v", r)
+	}
+}

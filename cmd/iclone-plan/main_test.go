@@ -14,9 +14,31 @@ func TestMain(m *testing.M) {
 	if os.Getenv(e2eMainEnv) == "1" {
 		os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
-	testscript.Main(m, map[string]func(){
+	// plan and status keep an inventory cache: the CLIs the tests start
+	// keep theirs in a directory of this test run, not the user's.
+	var tm testscript.TestingM = m
+	if os.Getenv(cacheDirEnv) == "" {
+		dir, err := os.MkdirTemp("", "iclone-plan-test-cache-")
+		if err != nil {
+			panic(err)
+		}
+		os.Setenv(cacheDirEnv, dir)
+		tm = cleanupM{m, dir}
+	}
+	testscript.Main(tm, map[string]func(){
 		"iclone-plan": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
+}
+
+// cleanupM runs the tests, then removes dir (testscript.Main exits).
+type cleanupM struct {
+	m   *testing.M
+	dir string
+}
+
+func (c cleanupM) Run() int {
+	defer os.RemoveAll(c.dir)
+	return c.m.Run()
 }
 
 // TestScripts runs every testdata/script/*.txtar CLI script.

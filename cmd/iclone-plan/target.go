@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -103,8 +106,11 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*target,
 }
 
 // observe loads the plan at path, connects to its vCenter and reads the
-// inventory: what plan and status share. The caller closes the target.
-func (a *app) observe(ctx context.Context, path string, conn *connFlags) (*plan.Plan, *target, *inventory.Inventory, error) {
+// inventory: what plan and status share. They are read-only, so they may
+// take the devices of VMs no plan owns from the inventory cache (see
+// openCache); refresh reads them all and rewrites it. apply and destroy
+// always read everything. The caller closes the target.
+func (a *app) observe(ctx context.Context, path string, conn *connFlags, refresh bool) (*plan.Plan, *target, *inventory.Inventory, error) {
 	p, err := loadPlan(path)
 	if err != nil {
 		return nil, nil, nil, err
@@ -113,12 +119,56 @@ func (a *app) observe(ctx context.Context, path string, conn *connFlags) (*plan.
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	inv, err := readInventory(ctx, t.client, t.client.Datacenter(), p)
+	var cache *vsphere.DeviceCache
+	if t.sim == nil {
+		cache = openCache(t.client, t.client.Datacenter(), refresh)
+	}
+	inv, err := readInventory(ctx, t.client, t.client.Datacenter(), p, cache)
 	if err != nil {
 		t.close()
 		return nil, nil, nil, err
 	}
+	if cache != nil {
+		// The cache only saves time: a cache that cannot be written (no
+		// home directory, a read-only one) means a full read next time.
+		_ = cache.Save()
+	}
 	return p, t, inv, nil
+}
+
+// cacheHelp is the help text on the inventory cache of plan and status.
+const cacheHelp = `The device lists of VMs that no plan owns (their MACs, for the collision
+check) are nearly all of what a plan reads, so plan and status keep them in a
+cache (in $ICLONE_PLAN_CACHE_DIR, else iclone-plan under the user's cache
+directory) and read again only those of VMs whose configuration version
+(config.changeVersion) has changed. The plan's own clones and sources are
+always read. --refresh reads everything; apply and destroy always do.`
+
+const refreshUsage = "read every VM's devices from vCenter, not reusing the inventory cache"
+
+// cacheDirEnv names the directory of the inventory cache; the default is
+// iclone-plan under the user's cache directory ($XDG_CACHE_HOME or
+// ~/.cache on Linux).
+const cacheDirEnv = "ICLONE_PLAN_CACHE_DIR"
+
+// openCache opens the inventory cache of the vCenter c is connected to and
+// the datacenter dc, or returns nil if there is no cache directory. With
+// refresh the cache starts empty (and is rewritten).
+func openCache(c *vsphere.Client, dc string, refresh bool) *vsphere.DeviceCache {
+	dir := os.Getenv(cacheDirEnv)
+	if dir == "" {
+		d, err := os.UserCacheDir()
+		if err != nil {
+			return nil
+		}
+		dir = filepath.Join(d, "iclone-plan")
+	}
+	sum := sha256.Sum256([]byte(c.InstanceUUID() + "\x00" + c.Host() + "\x00" + dc))
+	cache := vsphere.OpenDeviceCache(filepath.Join(dir, "inventory-"+hex.EncodeToString(sum[:8])+".json"))
+	if refresh {
+		cache.Reset()
+	}
+	return cache
 }
 
 // style is how to render text: colour only on a terminal, and never with
@@ -129,8 +179,8 @@ func (a *app) style(noColor bool) ui.Style {
 
 // readInventory reads the datacenter's inventory and has vCenter check each
 // of the plan's sources (CheckInstantClone_Task) for the planner.
-func readInventory(ctx context.Context, c *vsphere.Client, dc string, p *plan.Plan) (*inventory.Inventory, error) {
-	inv, err := c.ReadInventory(ctx, dc)
+func readInventory(ctx context.Context, c *vsphere.Client, dc string, p *plan.Plan, cache *vsphere.DeviceCache) (*inventory.Inventory, error) {
+	inv, err := c.ReadInventoryWith(ctx, dc, vsphere.ReadOptions{Cache: cache, Fresh: sourcePaths(p)})
 	if err != nil {
 		return nil, err
 	}
@@ -148,6 +198,18 @@ func readInventory(ctx context.Context, c *vsphere.Client, dc string, p *plan.Pl
 		return nil, err
 	}
 	return inv, nil
+}
+
+// sourcePaths gives, for a datacenter path, the inventory paths of p's
+// sources: the VMs an inventory read always reads afresh.
+func sourcePaths(p *plan.Plan) func(dc string) []string {
+	return func(dc string) []string {
+		var paths []string
+		for _, g := range p.Groups {
+			paths = append(paths, plan.ResolvePath(dc, "vm", g.Source))
+		}
+		return paths
+	}
 }
 
 // seedFromPlan is the inventory the simulator needs for p to apply as-is:

@@ -83,6 +83,9 @@ type Client struct {
 // Host returns the vCenter address (host:port) the client is connected to.
 func (c *Client) Host() string { return c.host }
 
+// InstanceUUID is the vCenter's instance UUID (ServiceContent.about).
+func (c *Client) InstanceUUID() string { return c.Vim.ServiceContent.About.InstanceUuid }
+
 // Datacenter returns the configured datacenter name or path (may be empty).
 func (c *Client) Datacenter() string { return c.cfg.Datacenter }
 

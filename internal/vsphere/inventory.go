@@ -3,6 +3,7 @@ package vsphere
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -14,15 +15,22 @@ import (
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 )
 
-// vmProps are exactly the VirtualMachine properties the planner needs. The
-// markers are read with keyed paths (config.extraConfig["iclone.plan"]) so a
-// VM's whole extraConfig never crosses the wire.
-var vmProps = func() []string {
-	p := []string{
-		"name", "parent", "resourcePool",
-		"runtime.host", "runtime.powerState", "runtime.instantCloneFrozen",
-		"config.template", "config.instanceUuid", "config.hardware.device",
-	}
+// vmProps are the properties read of every VM in the first pass: what the
+// planner needs of any VM but its devices, the configuration version (see
+// DeviceCache) and the ownership marker, read with a keyed path
+// (config.extraConfig["iclone.plan"]) so that a VM's whole extraConfig
+// never crosses the wire.
+var vmProps = []string{
+	"name", "parent", "resourcePool",
+	"runtime.host", "runtime.powerState", "runtime.instantCloneFrozen",
+	"config.template", "config.instanceUuid", "config.changeVersion",
+	extraConfigPath(inventory.MarkerPlan),
+}
+
+// vmDetailProps are read in the second pass, of the VMs whose devices are
+// needed afresh: the devices and every marker.
+var vmDetailProps = func() []string {
+	p := []string{"config.hardware.device"}
 	for _, k := range inventory.MarkerKeys {
 		p = append(p, extraConfigPath(k))
 	}
@@ -43,14 +51,36 @@ var viewTypes = []types.PropertySpec{
 	{Type: "ResourcePool", PathSet: []string{"name", "parent"}},
 }
 
-// ReadInventory reads the datacenter's VMs, folders, hosts, networks and
-// datastores with one container view and one paged property-collector
-// retrieval: the number of SOAP round trips does not grow with the number
-// of VMs (four in all: datacenter lookup, view creation, retrieval, view
-// destruction, plus continuation pages if vCenter pages the result).
+// ReadOptions tune ReadInventoryWith.
+type ReadOptions struct {
+	// Fresh, if not nil, returns (given the datacenter's inventory path)
+	// the inventory paths of VMs whose devices are always read from
+	// vCenter: a plan's sources, whose delta chains grow with every clone.
+	Fresh func(datacenter string) []string
+	// Cache, if not nil, supplies the devices of VMs that carry no
+	// iclone-plan marker and whose configuration version is unchanged, and
+	// is updated with those read. The caller saves it.
+	Cache *DeviceCache
+}
+
+// ReadInventory reads the datacenter's inventory, every VM's devices from
+// vCenter: ReadInventoryWith without a cache.
+func (c *Client) ReadInventory(ctx context.Context, datacenter string) (*inventory.Inventory, error) {
+	return c.ReadInventoryWith(ctx, datacenter, ReadOptions{})
+}
+
+// ReadInventoryWith reads the datacenter's VMs, folders, hosts, networks and
+// datastores with one container view and two paged property-collector
+// retrievals, so the number of SOAP round trips does not grow with the
+// number of VMs: five in all (datacenter lookup, view creation, the two
+// retrievals, view destruction), plus continuation pages if vCenter pages
+// a result. The first retrieval reads every object but the VMs' devices;
+// the second the devices and markers of the VMs that need them: those with
+// an iclone-plan marker, those opts.Fresh names, and the others unless
+// opts.Cache holds them at their current configuration version.
 //
 // datacenter is a name or inventory path; empty means the only datacenter.
-func (c *Client) ReadInventory(ctx context.Context, datacenter string) (*inventory.Inventory, error) {
+func (c *Client) ReadInventoryWith(ctx context.Context, datacenter string, opts ReadOptions) (*inventory.Inventory, error) {
 	dcRef, dcPath, err := c.findDatacenter(ctx, datacenter)
 	if err != nil {
 		return nil, err
@@ -94,12 +124,115 @@ func (c *Client) ReadInventory(ctx context.Context, datacenter string) (*invento
 	if err != nil {
 		return nil, fmt.Errorf("reading the inventory of %s: %w", dcPath, err)
 	}
-	return buildInventory(dcRef, dcPath, readAt, objs), nil
+	b := buildInventory(dcRef, dcPath, readAt, objs)
+	if err := c.readDetails(ctx, b, opts); err != nil {
+		return nil, fmt.Errorf("reading the inventory of %s: %w", dcPath, err)
+	}
+	return b.inv, nil
+}
+
+// readDetails reads the devices and markers of the VMs that need them (see
+// ReadInventoryWith) in one retrieval and takes the others' devices from
+// the cache. A VM removed since the first pass is dropped.
+func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) error {
+	fresh := map[string]bool{}
+	if opts.Fresh != nil {
+		for _, p := range opts.Fresh(b.inv.Datacenter) {
+			fresh[p] = true
+		}
+	}
+	cache := opts.Cache
+	if cache != nil {
+		cache.begin(c.Vim.ServiceContent.About.InstanceUuid, b.inv.Datacenter+"|"+b.dcRef.Value)
+	}
+	cacheable := func(vm *inventory.VM) bool {
+		return cache != nil && len(vm.Markers) == 0 && !fresh[vm.Path]
+	}
+	need := map[types.ManagedObjectReference]*inventory.VM{}
+	present := make(map[string]bool, len(b.inv.VMs)) // the cacheable VMs
+	for i := range b.inv.VMs {
+		vm := &b.inv.VMs[i]
+		if cacheable(vm) {
+			present[vm.Ref] = true
+			if cache.lookup(vm, b.versions[vm.Ref]) {
+				continue
+			}
+		}
+		need[types.ManagedObjectReference{Type: "VirtualMachine", Value: vm.Ref}] = vm
+	}
+	if cache != nil {
+		cache.keep(present)
+	}
+
+	gone := map[string]bool{}
+	for len(need) > 0 {
+		set := make([]types.ObjectSpec, 0, len(need))
+		for ref := range need {
+			set = append(set, types.ObjectSpec{Obj: ref, Skip: types.NewBool(false)})
+		}
+		objs, err := mo.RetrievePropertiesEx(ctx, c.Vim, types.RetrievePropertiesEx{
+			This: c.Vim.ServiceContent.PropertyCollector,
+			SpecSet: []types.PropertyFilterSpec{{
+				ObjectSet: set,
+				PropSet:   []types.PropertySpec{{Type: "VirtualMachine", PathSet: vmDetailProps}},
+			}},
+		})
+		if ref, ok := missingObject(err); ok && need[ref] != nil {
+			// Removed since the first pass: vCenter refuses the whole
+			// retrieval for it. Read the others again without it.
+			gone[ref.Value] = true
+			delete(need, ref)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, o := range objs {
+			vm := need[o.Obj]
+			if vm == nil {
+				continue
+			}
+			delete(need, o.Obj)
+			vm.Markers = nil
+			for _, p := range o.PropSet {
+				if p.Name == "config.hardware.device" {
+					if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
+						readDevices(vm, d.VirtualDevice, b.netNames)
+					}
+				} else if ov := keyedOption(p.Val); ov != nil {
+					if vm.Markers == nil {
+						vm.Markers = map[string]string{}
+					}
+					vm.Markers[ov.Key] = fmt.Sprint(ov.Value)
+				}
+			}
+			if present[vm.Ref] {
+				cache.store(vm, b.versions[vm.Ref])
+			}
+		}
+		// Objects vCenter did not return are gone too.
+		for ref := range need {
+			gone[ref.Value] = true
+		}
+		break
+	}
+	if len(gone) > 0 {
+		b.inv.VMs = slices.DeleteFunc(b.inv.VMs, func(vm inventory.VM) bool { return gone[vm.Ref] })
+	}
+	return nil
+}
+
+// built is an inventory from the first pass, with what the second needs.
+type built struct {
+	inv      *inventory.Inventory
+	dcRef    types.ManagedObjectReference
+	netNames map[string]string // portgroup key (ref value) -> name
+	versions map[string]string // VM ref value -> config.changeVersion
 }
 
 // buildInventory turns the retrieved object contents into an Inventory,
 // computing inventory paths from folder names and parents.
-func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt time.Time, objs []types.ObjectContent) *inventory.Inventory {
+func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt time.Time, objs []types.ObjectContent) *built {
 	inv := &inventory.Inventory{
 		Datacenter: dcPath,
 		Hosts:      map[string]inventory.Host{},
@@ -118,6 +251,7 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 	folders := map[types.ManagedObjectReference]folder{}
 	var pools []types.ManagedObjectReference
 	netNames := map[string]string{} // portgroup key (ref value) -> name
+	versions := map[string]string{}
 	var vms []types.ObjectContent
 	for _, o := range objs {
 		switch o.Obj.Type {
@@ -215,10 +349,8 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 				vm.Template, _ = p.Val.(bool)
 			case "config.instanceUuid":
 				vm.InstanceUUID, _ = p.Val.(string)
-			case "config.hardware.device":
-				if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
-					readDevices(&vm, d.VirtualDevice, netNames)
-				}
+			case "config.changeVersion":
+				versions[vm.Ref], _ = p.Val.(string)
 			default:
 				if ov := keyedOption(p.Val); ov != nil {
 					if vm.Markers == nil {
@@ -233,7 +365,7 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 		inv.VMs = append(inv.VMs, vm)
 	}
 	sort.Slice(inv.VMs, func(i, j int) bool { return inv.VMs[i].Path < inv.VMs[j].Path })
-	return inv
+	return &built{inv: inv, dcRef: dcRef, netNames: netNames, versions: versions}
 }
 
 // keyedOption returns the OptionValue a keyed extraConfig path
