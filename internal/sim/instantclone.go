@@ -84,10 +84,11 @@ func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task
 	// A task cancelled while queued (CancelTask) never runs; vcsim has
 	// already marked it failed with RequestCanceled.
 	cancelled := false
+	started := time.Now()
 	ctx.WithLock(task, func() {
 		if cancelled = task.Info.Cancelled; !cancelled {
 			ctx.Update(task, []types.PropertyChange{
-				{Name: "info.startTime", Val: time.Now()},
+				{Name: "info.startTime", Val: started},
 				{Name: "info.state", Val: types.TaskInfoStateRunning},
 				{Name: "info.cancelable", Val: false},
 			})
@@ -99,7 +100,9 @@ func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task
 		return
 	}
 
-	res, f := s.instantClone(ctx, task, src, spec, n)
+	// Latency is counted from the task's start, so that a task runs for
+	// Latency when its work takes less.
+	res, f := s.instantClone(ctx, task, src, spec, n, started.Add(s.opts.Latency))
 	if f != nil {
 		f.msg = fmt.Sprintf("instant clone of %q to %q failed: %s", task.Info.EntityName, spec.Name, f.msg)
 	}
@@ -173,9 +176,7 @@ type clonePlan struct {
 
 // instantClone does the work of one running task. It returns the clone's
 // reference or the fault the task fails with.
-func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, src *simulator.VirtualMachine, spec types.VirtualMachineInstantCloneSpec, n int64) (types.AnyType, *cloneFault) {
-	deadline := time.Now().Add(s.opts.Latency)
-
+func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, src *simulator.VirtualMachine, spec types.VirtualMachineInstantCloneSpec, n int64, deadline time.Time) (types.AnyType, *cloneFault) {
 	p, f := s.prepare(ctx, src, &spec)
 	if f != nil {
 		return nil, f
@@ -252,13 +253,13 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 		return fail(f)
 	}
 	s.bootGuest(ctx, clone, n)
-	sleepUntil(deadline)
 
 	ev := s.vmEvent(ctx, clone)
 	s.postEvent(ctx, &types.VmClonedEvent{
 		VmCloneEvent: types.VmCloneEvent{VmEvent: ev},
 		SourceVm:     *p.event.Vm,
 	})
+	sleepUntil(deadline)
 	return clone.Self, nil
 }
 

@@ -150,7 +150,7 @@ type Simulator struct {
 	stuns    []Stun
 
 	refreshMu  sync.Mutex
-	refreshing map[types.ManagedObjectReference]bool // sources with a storage refresh pending
+	refreshing map[types.ManagedObjectReference]time.Time // sources with a storage refresh pending: their last delta
 	refreshWG  sync.WaitGroup
 	closing    chan struct{} // closed by Close
 
@@ -200,7 +200,7 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		names:      make(map[types.ManagedObjectReference]map[string]bool),
 		slots:      make(map[types.ManagedObjectReference]chan struct{}),
 		stunLock:   make(map[types.ManagedObjectReference]chan struct{}),
-		refreshing: make(map[types.ManagedObjectReference]bool),
+		refreshing: make(map[types.ManagedObjectReference]time.Time),
 		closing:    make(chan struct{}),
 	}
 

@@ -30,31 +30,42 @@ func refreshStorage(ctx *simulator.Context, vm *simulator.VirtualMachine) {
 }
 
 // refreshLater brings src's file layout and storage usage up to date with
-// its disks, soon, in the background: vcsim's RefreshStorageInfo costs time
-// in proportion to the square of the chain's length (each file it adds
-// recounts every file), and run in the stun phase, under the source's lock,
-// it made the stun of a source with 50 deltas take twice its modelled time
-// on a busy machine. Refreshes of one source are coalesced: while one is
-// pending (for refreshDelay, then until it has the source's lock), later
-// deltas are picked up by it. Close waits for them.
+// its disks, in the background, once no clone of it has been made for
+// refreshDelay: vcsim's RefreshStorageInfo costs time in proportion to the
+// square of the chain's length (each file it adds recounts every file) and
+// holds the source's and its datastores' locks meanwhile. Run in the stun
+// phase it made the stun of a source with 50 deltas take twice its
+// modelled time on a busy machine; run once a second it still held up the
+// clones of a busy source. So a source's layout lags while it is being
+// cloned and catches up after (vCenter's layoutEx lags too:
+// RefreshStorageInfo exists to catch it up). Close drops pending refreshes.
 func (s *Simulator) refreshLater(ctx *simulator.Context, src *simulator.VirtualMachine) {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
-	if s.refreshing[src.Self] {
-		return
+	_, pending := s.refreshing[src.Self]
+	s.refreshing[src.Self] = time.Now()
+	if pending {
+		return // the pending refresh waits for this delta too
 	}
-	s.refreshing[src.Self] = true
 	s.refreshWG.Go(func() {
-		select {
-		case <-time.After(refreshDelay):
-		case <-s.closing:
-			return // nobody will read it
+		for {
+			s.refreshMu.Lock()
+			wait := time.Until(s.refreshing[src.Self].Add(refreshDelay))
+			if wait <= 0 {
+				// Deltas added from here on schedule a refresh of their own.
+				delete(s.refreshing, src.Self)
+			}
+			s.refreshMu.Unlock()
+			if wait <= 0 {
+				break
+			}
+			select {
+			case <-time.After(wait):
+			case <-s.closing:
+				return // nobody will read it
+			}
 		}
 		ctx.WithLock(src, func() {
-			// Deltas added from here on schedule a refresh of their own.
-			s.refreshMu.Lock()
-			delete(s.refreshing, src.Self)
-			s.refreshMu.Unlock()
 			if ctx.Map.Get(src.Self) != nil {
 				refreshStorage(ctx, src)
 			}
@@ -74,9 +85,8 @@ func setDevices(ctx *simulator.Context, vm *simulator.VirtualMachine, devices []
 	})
 }
 
-// refreshDelay is how long a source's file layout may lag behind its disks
-// (vCenter's layoutEx and storage lag too: RefreshStorageInfo exists to
-// catch them up).
+// refreshDelay is how long after its last clone a source's file layout
+// catches up with its disks.
 const refreshDelay = time.Second
 
 // lockCreateVM serializes the creation of clone VMs and holds every VM's
