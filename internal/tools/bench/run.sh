@@ -3,7 +3,8 @@
 # output under $BENCH_OUT (default bin/bench) and prints it.
 #
 #   internal/tools/bench/run.sh            the 500-clone apply, its session-per-clone
-#                                          baseline and the CPU per clone (a few minutes)
+#                                          baseline, the CPU per clone and the plan of
+#                                          10,000 clones (a few minutes)
 #   internal/tools/bench/run.sh all        also the >100 s serial baseline and the
 #                                          10,000-clone runs (half an hour or more)
 #   COUNT=5 internal/tools/bench/run.sh    five runs of each (ranges on a busy machine)
@@ -44,6 +45,13 @@ run session-per-clone -bench 'Apply500SessionPerClone' -benchtime 1x -count "$co
 
 external cmd/iclone-plan/testdata/bench/applycpu.yaml --hosts 4 --host-limit 8
 run cpu-external -bench 'ApplyCPU' -benchmem -benchtime "${count}x" -count 1
+stop_external
+
+# The plan of 10,000 clones against 10,000 VMs (issue 4): empty and warm
+# inventory cache, and the naive one-read-per-VM comparison.
+external cmd/iclone-plan/testdata/bench/plan10k.yaml --vms 10000 --hosts 4
+run plan10k-external -bench 'Plan10k$' -benchmem -benchtime "${count}x" -count 1
+run plan10k-naive-external -bench 'Plan10kNaive' -benchmem -benchtime 1x -count 1
 stop_external
 
 [ "${1:-}" = all ] || exit 0
