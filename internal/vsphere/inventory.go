@@ -2,6 +2,7 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sort"
@@ -107,7 +108,7 @@ func (c *Client) ReadInventoryWith(ctx context.Context, datacenter string, opts 
 		_, _ = methods.DestroyView(context.WithoutCancel(ctx), c.Vim, &types.DestroyView{This: view.Returnval})
 	}()
 
-	objs, err := mo.RetrievePropertiesEx(ctx, c.Vim, types.RetrievePropertiesEx{
+	objs, err := c.retrieve(ctx, types.RetrievePropertiesEx{
 		This: content.PropertyCollector,
 		SpecSet: []types.PropertyFilterSpec{{
 			ObjectSet: []types.ObjectSpec{{
@@ -170,7 +171,7 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 		for ref := range need {
 			set = append(set, types.ObjectSpec{Obj: ref, Skip: types.NewBool(false)})
 		}
-		objs, err := mo.RetrievePropertiesEx(ctx, c.Vim, types.RetrievePropertiesEx{
+		objs, err := c.retrieve(ctx, types.RetrievePropertiesEx{
 			This: c.Vim.ServiceContent.PropertyCollector,
 			SpecSet: []types.PropertyFilterSpec{{
 				ObjectSet: set,
@@ -191,6 +192,12 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 			vm := need[o.Obj]
 			if vm == nil {
 				continue
+			}
+			for _, m := range o.MissingSet {
+				if m.Path == "config.hardware.device" {
+					// Never plan without a VM's MACs.
+					return fmt.Errorf("vCenter did not return the devices of VM %s (%s): %s", vm.Path, vm.Ref, m.Fault.LocalizedMessage)
+				}
 			}
 			delete(need, o.Obj)
 			vm.Markers = nil
@@ -220,6 +227,24 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 		b.inv.VMs = slices.DeleteFunc(b.inv.VMs, func(vm inventory.VM) bool { return gone[vm.Ref] })
 	}
 	return nil
+}
+
+// retrieve is a paged RetrievePropertiesEx that logs in again, once, when
+// vCenter answers for want of a session per object (NotAuthenticated in the
+// missing sets) rather than with a fault, so that no object comes back
+// without its properties.
+func (c *Client) retrieve(ctx context.Context, req types.RetrievePropertiesEx) ([]types.ObjectContent, error) {
+	objs, err := mo.RetrievePropertiesEx(ctx, c.Vim, req)
+	if err == nil && notAuthenticated(objs) {
+		if err := c.relogin(ctx); err != nil {
+			return nil, err
+		}
+		objs, err = mo.RetrievePropertiesEx(ctx, c.Vim, req)
+		if err == nil && notAuthenticated(objs) {
+			return nil, errors.New("vCenter refused the property read: not authenticated, even after logging in again")
+		}
+	}
+	return objs, err
 }
 
 // built is an inventory from the first pass, with what the second needs.
