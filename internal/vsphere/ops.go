@@ -157,7 +157,7 @@ func (o *Ops) RemoveFolder(ctx context.Context, p string) error {
 		return err
 	}
 	var mf mo.Folder
-	if err := f.Properties(ctx, f.Reference(), []string{"childEntity"}, &mf); err != nil {
+	if err := o.c.withSession(ctx, func() error { return f.Properties(ctx, f.Reference(), []string{"childEntity"}, &mf) }); err != nil {
 		return err
 	}
 	if len(mf.ChildEntity) > 0 {
@@ -165,7 +165,7 @@ func (o *Ops) RemoveFolder(ctx context.Context, p string) error {
 	}
 	task, err := f.Destroy(ctx)
 	if err == nil {
-		_, err = waitTask(ctx, task)
+		err = o.waitTask(ctx, task, "destroyFolder")
 	}
 	o.mu.Lock()
 	delete(o.folders, p)
@@ -201,11 +201,16 @@ func (o *Ops) networkBacking(ctx context.Context, name string) (types.BaseVirtua
 	if ok {
 		return b, nil
 	}
-	n, err := o.finder.Network(ctx, name)
-	if err != nil {
-		return nil, fmt.Errorf("network %q: %w", name, err)
-	}
-	b, err = n.EthernetCardBackingInfo(ctx)
+	// Property reads: a session vCenter ended shows as NotAuthenticated
+	// per property, which only withSession recovers from.
+	err := o.c.withSession(ctx, func() error {
+		n, err := o.finder.Network(ctx, name)
+		if err != nil {
+			return err
+		}
+		b, err = n.EthernetCardBackingInfo(ctx)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("network %q: %w", name, err)
 	}
@@ -222,7 +227,10 @@ func (o *Ops) pool(ctx context.Context, p string) (*object.ResourcePool, error) 
 	if rp != nil {
 		return rp, nil
 	}
-	rp, err := o.finder.ResourcePool(ctx, p)
+	err := o.c.withSession(ctx, func() (err error) {
+		rp, err = o.finder.ResourcePool(ctx, p)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("resource pool %s: %w", p, err)
 	}
@@ -340,7 +348,7 @@ func (o *Ops) InstantClone(ctx context.Context, spec *CloneSpec, started func(ta
 	if started != nil {
 		started(task.Reference().Value)
 	}
-	info, err := o.tasks.wait(ctx, task.Reference())
+	info, err := o.tasks.wait(ctx, task.Reference(), "instantClone")
 	if err != nil {
 		return "", err
 	}
@@ -442,7 +450,7 @@ func (o *Ops) Destroy(ctx context.Context, ref string) error {
 	if state == types.VirtualMachinePowerStatePoweredOn || state == types.VirtualMachinePowerStateSuspended {
 		task, err := vm.PowerOff(ctx)
 		if err == nil {
-			_, err = waitTask(ctx, task)
+			err = o.waitTask(ctx, task, "powerOff")
 		}
 		if err != nil && !isInvalidPowerState(err) {
 			return fmt.Errorf("powering off %s: %w", ref, err)
@@ -450,7 +458,7 @@ func (o *Ops) Destroy(ctx context.Context, ref string) error {
 	}
 	task, err := vm.Destroy(ctx)
 	if err == nil {
-		_, err = waitTask(ctx, task)
+		err = o.waitTask(ctx, task, "destroy")
 	}
 	if isNotFound(err) {
 		return nil
@@ -464,8 +472,7 @@ func (o *Ops) Rename(ctx context.Context, ref, name string) error {
 	if err != nil {
 		return err
 	}
-	_, err = waitTask(ctx, task)
-	return err
+	return o.waitTask(ctx, task, "rename")
 }
 
 // Reconfigure sets the connection state of the VM's NICs (all of them when
@@ -510,7 +517,15 @@ func (o *Ops) Reconfigure(ctx context.Context, ref string, connect *bool, restor
 	if err != nil {
 		return err
 	}
-	_, err = waitTask(ctx, task)
+	return o.waitTask(ctx, task, "reconfigure")
+}
+
+// waitTask waits for a task with the shared poller (see taskPoller): one
+// poll for every task in flight, not a property collector per task, and
+// the wait survives a lost session or network. kind names the kind of
+// task, whose durations the poller learns.
+func (o *Ops) waitTask(ctx context.Context, t *object.Task, kind string) error {
+	_, err := o.tasks.wait(ctx, t.Reference(), kind)
 	return err
 }
 

@@ -43,17 +43,26 @@ type taskPoller struct {
 	pc      types.ManagedObjectReference
 	relogin func(context.Context) error // logs in again when the session is gone
 
-	mu      sync.Mutex
-	waits   map[types.ManagedObjectReference][]*taskWait
-	running bool
+	mu       sync.Mutex
+	waits    map[types.ManagedObjectReference][]*taskWait
+	running  bool
+	stats    map[string]*taskStats // by kind of task
+	lastFull time.Time             // the last poll of every task
+	wake     chan struct{}         // a new wait: work out the next poll again
+	sleeping time.Time             // when the sleeping loop wakes up; zero when it is not asleep
+}
+
+// taskStats is how long the tasks of one kind (instant clones, destroys,
+// ...) take: kinds differ by orders of magnitude.
+type taskStats struct {
 	typical time.Duration // moving average of task durations; 0 before the first
 	// quick is a low estimate of how long a task takes: the shortest recent
 	// duration, drifting up slowly; 0 before the first.
-	quick    time.Duration
-	lastFull time.Time // the last poll of every task
+	quick time.Duration
 }
 
 type taskWait struct {
+	kind    string
 	since   time.Time
 	bounded bool // the caller's context has a deadline
 	missing int  // consecutive polls that did not find the task
@@ -76,7 +85,7 @@ const (
 
 func newTaskPoller(c *Client) *taskPoller {
 	return &taskPoller{rt: c.Vim, pc: c.Vim.ServiceContent.PropertyCollector, relogin: c.relogin,
-		waits: map[types.ManagedObjectReference][]*taskWait{}}
+		waits: map[types.ManagedObjectReference][]*taskWait{}, stats: map[string]*taskStats{}, wake: make(chan struct{}, 1)}
 }
 
 // relogin establishes a new session in place of one vCenter ended. Most
@@ -97,15 +106,22 @@ func (c *Client) relogin(ctx context.Context) error {
 
 // wait blocks until the task has ended or ctx is done. It returns the
 // task's info; a task that ended in error returns a task.Error (as
-// govmomi's WaitForResult does).
-func (p *taskPoller) wait(ctx context.Context, ref types.ManagedObjectReference) (*types.TaskInfo, error) {
+// govmomi's WaitForResult does). kind names the kind of task (its
+// durations are learnt per kind).
+func (p *taskPoller) wait(ctx context.Context, ref types.ManagedObjectReference, kind string) (*types.TaskInfo, error) {
 	_, bounded := ctx.Deadline()
-	w := &taskWait{since: time.Now(), bounded: bounded, done: make(chan struct{})}
+	w := &taskWait{kind: kind, since: time.Now(), bounded: bounded, done: make(chan struct{})}
 	p.mu.Lock()
 	p.waits[ref] = append(p.waits[ref], w)
 	if !p.running {
 		p.running = true
 		go p.loop()
+	} else if !p.sleeping.IsZero() && p.firstPoll(w).Before(p.sleeping) {
+		// The loop sleeps until a poll worked out for slower tasks.
+		select {
+		case p.wake <- struct{}{}:
+		default:
+		}
 	}
 	p.mu.Unlock()
 	select {
@@ -141,37 +157,65 @@ func (p *taskPoller) finish(ref types.ManagedObjectReference, info *types.TaskIn
 		close(w.done)
 		if err == nil || info != nil {
 			d := now.Sub(w.since)
-			if p.typical == 0 {
-				p.typical = d
+			st := p.statsOf(w.kind)
+			if st.typical == 0 {
+				st.typical = d
 			} else {
-				p.typical = (7*p.typical + d) / 8
+				st.typical = (7*st.typical + d) / 8
 			}
-			if p.quick == 0 || d < p.quick {
-				p.quick = d
+			if st.quick == 0 || d < st.quick {
+				st.quick = d
 			} else {
-				p.quick += (d - p.quick) / 64
+				st.quick += (d - st.quick) / 64
 			}
 		}
 	}
 	delete(p.waits, ref)
 }
 
-func (p *taskPoller) interval() time.Duration {
-	if p.typical == 0 {
-		return pollFirst
+// statsOf returns the statistics of a kind of task; p.mu is held.
+func (p *taskPoller) statsOf(kind string) *taskStats {
+	st := p.stats[kind]
+	if st == nil {
+		st = &taskStats{}
+		p.stats[kind] = st
 	}
-	return min(max(p.typical/8, pollMin), pollMax)
+	return st
 }
 
-// dueInterval is the interval between polls of the due tasks.
-func (p *taskPoller) dueInterval() time.Duration {
-	return min(max(p.typical/64, pollDueMin), pollDueMax)
+// interval is the interval between full polls: the shortest of the kinds
+// of task waited for. p.mu is held.
+func (p *taskPoller) interval() time.Duration {
+	iv := pollMax
+	for _, ws := range p.waits {
+		for _, w := range ws {
+			st := p.statsOf(w.kind)
+			if st.typical == 0 {
+				return pollFirst
+			}
+			iv = min(iv, st.fullInterval())
+		}
+	}
+	return iv
+}
+
+// fullInterval is the interval between full polls for tasks of st's kind
+// (st.typical > 0).
+func (st *taskStats) fullInterval() time.Duration {
+	return min(max(st.typical/8, pollMin), pollMax)
+}
+
+// dueInterval is the interval between polls of due tasks of st's kind.
+func (st *taskStats) dueInterval() time.Duration {
+	return min(max(st.typical/64, pollDueMin), pollDueMax)
 }
 
 // dueAt is when w's task may have ended: once it has run for nearly as
-// long as the quickest recent task. p.mu is held; p.quick > 0.
-func (p *taskPoller) dueAt(w *taskWait) time.Time {
-	return w.since.Add(p.quick - p.quick/16)
+// long as the quickest recent task of its kind; ok is false before a task
+// of its kind has ended. p.mu is held.
+func (p *taskPoller) dueAt(w *taskWait) (at time.Time, ok bool) {
+	st := p.statsOf(w.kind)
+	return w.since.Add(st.quick - st.quick/16), st.quick > 0
 }
 
 // next is when the next poll is due, just after a poll at now: the next
@@ -182,27 +226,18 @@ func (p *taskPoller) dueAt(w *taskWait) time.Time {
 // milliseconds for long. p.mu is held.
 func (p *taskPoller) next(now time.Time) time.Time {
 	at := p.lastFull.Add(p.interval())
-	if p.quick == 0 {
-		return at
-	}
-	overdue := time.Duration(-1) // the least, of the due tasks
 	for _, ws := range p.waits {
 		for _, w := range ws {
-			d := p.dueAt(w)
-			if !d.After(now) {
-				if o := now.Sub(d); overdue < 0 || o < overdue {
-					overdue = o
-				}
+			d, ok := p.dueAt(w)
+			if !ok {
 				continue
+			}
+			if !d.After(now) {
+				d = now.Add(max(p.statsOf(w.kind).dueInterval(), now.Sub(d)/4))
 			}
 			if d.Before(at) {
 				at = d
 			}
-		}
-	}
-	if overdue >= 0 {
-		if d := now.Add(max(p.dueInterval(), overdue/4)); d.Before(at) {
-			at = d
 		}
 	}
 	return at
@@ -221,13 +256,13 @@ func (p *taskPoller) loop() {
 			return
 		}
 		now := time.Now()
-		full := p.quick == 0 || !now.Before(p.lastFull.Add(p.interval()))
+		full := !now.Before(p.lastFull.Add(p.interval()))
 		if full {
 			p.lastFull = now
 		}
 		objs := make([]types.ObjectSpec, 0, len(p.waits))
 		for ref, ws := range p.waits {
-			if full || slices.ContainsFunc(ws, func(w *taskWait) bool { return !p.dueAt(w).After(now) }) {
+			if full || slices.ContainsFunc(ws, func(w *taskWait) bool { d, ok := p.dueAt(w); return ok && !d.After(now) }) {
 				objs = append(objs, types.ObjectSpec{Obj: ref, Skip: types.NewBool(false)})
 			}
 		}
@@ -324,13 +359,42 @@ func (p *taskPoller) loop() {
 	}
 }
 
-// sleepUntilNext sleeps until the next poll is due.
+// sleepUntilNext sleeps until the next poll is due, or a new wait comes;
+// it does not sleep when nothing is waited for (the loop then ends).
 func (p *taskPoller) sleepUntilNext() {
 	p.mu.Lock()
+	if len(p.waits) == 0 {
+		p.mu.Unlock()
+		return
+	}
 	now := time.Now()
 	at := p.next(now)
+	p.sleeping = at
 	p.mu.Unlock()
-	time.Sleep(at.Sub(now))
+	t := time.NewTimer(at.Sub(now))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-p.wake:
+	}
+	p.mu.Lock()
+	p.sleeping = time.Time{}
+	p.mu.Unlock()
+}
+
+// firstPoll is when w's task should first be polled: at once for the
+// first of its kind, else after its kind's full interval or when it is
+// due, whichever is first. p.mu is held.
+func (p *taskPoller) firstPoll(w *taskWait) time.Time {
+	st := p.statsOf(w.kind)
+	if st.typical == 0 {
+		return w.since
+	}
+	first := w.since.Add(st.fullInterval())
+	if d, ok := p.dueAt(w); ok && d.Before(first) {
+		first = d
+	}
+	return first
 }
 
 // taskInfo reads the properties of taskProps.

@@ -79,12 +79,14 @@ func TestInstantClonesShareOnePoller(t *testing.T) {
 func TestTaskPollerNext(t *testing.T) {
 	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	ms := time.Millisecond
-	ago := func(d time.Duration) *taskWait { return &taskWait{since: now.Add(-d)} }
+	ago := func(d time.Duration) *taskWait { return &taskWait{kind: "clone", since: now.Add(-d)} }
+	destroyAgo := func(d time.Duration) *taskWait { return &taskWait{kind: "destroy", since: now.Add(-d)} }
 	tests := []struct {
 		name           string
 		typical, quick time.Duration
 		lastFull       time.Duration // before now
 		waits          []*taskWait
+		destroy        *taskStats    // of the waits of kind destroy
 		want           time.Duration // after now
 	}{
 		{name: "no task has ended yet: full polls only", lastFull: 0, waits: []*taskWait{ago(time.Second)}, want: pollFirst},
@@ -104,11 +106,19 @@ func TestTaskPollerNext(t *testing.T) {
 			waits: []*taskWait{ago(9500 * ms)}, want: pollDueMax},
 		{name: "slow tasks, none due: the full interval", typical: 20 * time.Second, quick: 10 * time.Second, lastFull: 0,
 			waits: []*taskWait{ago(time.Second)}, want: pollMax},
+		{name: "a task of a kind not seen yet: full polls at the first interval", typical: 20 * time.Second, quick: 10 * time.Second, lastFull: 0,
+			waits: []*taskWait{ago(time.Second), destroyAgo(0)}, want: pollFirst},
+		{name: "kinds differ: a quick kind's due task is polled on its own terms", typical: 20 * time.Second, quick: 10 * time.Second, lastFull: 0,
+			destroy: &taskStats{typical: 640 * ms, quick: 32 * ms},
+			waits:   []*taskWait{ago(time.Second), destroyAgo(31 * ms)}, want: 10 * ms},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := &taskPoller{typical: tt.typical, quick: tt.quick, lastFull: now.Add(-tt.lastFull),
-				waits: map[types.ManagedObjectReference][]*taskWait{}}
+			p := &taskPoller{lastFull: now.Add(-tt.lastFull), waits: map[types.ManagedObjectReference][]*taskWait{},
+				stats: map[string]*taskStats{"clone": {typical: tt.typical, quick: tt.quick}}}
+			if tt.destroy != nil {
+				p.stats["destroy"] = tt.destroy
+			}
 			for i, w := range tt.waits {
 				p.waits[types.ManagedObjectReference{Type: "Task", Value: fmt.Sprint("task-", i)}] = []*taskWait{w}
 			}
@@ -120,21 +130,54 @@ func TestTaskPollerNext(t *testing.T) {
 }
 
 // The quick estimate follows the shortest task at once and longer ones
-// slowly, so one slow task does not delay the polls of the others.
+// slowly, so one slow task does not delay the polls of the others; each
+// kind of task has its own.
 func TestTaskPollerQuickEstimate(t *testing.T) {
-	p := &taskPoller{waits: map[types.ManagedObjectReference][]*taskWait{}}
+	p := &taskPoller{waits: map[types.ManagedObjectReference][]*taskWait{}, stats: map[string]*taskStats{}}
 	ref := types.ManagedObjectReference{Type: "Task", Value: "task-1"}
-	end := func(d time.Duration) {
-		p.waits[ref] = []*taskWait{{since: time.Now().Add(-d), done: make(chan struct{})}}
+	end := func(kind string, d time.Duration) {
+		p.waits[ref] = []*taskWait{{kind: kind, since: time.Now().Add(-d), done: make(chan struct{})}}
 		p.finish(ref, &types.TaskInfo{}, nil)
 	}
-	end(300 * time.Millisecond)
-	end(200 * time.Millisecond)
-	if p.quick < 200*time.Millisecond || p.quick > 210*time.Millisecond {
-		t.Fatalf("quick %v after tasks of 300 and 200 ms, want about 200 ms", p.quick)
+	end("clone", 300*time.Millisecond)
+	end("clone", 200*time.Millisecond)
+	end("destroy", 20*time.Millisecond)
+	if q := p.stats["clone"].quick; q < 200*time.Millisecond || q > 210*time.Millisecond {
+		t.Fatalf("quick %v after clones of 300 and 200 ms (and a destroy of 20 ms), want about 200 ms", q)
 	}
-	end(10 * time.Second)
-	if p.quick > 400*time.Millisecond {
-		t.Errorf("quick %v after one 10 s task, want it to move up only slowly", p.quick)
+	if q := p.stats["destroy"].quick; q < 20*time.Millisecond || q > 25*time.Millisecond {
+		t.Fatalf("quick %v of destroys after one of 20 ms, want about 20 ms", q)
+	}
+	end("clone", 10*time.Second)
+	if q := p.stats["clone"].quick; q > 400*time.Millisecond {
+		t.Errorf("quick %v after one 10 s task, want it to move up only slowly", q)
+	}
+}
+
+// A new wait wakes the sleeping poller only when its task should be polled
+// before the poll the poller sleeps until: the first of its kind at once,
+// another after its kind's full interval or once due.
+func TestTaskPollerFirstPoll(t *testing.T) {
+	now := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	ms := time.Millisecond
+	p := &taskPoller{stats: map[string]*taskStats{
+		"clone":   {typical: 4 * time.Second, quick: 3 * time.Second},
+		"destroy": {typical: 80 * ms, quick: 160 * ms},
+	}}
+	for _, tt := range []struct {
+		kind string
+		want time.Duration
+	}{
+		{"rename", 0},        // first of its kind
+		{"destroy", 10 * ms}, // its full interval, before it is due
+		{"clone", 500 * ms},  // its full interval
+	} {
+		if got := p.firstPoll(&taskWait{kind: tt.kind, since: now}).Sub(now); got != tt.want {
+			t.Errorf("first poll of a %s task after %v, want %v", tt.kind, got, tt.want)
+		}
+	}
+	p.stats["clone"].quick = 400 * ms
+	if got := p.firstPoll(&taskWait{kind: "clone", since: now}).Sub(now); got != 375*ms {
+		t.Errorf("first poll of a clone due at 375 ms after %v, want 375ms", got)
 	}
 }
