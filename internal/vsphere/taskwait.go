@@ -25,7 +25,8 @@ import (
 // 32 clones in flight, a poll costs one round trip for all of them.
 //
 // The poll interval follows the tasks: an eighth of how long recent tasks
-// took (a moving average), between 5 ms and 500 ms, so even a task that
+// of the kind waited for took (a moving average per kind: instant clones,
+// destroys, renames...), between 5 ms and 500 ms, so even a task that
 // ends early is seen within a fraction of a task's running time, whether
 // tasks take 200 ms (the simulator) or 20 s (a busy vCenter). Between those
 // full polls, a task that has run nearly as long as the quickest recent
