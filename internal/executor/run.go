@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -235,21 +236,8 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 // prepare creates the missing folders and disconnects owned VMs that are on
 // their way out but hold a MAC another clone of this run will connect.
 func (r *runner) prepare(ctx, work context.Context) {
-	for _, f := range r.ch.Folders {
-		a := &Action{Op: "folder", Name: f, State: "pending", Started: r.now()}
-		r.mu.Lock()
-		r.report.Actions = append(r.report.Actions, a)
-		r.mu.Unlock()
-		created, err := r.cloud.EnsureFolder(work, f)
-		if err != nil {
-			r.fail(a, fmt.Errorf("creating folder %s: %w", f, err))
-			return
-		}
-		a.State, a.Finished = "done", r.now()
-		if created {
-			r.pushUndo(undoStep{op: "remove-folder", name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
-			r.event(Event{Type: EventFolder, Op: "folder", Name: f})
-		}
+	if !r.makeFolders(work) {
+		return
 	}
 
 	// A MAC may move between slots (a changed template): the VM losing it
@@ -291,6 +279,65 @@ func (r *runner) prepare(ctx, work context.Context) {
 			return r.cloud.Reconfigure(ctx, vm, &VMChange{Restore: nics})
 		}})
 	}
+}
+
+// makeFolders creates the plan's missing folders, parents first: the
+// folders of one depth at the same time (up to the plan's parallelism; on
+// vCenter each is a round trip of its own), then the next depth. Undo
+// steps are pushed parents first, so a rollback removes children first.
+// It reports whether every folder was made.
+func (r *runner) makeFolders(work context.Context) bool {
+	byDepth := map[int][]string{}
+	var depths []int
+	for _, f := range r.ch.Folders {
+		d := strings.Count(f, "/")
+		if byDepth[d] == nil {
+			depths = append(depths, d)
+		}
+		byDepth[d] = append(byDepth[d], f)
+	}
+	slices.Sort(depths)
+	for _, d := range depths {
+		level := byDepth[d]
+		actions := make([]*Action, len(level))
+		created := make([]bool, len(level))
+		errs := make([]error, len(level))
+		r.mu.Lock()
+		for i, f := range level {
+			actions[i] = &Action{Op: "folder", Name: f, State: "pending", Started: r.now()}
+			r.report.Actions = append(r.report.Actions, actions[i])
+		}
+		r.mu.Unlock()
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, max(r.opts.Parallelism, 1))
+		for i, f := range level {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				created[i], errs[i] = r.cloud.EnsureFolder(work, f)
+			})
+		}
+		wg.Wait()
+		ok := true
+		for i, f := range level {
+			if created[i] {
+				r.pushUndo(undoStep{op: "remove-folder", name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
+				r.event(Event{Type: EventFolder, Op: "folder", Name: f})
+			}
+			if errs[i] != nil {
+				r.fail(actions[i], fmt.Errorf("creating folder %s: %w", f, errs[i]))
+				ok = false
+				continue
+			}
+			r.mu.Lock()
+			actions[i].State, actions[i].Finished = "done", r.now()
+			r.mu.Unlock()
+		}
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // schedule runs the clone operations within the overall, per-host and

@@ -33,7 +33,9 @@ type Ops struct {
 	networks map[string]types.BaseVirtualDeviceBackingInfo
 	pools    map[string]*object.ResourcePool
 	devices  map[string]object.VirtualDeviceList // source ref -> its devices
-	folderMu sync.Mutex                          // serializes folder creation
+	// folderLocks serialize the creation of each folder path (folders of
+	// different paths are made concurrently); under mu.
+	folderLocks map[string]*sync.Mutex
 
 	readyMu sync.Mutex
 	waiter  *ReadyWaiter // made on the first WaitReady
@@ -84,7 +86,7 @@ func (c *Client) Ops(ctx context.Context, dcPath string) (*Ops, error) {
 	return &Ops{c: c, dc: dc, dcPath: dcPath, finder: finder,
 		folders: map[string]*object.Folder{}, networks: map[string]types.BaseVirtualDeviceBackingInfo{},
 		pools: map[string]*object.ResourcePool{}, devices: map[string]object.VirtualDeviceList{},
-		tasks: newTaskPoller(c)}, nil
+		folderLocks: map[string]*sync.Mutex{}, tasks: newTaskPoller(c)}, nil
 }
 
 func (o *Ops) vm(ref string) *object.VirtualMachine {
@@ -118,14 +120,23 @@ func (o *Ops) folder(ctx context.Context, p string) (*object.Folder, error) {
 }
 
 // EnsureFolder creates the VM folder at path and its missing parents, and
-// reports whether it created the folder itself.
+// reports whether it created the folder itself. It is safe for concurrent
+// use: folders of different paths are made at the same time, a path once.
 func (o *Ops) EnsureFolder(ctx context.Context, p string) (bool, error) {
-	o.folderMu.Lock()
-	defer o.folderMu.Unlock()
 	return o.ensureFolder(ctx, p)
 }
 
 func (o *Ops) ensureFolder(ctx context.Context, p string) (bool, error) {
+	// A folder's lock is taken before its parent's, never the other way.
+	o.mu.Lock()
+	l := o.folderLocks[p]
+	if l == nil {
+		l = &sync.Mutex{}
+		o.folderLocks[p] = l
+	}
+	o.mu.Unlock()
+	l.Lock()
+	defer l.Unlock()
 	if f, err := o.folder(ctx, p); err != nil || f != nil {
 		return false, err
 	}
