@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -175,7 +176,7 @@ func (d *decoder) compile(p *Plan, r *rawGroup) *compiled {
 		tmpl, c.nameNode = r.cloneName.v, r.cloneName.n
 	}
 	if c.nameNode == nil || kindOK(c.nameNode) {
-		if t, ok := d.template(orNode(c.nameNode, r.n), tmpl, "cloneName", false); ok {
+		if t, ok := d.template(orNode(c.nameNode, r.n), tmpl, "cloneName", inCloneName); ok {
 			g.CloneName = t
 			if g.Count > 1 && !t.Uses("index") {
 				d.errorf(orNode(c.nameNode, r.n), "cloneName %q gives all %d clones of %s the same name; include {index}, e.g. %q", tmpl, g.Count, label, tmpl+"-{index:02}")
@@ -197,7 +198,7 @@ func (d *decoder) compile(p *Plan, r *rawGroup) *compiled {
 				d.errs.Add(d.posIn(n.macNode, prob.Offset), "mac: "+prob.Msg)
 				continue
 			}
-			t, ok := d.template(n.macNode, n.mac, "mac", true)
+			t, ok := d.template(n.macNode, n.mac, "mac", inClone)
 			if !ok {
 				continue
 			}
@@ -210,7 +211,7 @@ func (d *decoder) compile(p *Plan, r *rawGroup) *compiled {
 		if s.fileNode == nil || !kindOK(s.fileNode) {
 			continue
 		}
-		t, ok := d.template(s.fileNode, s.file, "serial file", true)
+		t, ok := d.template(s.fileNode, s.file, "serial file", inClone)
 		if !ok {
 			continue
 		}
@@ -242,7 +243,7 @@ func (d *decoder) compile(p *Plan, r *rawGroup) *compiled {
 		if rr.value.set && kindOK(rr.value.n) {
 			value, valueNode = rr.value.v, rr.value.n
 		}
-		if t, ok := d.template(valueNode, value, "ready.value", true); ok {
+		if t, ok := d.template(valueNode, value, "ready.value", inClone); ok {
 			g.Ready.Value = t
 		}
 		if !g.Ready.Tools && g.Ready.Key == "" {
@@ -285,9 +286,17 @@ func (d *decoder) configEntry(c *compiled, seen map[string]*yaml.Node, key strin
 		return
 	}
 	seen[lower] = kv.keyNode
-	if t, ok := d.template(kv.valNode, kv.value, key, true); ok {
-		c.kvs = append(c.kvs, compiledKV{key, t, kv.valNode})
+	t, ok := d.template(kv.valNode, kv.value, key, inConfig)
+	if !ok {
+		return
 	}
+	for _, a := range t.Adapters() {
+		if !slices.ContainsFunc(c.nics, func(n compiledNIC) bool { return n.spec.Adapter == a }) {
+			d.errorf(kv.valNode, "%s %q uses {mac:%d}, but the group sets no MAC for network adapter %d: only adapters under nics: have a MAC the plan knows; add adapter %d there (mac: auto, or a template)", what, kv.key, a, a, a)
+			return
+		}
+	}
+	c.kvs = append(c.kvs, compiledKV{key, t, kv.valNode})
 }
 
 // kindOK reports whether n held a value of the right kind (a string): fields
@@ -413,6 +422,7 @@ func (d *decoder) render(p *Plan, cs []*compiled) {
 	}
 	var autoKeys []macgen.Key
 	var autoRefs []autoRef
+	var withMACs []func() // renders extraConfig values with {mac:N}
 	for _, c := range cs {
 		g := c.g
 		ps := &problems{d: d, group: g.Name, m: map[string]*problem{}}
@@ -486,6 +496,18 @@ func (d *decoder) render(p *Plan, cs []*compiled) {
 			if len(c.kvs) > 0 {
 				cl.ExtraConfig = make(map[string]string, len(c.kvs))
 				for _, kv := range c.kvs {
+					if kv.t.Uses("mac") {
+						// Rendered once every MAC is known (auto MACs last).
+						withMACs = append(withMACs, func() {
+							v := v
+							v.MACs = make(map[int]string, len(cl.NICs))
+							for _, n := range cl.NICs {
+								v.MACs[n.Adapter] = n.MAC
+							}
+							cl.ExtraConfig[kv.key] = kv.t.Render(v)
+						})
+						continue
+					}
 					cl.ExtraConfig[kv.key] = kv.t.Render(v)
 				}
 			}
@@ -514,6 +536,9 @@ func (d *decoder) render(p *Plan, cs []*compiled) {
 	}
 	for k, r := range autoRefs {
 		r.clone.NICs[r.nic].MAC = auto[k].String()
+	}
+	for _, render := range withMACs {
+		render()
 	}
 }
 

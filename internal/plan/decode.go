@@ -375,8 +375,8 @@ func (d *decoder) posIn(n *yaml.Node, off int) Position {
 
 // template compiles the template in the scalar n, reporting every syntax
 // error at the column of the bad placeholder.
-func (d *decoder) template(n *yaml.Node, s, what string, allowName bool) (*Template, bool) {
-	t, errs := parseTemplate(s, allowName)
+func (d *decoder) template(n *yaml.Node, s, what string, sc scope) (*Template, bool) {
+	t, errs := parseTemplate(s, sc)
 	for _, e := range errs {
 		d.errs.Add(d.posIn(deref(n), e.Off), what+": "+e.Msg)
 	}

@@ -169,6 +169,51 @@ func TestAllowLocalMACs(t *testing.T) {
 	}
 }
 
+// {mac:N} in guestinfo and extraConfig renders the clone's adapter N MAC,
+// auto or from a template, and defaults' values can use it.
+func TestMACPlaceholder(t *testing.T) {
+	src := `version: 1
+name: m
+defaults:
+  guestinfo:
+    nic1.mac: "{mac:1}"
+groups:
+  - name: web
+    source: a/web
+    count: 3
+    nics:
+      - adapter: 1
+        mac: auto
+      - adapter: 2
+        mac: "00:50:56:20:00:{index:02x}"
+    guestinfo:
+      nics: "{mac:1},{mac:2}"
+    extraConfig:
+      custom.mac2: "{{{mac:2}}}"
+`
+	p, err := Parse("m.yaml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range p.Groups[0].Clones {
+		m1, m2 := c.NICs[0].MAC, c.NICs[1].MAC
+		if m1 == "" || m2 != fmt.Sprintf("00:50:56:20:00:%02x", c.Index) {
+			t.Fatalf("clone %s NICs %+v", c.Name, c.NICs)
+		}
+		want := map[string]string{"guestinfo.nic1.mac": m1, "guestinfo.nics": m1 + "," + m2, "custom.mac2": "{" + m2 + "}"}
+		for k, v := range want {
+			if c.ExtraConfig[k] != v {
+				t.Errorf("clone %s %s = %q, want %q", c.Name, k, c.ExtraConfig[k], v)
+			}
+		}
+	}
+	// A group whose nics do not set adapter 1 cannot use the default.
+	bad := strings.Replace(src, "      - adapter: 1\n        mac: auto\n", "", 1)
+	if _, err := Parse("m.yaml", []byte(bad)); err == nil || !strings.Contains(err.Error(), "uses {mac:1}, but the group sets no MAC for network adapter 1") {
+		t.Errorf("{mac:1} without adapter 1: %v", err)
+	}
+}
+
 // TestErrorColumns checks that template errors point at the placeholder
 // through quotes, escapes and multi-byte characters, and at the value when
 // the scalar is a block.

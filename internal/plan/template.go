@@ -21,6 +21,9 @@ import (
 //	{index%256}     remainder, after the offset: together they spread an
 //	                index over two MAC octets,
 //	                "00:50:56:10:{index/256:02x}:{index%256:02x}"
+//	{mac:N}         the MAC of the clone's network adapter N, as the plan
+//	                sets it (a template or mac: auto); only in guestinfo and
+//	                extraConfig values, and only for adapters under nics:
 //	{{  }}          a literal { or }
 //
 // The zero Template renders the empty string.
@@ -31,7 +34,8 @@ type Template struct {
 
 type tpart struct {
 	lit   string
-	ph    byte // 0 for a literal; 'p'lan, 'g'roup, 'n'ame, 'i'ndex
+	ph    byte // 0 for a literal; 'p'lan, 'g'roup, 'n'ame, 'i'ndex, 'm'ac
+	arg   int  // the adapter of {mac:N}
 	off   int  // index offset
 	div   int  // divisor, 0 for none
 	mod   int  // modulus, 0 for none
@@ -44,7 +48,20 @@ type tpart struct {
 type Vars struct {
 	Plan, Group, Name string
 	Index             int
+	MACs              map[int]string // by adapter, for {mac:N}
 }
+
+// scope says where a template is and so which placeholders it may use.
+type scope uint8
+
+const (
+	inCloneName scope = iota // not {name}: it is the clone name itself
+	inClone                  // {name} too
+	inConfig                 // {name} and {mac:N} (guestinfo and extraConfig values)
+)
+
+// maxAdapters is the most network adapters a vSphere VM has.
+const maxAdapters = 10
 
 // templateError is a problem in a template at byte offset Off of its source.
 type templateError struct {
@@ -55,11 +72,11 @@ type templateError struct {
 // maxOffset bounds index offsets so that rendered numbers stay small.
 const maxOffset = 1_000_000
 
-var placeholders = []string{"plan", "group", "name", "index"}
+var placeholders = []string{"plan", "group", "name", "index", "mac"}
 
-// parseTemplate compiles s. With allowName false, {name} is an error (it is
-// the cloneName template itself). It returns every problem it finds.
-func parseTemplate(s string, allowName bool) (*Template, []templateError) {
+// parseTemplate compiles s for the scope it is used in (which placeholders
+// it may use). It returns every problem it finds.
+func parseTemplate(s string, sc scope) (*Template, []templateError) {
 	t := &Template{src: s}
 	var errs []templateError
 	var lit strings.Builder
@@ -98,7 +115,7 @@ func parseTemplate(s string, allowName bool) (*Template, []templateError) {
 			continue
 		}
 		body := s[i+1 : i+1+end]
-		p, msg := parsePlaceholder(body, allowName)
+		p, msg := parsePlaceholder(body, sc)
 		if msg != "" {
 			errs = append(errs, templateError{i, msg})
 		} else {
@@ -111,7 +128,7 @@ func parseTemplate(s string, allowName bool) (*Template, []templateError) {
 	return t, errs
 }
 
-func parsePlaceholder(body string, allowName bool) (tpart, string) {
+func parsePlaceholder(body string, sc scope) (tpart, string) {
 	ph := "{" + body + "}"
 	if body == "" {
 		return tpart{}, "empty placeholder {}; use {plan}, {group}, {name} or {index}, or write {{}} for literal braces"
@@ -132,12 +149,22 @@ func parsePlaceholder(body string, allowName bool) (tpart, string) {
 	case "group":
 		p.ph = 'g'
 	case "name":
-		if !allowName {
+		if sc == inCloneName {
 			return tpart{}, "{name} cannot be used in cloneName: it is the rendered cloneName itself; use {plan}, {group} and {index}"
 		}
 		p.ph = 'n'
 	case "index":
 		p.ph = 'i'
+	case "mac":
+		if sc != inConfig {
+			return tpart{}, fmt.Sprintf("placeholder %s can only be used in guestinfo and extraConfig values", ph)
+		}
+		n, err := strconv.Atoi(strings.TrimPrefix(rest, ":"))
+		if !strings.HasPrefix(rest, ":") || err != nil || n < 1 || n > maxAdapters || rest[1] == '+' || rest[1] == '0' {
+			return tpart{}, fmt.Sprintf("placeholder %s: name the network adapter, a number from 1 to %d: {mac:1} is the MAC of network adapter 1", ph, maxAdapters)
+		}
+		p.ph, p.arg = 'm', n
+		return p, ""
 	default:
 		msg := fmt.Sprintf("unknown placeholder %s; use {plan}, {group}, {name} or {index}", ph)
 		if s := suggest(strings.TrimSpace(strings.ToLower(name)), placeholders); s != "" {
@@ -219,8 +246,23 @@ func (t *Template) String() string {
 	return t.src
 }
 
+// Adapters returns the network adapters the template's {mac:N}
+// placeholders name, in order of appearance.
+func (t *Template) Adapters() []int {
+	if t == nil {
+		return nil
+	}
+	var out []int
+	for _, p := range t.parts {
+		if p.ph == 'm' {
+			out = append(out, p.arg)
+		}
+	}
+	return out
+}
+
 // Uses reports whether the template contains the placeholder name ("plan",
-// "group", "name" or "index").
+// "group", "name", "index" or "mac").
 func (t *Template) Uses(name string) bool {
 	if t == nil {
 		return false
@@ -252,6 +294,8 @@ func (t *Template) Render(v Vars) string {
 			b = append(b, v.Group...)
 		case 'n':
 			b = append(b, v.Name...)
+		case 'm':
+			b = append(b, v.MACs[p.arg]...)
 		case 'i':
 			n := v.Index + p.off
 			if p.div > 0 {

@@ -7,7 +7,7 @@ import (
 )
 
 func TestTemplateRender(t *testing.T) {
-	v := Vars{Plan: "lab", Group: "web", Name: "lab-web-07", Index: 7}
+	v := Vars{Plan: "lab", Group: "web", Name: "lab-web-07", Index: 7, MACs: map[int]string{1: "00:50:56:10:00:07", 2: "00:50:56:20:00:07"}}
 	tests := []struct{ tmpl, want string }{
 		{"plain", "plain"},
 		{"", ""},
@@ -33,9 +33,11 @@ func TestTemplateRender(t *testing.T) {
 		{"{index+700/256:02x}:{index+700%256:02x}", "02:c3"},
 		{"{index/2}", "3"},
 		{"{index%2}", "1"},
+		{"{mac:2}", "00:50:56:20:00:07"},
+		{"{name}={mac:1},{mac:2}", "lab-web-07=00:50:56:10:00:07,00:50:56:20:00:07"},
 	}
 	for _, tt := range tests {
-		tm, errs := parseTemplate(tt.tmpl, true)
+		tm, errs := parseTemplate(tt.tmpl, inConfig)
 		if tt.want == "" && tt.tmpl != "" {
 			if len(errs) == 0 {
 				t.Errorf("parseTemplate(%q) accepted an invalid template", tt.tmpl)
@@ -57,36 +59,44 @@ func TestTemplateRender(t *testing.T) {
 
 func TestTemplateErrors(t *testing.T) {
 	tests := []struct {
-		tmpl      string
-		allowName bool
-		want      []string // "offset: message substring"
+		tmpl string
+		sc   scope
+		want []string // "offset: message substring"
 	}{
-		{"{}", true, []string{"0: empty placeholder {}"}},
-		{"a{index", true, []string{"1: unclosed {"}},
-		{"a{in{index}", true, []string{"1: unclosed {"}},
-		{"a}b", true, []string{"1: unmatched }"}},
-		{"{Index}", true, []string{"0: unknown placeholder {Index}; did you mean {index}?"}},
-		{"{host}", true, []string{"0: unknown placeholder {host}; use {plan}, {group}, {name} or {index}"}},
-		{"x-{name}", false, []string{"2: {name} cannot be used in cloneName"}},
-		{"{plan+1}", true, []string{"0: placeholder {plan+1}: only {index} takes an offset or a format"}},
-		{"{index+}", true, []string{"0: placeholder {index+}: the offset must be a number"}},
-		{"{index+1000001}", true, []string{"0: placeholder {index+1000001}: the offset must be a number from 0 to 1000000"}},
-		{"{index-2}", true, []string{"0: placeholder {index-2} renders a negative number"}},
-		{"{index*2}", true, []string{"0: unknown placeholder {index*2}"}},
-		{"{index/0}", true, []string{"0: placeholder {index/0}: / needs a number from 1 to 1000000"}},
-		{"{index%}", true, []string{"0: placeholder {index%}: % needs a number from 1 to 1000000"}},
-		{"{index/2%3}", true, []string{`0: placeholder {index/2%3}: unexpected "%3"`}},
-		{"{index+1x}", true, []string{`0: placeholder {index+1x}: unexpected "x"`}},
-		{"{index:}", true, []string{"0: placeholder {index:}: empty format"}},
-		{"{index:3}", true, []string{"0: placeholder {index:3}: a width pads with zeros and must start with 0; write {index:03}"}},
-		{"{index+1:2x}", true, []string{"0: placeholder {index+1:2x}: a width pads with zeros and must start with 0; write {index+1:02x}"}},
-		{"{index:021}", true, []string{`0: placeholder {index:021}: bad format "021"`}},
-		{"{index:0q}", true, []string{`0: placeholder {index:0q}: bad format "0q"`}},
-		{`{"a":1}`, true, []string{`0: unknown placeholder {"a":1}`}},
-		{"{indx}-{grop}}", true, []string{"0: unknown placeholder {indx}; did you mean {index}?", "7: unknown placeholder {grop}; did you mean {group}?", "13: unmatched }"}},
+		{"{}", inConfig, []string{"0: empty placeholder {}"}},
+		{"a{index", inConfig, []string{"1: unclosed {"}},
+		{"a{in{index}", inConfig, []string{"1: unclosed {"}},
+		{"a}b", inConfig, []string{"1: unmatched }"}},
+		{"{Index}", inConfig, []string{"0: unknown placeholder {Index}; did you mean {index}?"}},
+		{"{host}", inConfig, []string{"0: unknown placeholder {host}; use {plan}, {group}, {name} or {index}"}},
+		{"x-{name}", inCloneName, []string{"2: {name} cannot be used in cloneName"}},
+		{"{plan+1}", inConfig, []string{"0: placeholder {plan+1}: only {index} takes an offset or a format"}},
+		{"{index+}", inConfig, []string{"0: placeholder {index+}: the offset must be a number"}},
+		{"{index+1000001}", inConfig, []string{"0: placeholder {index+1000001}: the offset must be a number from 0 to 1000000"}},
+		{"{index-2}", inConfig, []string{"0: placeholder {index-2} renders a negative number"}},
+		{"{index*2}", inConfig, []string{"0: unknown placeholder {index*2}"}},
+		{"{index/0}", inConfig, []string{"0: placeholder {index/0}: / needs a number from 1 to 1000000"}},
+		{"{index%}", inConfig, []string{"0: placeholder {index%}: % needs a number from 1 to 1000000"}},
+		{"{index/2%3}", inConfig, []string{`0: placeholder {index/2%3}: unexpected "%3"`}},
+		{"{index+1x}", inConfig, []string{`0: placeholder {index+1x}: unexpected "x"`}},
+		{"{index:}", inConfig, []string{"0: placeholder {index:}: empty format"}},
+		{"{index:3}", inConfig, []string{"0: placeholder {index:3}: a width pads with zeros and must start with 0; write {index:03}"}},
+		{"{index+1:2x}", inConfig, []string{"0: placeholder {index+1:2x}: a width pads with zeros and must start with 0; write {index+1:02x}"}},
+		{"{index:021}", inConfig, []string{`0: placeholder {index:021}: bad format "021"`}},
+		{"{index:0q}", inConfig, []string{`0: placeholder {index:0q}: bad format "0q"`}},
+		{`{"a":1}`, inConfig, []string{`0: unknown placeholder {"a":1}`}},
+		{"{mac}", inConfig, []string{"0: placeholder {mac}: name the network adapter, a number from 1 to 10"}},
+		{"{mac:0}", inConfig, []string{"0: placeholder {mac:0}: name the network adapter"}},
+		{"{mac:11}", inConfig, []string{"0: placeholder {mac:11}: name the network adapter"}},
+		{"{mac:01}", inConfig, []string{"0: placeholder {mac:01}: name the network adapter"}},
+		{"{mac:+1}", inConfig, []string{"0: placeholder {mac:+1}: name the network adapter"}},
+		{"{mac+1}", inConfig, []string{"0: placeholder {mac+1}: name the network adapter"}},
+		{"x{mac:1}", inClone, []string{"1: placeholder {mac:1} can only be used in guestinfo and extraConfig values"}},
+		{"{mack:1}", inConfig, []string{"0: unknown placeholder {mack:1}; did you mean {mac}?"}},
+		{"{indx}-{grop}}", inConfig, []string{"0: unknown placeholder {indx}; did you mean {index}?", "7: unknown placeholder {grop}; did you mean {group}?", "13: unmatched }"}},
 	}
 	for _, tt := range tests {
-		_, errs := parseTemplate(tt.tmpl, tt.allowName)
+		_, errs := parseTemplate(tt.tmpl, tt.sc)
 		var got []string
 		for _, e := range errs {
 			got = append(got, strconv.Itoa(e.Off)+": "+e.Msg)
