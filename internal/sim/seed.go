@@ -221,9 +221,9 @@ func (s *Simulator) createDatastore(ctx context.Context, hosts []*object.HostSys
 	if s.dsRoot == "" {
 		// vcsim keeps a directory and a few files per VM on the datastore;
 		// on tmpfs they cost nothing, on a disk about 0.5 ms each.
-		root, err := os.MkdirTemp("/dev/shm", "iclone-plan-sim-")
+		root, err := makeDatastoreRoot("/dev/shm")
 		if err != nil {
-			if root, err = os.MkdirTemp("", "iclone-plan-sim-"); err != nil {
+			if root, err = makeDatastoreRoot(os.TempDir()); err != nil {
 				return fmt.Errorf("sim: seed: datastore %q: %w", name, err)
 			}
 		}
