@@ -480,7 +480,10 @@ func (s *Simulator) createExtraVM(base *simulator.Context, folder *simulator.Fol
 	if body.Fault_ != nil {
 		return fmt.Errorf("sim: create VM %q: %s", name, body.Fault_.String)
 	}
-	info, err := s.runTask(&ctx, body.Res.Returnval)
+	// The task runs with ctx's locking identity: wait with another, or the
+	// task's lock would not keep the waiter out while the task updates it.
+	wait := *base
+	info, err := s.runTask(&wait, body.Res.Returnval)
 	if err != nil {
 		return fmt.Errorf("sim: create VM %q: %w", name, err)
 	}
@@ -490,7 +493,7 @@ func (s *Simulator) createExtraVM(base *simulator.Context, folder *simulator.Fol
 	if pbody.Fault_ != nil {
 		return fmt.Errorf("sim: power on VM %q: %s", name, pbody.Fault_.String)
 	}
-	if _, err := s.runTask(&on, pbody.Res.Returnval); err != nil {
+	if _, err := s.runTask(&wait, pbody.Res.Returnval); err != nil {
 		return fmt.Errorf("sim: power on VM %q: %w", name, err)
 	}
 	return nil
