@@ -220,9 +220,19 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 		return err
 	}
 
-	inv, err := readInventory(ctx, t.client, dcPath, p, nil)
+	// apply and destroy read every VM afresh (a cache emptied first); what
+	// they read of the VMs no plan owns, which they do not change, is left
+	// in the inventory cache for the plans that follow.
+	var cache *vsphere.DeviceCache
+	if t.sim == nil {
+		cache = openCache(t.client, t.client.Datacenter(), true)
+	}
+	inv, err := readInventory(ctx, t.client, dcPath, p, cache)
 	if err != nil {
 		return err
+	}
+	if cache != nil {
+		_ = cache.Save() // only time is lost if it cannot be written
 	}
 	desired := p
 	if destroy {

@@ -552,3 +552,30 @@ func TestE2EInventoryCacheSeesChanges(t *testing.T) {
 		t.Fatalf("status --refresh: %v", r)
 	}
 }
+
+// apply reads every VM afresh and leaves what it read of the VMs no plan
+// owns in the inventory cache: the plan after it needs to read none again.
+func TestE2EApplyFillsInventoryCache(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	cacheDir := filepath.Join(e.dir, "cache")
+	e.env = append(e.env, cacheDirEnv+"="+cacheDir)
+	e.addDecoy("/Lab/vm", "neighbour", "00:50:56:3f:ff:02")
+	if r := e.cli("apply", "--auto-approve", e2ePlan); r.code != 0 {
+		t.Fatalf("apply: %v", r)
+	}
+	files, _ := filepath.Glob(filepath.Join(cacheDir, "inventory-*.json"))
+	if len(files) != 1 {
+		t.Fatalf("after an apply the cache directory holds %v, want one inventory cache", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil || !strings.Contains(string(data), "00:50:56:3f:ff:02") || strings.Contains(string(data), "lab-web") {
+		t.Fatalf("the cache (%v) should hold the neighbour's MAC and none of the plan's own VMs: %s", err, data)
+	}
+	if r := e.cli("plan", "--detailed-exitcode", e2ePlan); r.code != 0 {
+		t.Fatalf("plan after the apply: %v", r)
+	}
+	after, _ := os.ReadFile(files[0])
+	if string(after) != string(data) {
+		t.Errorf("the plan after the apply rewrote the cache: nothing it holds should have changed")
+	}
+}

@@ -109,7 +109,7 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*target,
 // inventory: what plan and status share. They are read-only, so they may
 // take the devices of VMs no plan owns from the inventory cache (see
 // openCache); refresh reads them all and rewrites it. apply and destroy
-// always read everything. The caller closes the target.
+// always read everything (and rewrite it). The caller closes the target.
 func (a *app) observe(ctx context.Context, path string, conn *connFlags, refresh bool) (*plan.Plan, *target, *inventory.Inventory, error) {
 	p, err := loadPlan(path)
 	if err != nil {
@@ -142,7 +142,8 @@ check) are nearly all of what a plan reads, so plan and status keep them in a
 cache (in $ICLONE_PLAN_CACHE_DIR, else iclone-plan under the user's cache
 directory) and read again only those of VMs whose configuration version
 (config.changeVersion) has changed. The plan's own clones and sources are
-always read. --refresh reads everything; apply and destroy always do.`
+always read. --refresh reads everything; apply and destroy always do, and
+leave what they read in the cache.`
 
 const refreshUsage = "read every VM's devices from vCenter, not reusing the inventory cache"
 
