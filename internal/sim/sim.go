@@ -325,7 +325,9 @@ func (s *Simulator) Close() {
 			s.outage.close()
 			s.server.Close()
 		}
+		s.refreshMu.Lock() // no refresh starts after this (see refreshLater)
 		close(s.closing)
+		s.refreshMu.Unlock()
 		s.refreshWG.Wait()
 		s.model.Remove()
 		if s.dsRoot != "" {

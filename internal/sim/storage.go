@@ -42,6 +42,11 @@ func refreshStorage(ctx *simulator.Context, vm *simulator.VirtualMachine) {
 func (s *Simulator) refreshLater(ctx *simulator.Context, src *simulator.VirtualMachine) {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
+	select {
+	case <-s.closing:
+		return // Close waits for refreshes: none may start after it
+	default:
+	}
 	_, pending := s.refreshing[src.Self]
 	s.refreshing[src.Self] = time.Now()
 	if pending {
