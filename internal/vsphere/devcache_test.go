@@ -15,22 +15,11 @@ import (
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 )
 
-// cacheEnv is a simulator with one source (/Lab/vm/golden/web) and 20
-// VMs no plan owns, and a client of it.
+// cacheEnv is a web lab (see newWebLab) with 20 VMs no plan owns.
 func cacheEnv(t *testing.T) (*Client, *Ops) {
 	t.Helper()
-	s, err := sim.Start(context.Background(), sim.Options{VMs: 20, Seed: &sim.Seed{Datacenter: "Lab",
-		Sources: []sim.SeedSource{{Path: "/Lab/vm/golden/web", NICs: []sim.SeedNIC{{Adapter: 1}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	c := connect(t, Config{URL: s.URL().String(), Insecure: true})
-	ops, err := c.Ops(context.Background(), "/Lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c, ops
+	l := newWebLab(t, sim.Options{VMs: 20})
+	return l.client, l.ops
 }
 
 var freshWeb = func(dc string) []string { return []string{dc + "/vm/golden/web"} }

@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -21,23 +20,10 @@ import (
 func TestInstantClonesShareOnePoller(t *testing.T) {
 	const n = 32
 	ctx := context.Background()
-	s, err := sim.Start(ctx, sim.Options{Latency: 100 * time.Millisecond, FailClone: n, Seed: &sim.Seed{Datacenter: "Lab",
-		Sources: []sim.SeedSource{{Path: "/Lab/vm/golden/web", NICs: []sim.SeedNIC{{Adapter: 1}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	c := connect(t, Config{URL: s.URL().String(), Insecure: true})
-	ops, err := c.Ops(ctx, "/Lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := find.NewFinder(c.Vim).VirtualMachine(ctx, "/Lab/vm/golden/web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := newWebLab(t, sim.Options{Latency: 100 * time.Millisecond, FailClone: n})
+	c, ops, src := l.client, l.ops, l.src
 	// Warm the caches (source devices, folder): they are read once.
-	if _, err := ops.InstantClone(ctx, &CloneSpec{Source: src.Reference().Value, Name: "warm", Folder: "/Lab/vm"}, nil); err != nil {
+	if _, err := ops.InstantClone(ctx, &CloneSpec{Source: src, Name: "warm", Folder: "/Lab/vm"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	before := c.RoundTrips()
@@ -45,7 +31,7 @@ func TestInstantClonesShareOnePoller(t *testing.T) {
 	errs := make([]error, n-1)
 	for i := range n - 1 {
 		wg.Go(func() {
-			_, errs[i] = ops.InstantClone(ctx, &CloneSpec{Source: src.Reference().Value, Name: fmt.Sprintf("c%02d", i), Folder: "/Lab/vm"}, nil)
+			_, errs[i] = ops.InstantClone(ctx, &CloneSpec{Source: src, Name: fmt.Sprintf("c%02d", i), Folder: "/Lab/vm"}, nil)
 		})
 	}
 	wg.Wait()

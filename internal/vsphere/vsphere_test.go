@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vmware/govmomi"
+	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/simulator"
@@ -17,6 +18,7 @@ import (
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/sim"
 )
 
 // initSimulator starts vcsim's VPX model over real HTTPS and returns it with
@@ -50,6 +52,43 @@ func connect(t testing.TB, cfg Config) *Client {
 	}
 	t.Cleanup(func() { _ = c.Logout(context.Background()) })
 	return c
+}
+
+// webLab is a simulator (with opts) seeded with datacenter Lab and one
+// running source, /Lab/vm/golden/web with one NIC, and a client of it over
+// verified TLS.
+type webLab struct {
+	sim    *sim.Simulator
+	cfg    Config // the client's: URL and the simulator's CA
+	client *Client
+	ops    *Ops
+	src    string // the source's reference value
+}
+
+func newWebLab(t *testing.T, opts sim.Options) *webLab {
+	t.Helper()
+	ctx := context.Background()
+	opts.Seed = &sim.Seed{Datacenter: "Lab", Sources: []sim.SeedSource{{Path: "/Lab/vm/golden/web", NICs: []sim.SeedNIC{{Adapter: 1}}}}}
+	s, err := sim.Start(ctx, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	ca, err := s.CertificateFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := &webLab{sim: s, cfg: Config{URL: s.URL().String(), CACerts: ca}}
+	l.client = connect(t, l.cfg)
+	if l.ops, err = l.client.Ops(ctx, "/Lab"); err != nil {
+		t.Fatal(err)
+	}
+	src, err := find.NewFinder(l.client.Vim).VirtualMachine(ctx, "/Lab/vm/golden/web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.src = src.Reference().Value
+	return l
 }
 
 func TestReadInventoryMatchesModel(t *testing.T) {

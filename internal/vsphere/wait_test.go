@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/session"
 
 	"github.com/iclone-plan/iclone-plan/internal/sim"
@@ -17,25 +16,8 @@ import (
 // lost with the wait.
 func TestWaitSurvivesSessionAndNetworkLoss(t *testing.T) {
 	ctx := context.Background()
-	s, err := sim.Start(ctx, sim.Options{Latency: 600 * time.Millisecond, Seed: &sim.Seed{Datacenter: "Lab",
-		Sources: []sim.SeedSource{{Path: "/Lab/vm/golden/web", NICs: []sim.SeedNIC{{Adapter: 1}}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	ca, err := s.CertificateFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := connect(t, Config{URL: s.URL().String(), CACerts: ca})
-	ops, err := c.Ops(ctx, "/Lab")
-	if err != nil {
-		t.Fatal(err)
-	}
-	src, err := find.NewFinder(c.Vim).VirtualMachine(ctx, "/Lab/vm/golden/web")
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := newWebLab(t, sim.Options{Latency: 600 * time.Millisecond})
+	s, c, ops := l.sim, l.client, l.ops
 	for _, lose := range []string{"session", "network"} {
 		t.Run(lose, func(t *testing.T) {
 			started := make(chan struct{})
@@ -45,7 +27,7 @@ func TestWaitSurvivesSessionAndNetworkLoss(t *testing.T) {
 			}
 			done := make(chan res, 1)
 			go func() {
-				vm, err := ops.InstantClone(ctx, &CloneSpec{Source: src.Reference().Value, Name: "clone-" + lose, Folder: "/Lab/vm"},
+				vm, err := ops.InstantClone(ctx, &CloneSpec{Source: l.src, Name: "clone-" + lose, Folder: "/Lab/vm"},
 					func(string) { close(started) })
 				done <- res{vm, err}
 			}()
@@ -57,7 +39,7 @@ func TestWaitSurvivesSessionAndNetworkLoss(t *testing.T) {
 				if err != nil || cur == nil {
 					t.Fatal(cur, err)
 				}
-				admin := connect(t, Config{URL: s.URL().String(), CACerts: ca})
+				admin := connect(t, l.cfg)
 				if err := session.NewManager(admin.Vim).TerminateSession(ctx, []string{cur.Key}); err != nil {
 					t.Fatal(err)
 				}
