@@ -206,11 +206,8 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 					if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
 						readDevices(vm, d.VirtualDevice, b.netNames)
 					}
-				} else if ov := keyedOption(p.Val); ov != nil {
-					if vm.Markers == nil {
-						vm.Markers = map[string]string{}
-					}
-					vm.Markers[ov.Key] = fmt.Sprint(ov.Value)
+				} else {
+					addMarker(vm, p.Val)
 				}
 			}
 			if present[vm.Ref] {
@@ -377,12 +374,7 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 			case "config.changeVersion":
 				versions[vm.Ref], _ = p.Val.(string)
 			default:
-				if ov := keyedOption(p.Val); ov != nil {
-					if vm.Markers == nil {
-						vm.Markers = map[string]string{}
-					}
-					vm.Markers[ov.Key] = fmt.Sprint(ov.Value)
-				}
+				addMarker(&vm, p.Val)
 			}
 		}
 		vm.Folder = pathOf(parent, 0)
@@ -391,6 +383,17 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 	}
 	sort.Slice(inv.VMs, func(i, j int) bool { return inv.VMs[i].Path < inv.VMs[j].Path })
 	return &built{inv: inv, dcRef: dcRef, netNames: netNames, versions: versions}
+}
+
+// addMarker records the marker a keyed extraConfig path retrieved (val),
+// if it retrieved one.
+func addMarker(vm *inventory.VM, val any) {
+	if ov := keyedOption(val); ov != nil {
+		if vm.Markers == nil {
+			vm.Markers = map[string]string{}
+		}
+		vm.Markers[ov.Key] = fmt.Sprint(ov.Value)
+	}
 }
 
 // keyedOption returns the OptionValue a keyed extraConfig path
