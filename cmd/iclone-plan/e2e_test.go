@@ -508,25 +508,43 @@ func TestE2ESavedPlan(t *testing.T) {
 	}
 }
 
+// newCacheE2E is an end-to-end test whose CLIs keep their inventory cache
+// in a directory of its own (returned), with a VM the plan does not own,
+// "neighbour", whose adapter has mac.
+func newCacheE2E(t *testing.T, mac string) (*e2e, string) {
+	t.Helper()
+	e := newE2E(t, e2ePlan, sim.Options{})
+	cacheDir := filepath.Join(e.dir, "cache")
+	e.env = append(e.env, cacheDirEnv+"="+cacheDir)
+	e.addDecoy("/Lab/vm", "neighbour", mac)
+	return e, cacheDir
+}
+
+// checkCache asserts that dir holds one inventory cache, with the
+// neighbour's MAC and none of the plan's own VMs, and returns its path and
+// content.
+func (e *e2e) checkCache(dir, mac string) (string, []byte) {
+	e.t.Helper()
+	files, _ := filepath.Glob(filepath.Join(dir, "inventory-*.json"))
+	if len(files) != 1 {
+		e.t.Fatalf("the cache directory holds %v, want one inventory cache", files)
+	}
+	data, err := os.ReadFile(files[0])
+	if err != nil || !strings.Contains(string(data), mac) || strings.Contains(string(data), "lab-web") {
+		e.t.Fatalf("the cache (%v) should hold the neighbour's MAC and none of the plan's own VMs: %s", err, data)
+	}
+	return files[0], data
+}
+
 // plan keeps an inventory cache of the VMs it does not own, and still sees
 // a change to one of them: a neighbour given one of the plan's MACs after
 // a first plan is a collision on the next plan, cached or --refresh.
 func TestE2EInventoryCacheSeesChanges(t *testing.T) {
-	e := newE2E(t, e2ePlan, sim.Options{})
-	cacheDir := filepath.Join(e.dir, "cache")
-	e.env = append(e.env, cacheDirEnv+"="+cacheDir)
-	e.addDecoy("/Lab/vm", "neighbour", "00:50:56:3f:ff:01")
+	e, cacheDir := newCacheE2E(t, "00:50:56:3f:ff:01")
 	if r := e.cli("plan", e2ePlan); r.code != 0 {
 		t.Fatalf("first plan: %v", r)
 	}
-	files, _ := filepath.Glob(filepath.Join(cacheDir, "inventory-*.json"))
-	if len(files) != 1 {
-		t.Fatalf("after a plan the cache directory holds %v, want one inventory cache", files)
-	}
-	data, err := os.ReadFile(files[0])
-	if err != nil || !strings.Contains(string(data), "00:50:56:3f:ff:01") || strings.Contains(string(data), "lab-web") {
-		t.Fatalf("the cache (%v) should hold the neighbour's MAC and none of the plan's own VMs: %s", err, data)
-	}
+	e.checkCache(cacheDir, "00:50:56:3f:ff:01")
 
 	ctx := context.Background()
 	vm, err := find.NewFinder(e.client.Vim, false).VirtualMachine(ctx, "/Lab/vm/neighbour")
@@ -556,25 +574,15 @@ func TestE2EInventoryCacheSeesChanges(t *testing.T) {
 // apply reads every VM afresh and leaves what it read of the VMs no plan
 // owns in the inventory cache: the plan after it needs to read none again.
 func TestE2EApplyFillsInventoryCache(t *testing.T) {
-	e := newE2E(t, e2ePlan, sim.Options{})
-	cacheDir := filepath.Join(e.dir, "cache")
-	e.env = append(e.env, cacheDirEnv+"="+cacheDir)
-	e.addDecoy("/Lab/vm", "neighbour", "00:50:56:3f:ff:02")
+	e, cacheDir := newCacheE2E(t, "00:50:56:3f:ff:02")
 	if r := e.cli("apply", "--auto-approve", e2ePlan); r.code != 0 {
 		t.Fatalf("apply: %v", r)
 	}
-	files, _ := filepath.Glob(filepath.Join(cacheDir, "inventory-*.json"))
-	if len(files) != 1 {
-		t.Fatalf("after an apply the cache directory holds %v, want one inventory cache", files)
-	}
-	data, err := os.ReadFile(files[0])
-	if err != nil || !strings.Contains(string(data), "00:50:56:3f:ff:02") || strings.Contains(string(data), "lab-web") {
-		t.Fatalf("the cache (%v) should hold the neighbour's MAC and none of the plan's own VMs: %s", err, data)
-	}
+	file, data := e.checkCache(cacheDir, "00:50:56:3f:ff:02")
 	if r := e.cli("plan", "--detailed-exitcode", e2ePlan); r.code != 0 {
 		t.Fatalf("plan after the apply: %v", r)
 	}
-	after, _ := os.ReadFile(files[0])
+	after, _ := os.ReadFile(file)
 	if string(after) != string(data) {
 		t.Errorf("the plan after the apply rewrote the cache: nothing it holds should have changed")
 	}
