@@ -68,10 +68,11 @@ func OpenDeviceCache(path string) *DeviceCache {
 	return c
 }
 
-// Hits is how many VMs the last read took from the cache; Reads how many
-// it read from vCenter that the cache could have held (VMs not managed by
-// iclone-plan, whose version was new or changed).
-func (c *DeviceCache) Hits() int  { return c.hits }
+// Hits is how many VMs the last read took from the cache.
+func (c *DeviceCache) Hits() int { return c.hits }
+
+// Reads is how many VMs the last read read from vCenter that the cache
+// could have held (VMs no plan owns whose version was new or changed).
 func (c *DeviceCache) Reads() int { return c.reads }
 
 // begin starts a read of the given vCenter and datacenter: entries of
