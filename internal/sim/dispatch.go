@@ -50,12 +50,16 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 	if m.Name == "CancelTask" && ctx.Session != nil {
 		return nil, s.checkCancel(ctx, m.This)
 	}
-	if m.Name != "InstantClone_Task" || m.This.Type != "VirtualMachine" || ctx.Session == nil {
-		return nil, nil
-	}
-	if ctx.Session.Key == s.internalSession {
+	if ctx.Session == nil || ctx.Session.Key == s.internalSession {
 		// vcsim's in-process session is shared by every simulator in the
 		// process, so a wrapper there could shadow another simulator's VM.
+		return nil, nil
+	}
+	if raceBuild && m.Name == "CreateContainerView" {
+		wrapViewManager(ctx)
+		return nil, nil
+	}
+	if m.Name != "InstantClone_Task" || m.This.Type != "VirtualMachine" {
 		return nil, nil
 	}
 	vm, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachine)
@@ -77,6 +81,38 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 		s.wrapped[vm.Self] = append(s.wrapped[vm.Self], weak.Make(reg))
 	})
 	return nil, nil
+}
+
+// viewManagerCreateVMSafe is the ViewManager of race-detector builds: its
+// CreateContainerView waits while a clone VM is being created. vcsim's
+// CreateContainerView walks the inventory (resource pools' vm lists among
+// it) without taking any object's lock, while CreateVM_Task appends the new
+// VM to its pool's list under the pool's lock: a data race in vcsim
+// itself, reported whenever an inventory read (a plan, an inventory sample
+// of a test) starts while a clone is made, which would hide races of this
+// project's own code. See lockCreateVM.
+type viewManagerCreateVMSafe struct {
+	*simulator.ViewManager
+}
+
+// CreateContainerView implements ViewManager.CreateContainerView.
+func (w *viewManagerCreateVMSafe) CreateContainerView(ctx *simulator.Context, req *types.CreateContainerView) soap.HasFault {
+	createVMMu.Lock()
+	defer createVMMu.Unlock()
+	return w.ViewManager.CreateContainerView(ctx, req)
+}
+
+// wrapViewManager puts viewManagerCreateVMSafe into the session's Registry
+// (as dispatch does for InstantClone_Task, and for the same reason), once
+// per session.
+func wrapViewManager(ctx *simulator.Context) {
+	reg := ctx.Session.Registry
+	m := ctx.Map.ViewManager()
+	ctx.WithLock(m, func() {
+		if _, ok := reg.Get(m.Self).(*viewManagerCreateVMSafe); !ok {
+			reg.Put(&viewManagerCreateVMSafe{ViewManager: m})
+		}
+	})
 }
 
 // checkCancel refuses to cancel a running instant clone with NotSupported,
