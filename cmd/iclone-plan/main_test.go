@@ -5,6 +5,8 @@ import (
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/iclone-plan/iclone-plan/internal/testwatch"
 )
 
 // TestMain lets testscript run the real iclone-plan main as a subprocess of
@@ -25,7 +27,8 @@ func TestMain(m *testing.M) {
 		os.Setenv(cacheDirEnv, dir)
 		tm = cleanupM{m, dir}
 	}
-	testscript.Main(tm, map[string]func(){
+	// The watchdog says where the tests hang, should they pass -timeout.
+	testscript.Main(testwatch.Wrap(tm), map[string]func(){
 		"iclone-plan": func() { os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
 	})
 }
