@@ -104,7 +104,38 @@ func (d *decoder) yamlError(err error) {
 		pos.Line, _ = strconv.Atoi(m[1])
 		msg = m[2]
 	}
-	d.errs.Add(pos, "invalid YAML: "+msg+"; quote values that start with { [ * & ! % @ or `")
+	// yaml.v3 gives the line of a syntax error, not its column: point at
+	// the likeliest culprit on the line and say what usually causes it.
+	var text string
+	if lines := strings.Split(string(d.src), "\n"); pos.Line >= 1 && pos.Line <= len(lines) {
+		text = strings.TrimSuffix(lines[pos.Line-1], "\r")
+	}
+	col := strings.IndexFunc(text, func(r rune) bool { return r != ' ' && r != '\t' }) // the line's first token
+	hint := "quote values that start with { [ * & ! % @ or `"
+	switch {
+	case strings.Contains(msg, "cannot start any token") && strings.Contains(text, "\t"):
+		col = strings.Index(text, "\t")
+		hint = "YAML indents with spaces, not tabs: replace the tab"
+	case strings.Contains(msg, "cannot start any token"):
+		if i := strings.IndexAny(text[max(col, 0):], "@`"); i >= 0 {
+			col += i
+		}
+	case strings.Contains(msg, "mapping values are not allowed"):
+		hint = "indent this key as its siblings are, or quote a value that holds \": \""
+	case strings.Contains(msg, "did not find expected '-' indicator"):
+		hint = "indent the entries of the list below this line alike, and their keys alike"
+	case strings.Contains(msg, "unexpected end of stream"):
+		hint = "close the quote or bracket opened here"
+		if i := strings.IndexAny(text[max(col, 0):], "\"'[{"); i >= 0 {
+			col += i
+		}
+	case strings.Contains(msg, "did not find expected key"):
+		hint = "indent this line as the keys of its mapping are, or close the quote or bracket opened above"
+	}
+	if col >= 0 {
+		pos.Col = col + 1
+	}
+	d.errs.Add(pos, "invalid YAML: "+msg+"; "+hint)
 }
 
 // deref follows aliases to the anchored node. yaml.v3 never expands aliases
