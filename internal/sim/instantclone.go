@@ -87,11 +87,11 @@ func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task
 	started := time.Now()
 	ctx.WithLock(task, func() {
 		if cancelled = task.Info.Cancelled; !cancelled {
-			ctx.Update(task, []types.PropertyChange{
-				{Name: "info.startTime", Val: started},
-				{Name: "info.state", Val: types.TaskInfoStateRunning},
-				{Name: "info.cancelable", Val: false},
-			})
+			info := task.Info
+			info.StartTime = &started
+			info.State = types.TaskInfoStateRunning
+			info.Cancelable = false
+			setTaskInfo(ctx, task, info)
 		}
 	})
 	if cancelled {
@@ -107,22 +107,19 @@ func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task
 		f.msg = fmt.Sprintf("instant clone of %q to %q failed: %s", task.Info.EntityName, spec.Name, f.msg)
 	}
 
-	changes := []types.PropertyChange{
-		{Name: "info.completeTime", Val: time.Now()},
-		{Name: "info.state", Val: types.TaskInfoStateSuccess},
-		{Name: "info.result", Val: res},
-	}
-	if f != nil {
-		changes[1].Val = types.TaskInfoStateError
-		changes[2].Val = nil
-		changes = append(changes, types.PropertyChange{Name: "info.error", Val: &types.LocalizedMethodFault{
-			Fault:            f.fault,
-			LocalizedMessage: f.msg,
-		}})
-	}
 	// Complete before releasing the slot, so a queued task never starts
 	// before the one it waited for has completed.
-	ctx.Map.AtomicUpdate(ctx, task, changes)
+	ctx.WithLock(task, func() {
+		info := task.Info
+		now := time.Now()
+		info.CompleteTime = &now
+		info.State, info.Result = types.TaskInfoStateSuccess, res
+		if f != nil {
+			info.State, info.Result = types.TaskInfoStateError, nil
+			info.Error = &types.LocalizedMethodFault{Fault: f.fault, LocalizedMessage: f.msg}
+		}
+		setTaskInfo(ctx, task, info)
+	})
 	s.tasks.Delete(task.Self)
 	release()
 }
@@ -261,6 +258,22 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 	})
 	sleepUntil(deadline)
 	return clone.Self, nil
+}
+
+// setTaskInfo replaces the whole info of an instant clone task; the caller
+// holds the task's lock. One change of "info", not one per field: vcsim's
+// WaitForUpdatesEx, when a change is below a watched property ("info.state"
+// below the "info" that govmomi's task waits watch), reads the task's live
+// info without its lock to report the whole property, racing with the
+// task's next update. A change of "info" itself is reported as it is. The
+// final update also names "info.state", which vcsim's task history
+// watches: nothing writes the task after it.
+func setTaskInfo(ctx *simulator.Context, task *simulator.Task, info types.TaskInfo) {
+	changes := []types.PropertyChange{{Name: "info", Val: info}}
+	if info.State == types.TaskInfoStateSuccess || info.State == types.TaskInfoStateError {
+		changes = append(changes, types.PropertyChange{Name: "info.state", Val: info.State})
+	}
+	ctx.Update(task, changes)
 }
 
 func sleepUntil(t time.Time) {
