@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/url"
 	"testing"
@@ -12,7 +11,6 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
 	"github.com/vmware/govmomi/session"
-	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/soap"
@@ -125,16 +123,28 @@ func (e *env) clone(src *object.VirtualMachine, spec types.VirtualMachineInstant
 	return e.wait(t)
 }
 
+// wait waits for a task (ended in success or error) and returns its info.
+// It waits as the simulator does, on its own task-update hook, reading the
+// info under the task's lock. Not with govmomi's WaitForResult: it watches
+// the task's "info" with WaitForUpdatesEx, which in vcsim reads the live
+// info without the task's lock when a field of it changes, a race with the
+// task's next update (vcsim's own tasks update field by field) that race
+// builds report.
 func (e *env) wait(t *object.Task) *types.TaskInfo {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(e.ctx, time.Minute)
-	defer cancel()
-	info, err := t.WaitForResult(ctx, nil)
-	var terr task.Error
-	if err != nil && !errors.As(err, &terr) {
-		e.t.Fatalf("wait for %s: %v", t.Reference(), err)
+	done := make(chan types.TaskInfo, 1)
+	go func() {
+		wait := *e.sim.model.Service.Context
+		info, _ := e.sim.runTask(&wait, t.Reference()) // info.Error is the task's fault
+		done <- info
+	}()
+	select {
+	case info := <-done:
+		return &info
+	case <-time.After(time.Minute):
+		e.t.Fatalf("task %s still running after a minute", t.Reference())
+		return nil
 	}
-	return info
 }
 
 // mustClone clones and fails the test on a task error.

@@ -152,11 +152,18 @@ func setMAC(t *testing.T, c *Client, ref string, key int32, mac string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	card := devices.FindByKey(key).(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
+	dev := devices.FindByKey(key)
+	card := dev.(types.BaseVirtualEthernetCard).GetVirtualEthernetCard()
 	card.MacAddress, card.AddressType = mac, string(types.VirtualEthernetCardMacTypeManual)
-	if err := vm.EditDevice(ctx, card); err != nil {
+	spec, err := object.VirtualDeviceList{dev}.ConfigSpec(types.VirtualDeviceConfigSpecOperationEdit)
+	if err != nil {
 		t.Fatal(err)
 	}
+	task, err := vm.Reconfigure(ctx, types.VirtualMachineConfigSpec{DeviceChange: spec})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitTask(t, c, task)
 }
 
 // The cache file of another vCenter or datacenter, of another format, or
