@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/iclone-plan/iclone-plan/internal/executor"
@@ -100,7 +101,16 @@ func TestConnectAfterReady(t *testing.T) {
 					if n.Connected && vm.Markers[inventory.MarkerState] == "pending" {
 						t.Errorf("%s: NIC %s connected while the clone is a pending replacement", vm.Path, n.MAC)
 					}
-					if n.Connected && guestReady(l, vm.Ref) == "" {
+					if !n.Connected {
+						continue
+					}
+					// Read after the sample: a replaced clone may be gone
+					// by now, and a clone gone cannot be judged.
+					switch ready, err := guestReady(l, vm.Ref); {
+					case isNotFound(err):
+					case err != nil:
+						t.Errorf("%s: reading guestinfo.iclone.ready: %v", vm.Path, err)
+					case ready == "":
 						t.Errorf("%s: NIC %s connected before its guest reported ready", vm.Path, n.MAC)
 					}
 				}
@@ -130,22 +140,35 @@ func TestConnectAfterReady(t *testing.T) {
 }
 
 // guestReady reads the VM's guestinfo.iclone.ready straight from vCenter.
-func guestReady(l *lab, ref string) string {
+// ("" if the guest has not set it).
+func guestReady(l *lab, ref string) (string, error) {
 	var content []types.ObjectContent
 	err := property.DefaultCollector(l.client.Vim).RetrieveOne(context.Background(),
 		types.ManagedObjectReference{Type: "VirtualMachine", Value: ref}, []string{`config.extraConfig["guestinfo.iclone.ready"]`}, &content)
 	if err != nil {
-		return ""
+		return "", err
 	}
 	for _, oc := range content {
 		for _, p := range oc.PropSet {
 			if ov, ok := p.Val.(types.OptionValue); ok {
 				s, _ := ov.Value.(string)
-				return s
+				return s, nil
 			}
 		}
 	}
-	return ""
+	return "", nil
+}
+
+// isNotFound reports whether err is vCenter's ManagedObjectNotFound.
+func isNotFound(err error) bool {
+	if err == nil || !soap.IsSoapFault(err) {
+		return false
+	}
+	switch soap.ToSoapFault(err).VimFault().(type) {
+	case types.ManagedObjectNotFound, *types.ManagedObjectNotFound:
+		return true
+	}
+	return false
 }
 
 // MACs that move between clones (a changed template: clone 1 gets clone 2's
