@@ -11,7 +11,6 @@ import (
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/soap"
-	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 )
@@ -58,6 +57,10 @@ func TestReadyWaiter500(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ops, err := c.Ops(ctx, "/Lab")
+	if err != nil {
+		t.Fatal(err)
+	}
 	// Make the clones (their guests come up 200 ms after power-on)...
 	refs := make([]string, n)
 	var wg sync.WaitGroup
@@ -68,19 +71,15 @@ func TestReadyWaiter500(t *testing.T) {
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
+			cctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+			defer cancel()
 			name := fmt.Sprintf("c%03d", i+1)
-			task, err := src.InstantClone(ctx, types.VirtualMachineInstantCloneSpec{Name: name,
-				Config: []types.BaseOptionValue{&types.OptionValue{Key: sim.GuestNameKey, Value: name}}})
+			ref, err := ops.InstantClone(cctx, &CloneSpec{Source: src.Reference().Value, Name: name, Folder: "/Lab/vm",
+				ExtraConfig: map[string]string{sim.GuestNameKey: name}}, nil)
 			if err != nil {
 				t.Error(err)
-				return
 			}
-			info, err := task.WaitForResult(ctx, nil)
-			if err != nil {
-				t.Error(err)
-				return
-			}
-			refs[i] = info.Result.(types.ManagedObjectReference).Value
+			refs[i] = ref
 		}()
 	}
 	wg.Wait()
