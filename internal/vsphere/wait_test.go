@@ -31,7 +31,13 @@ func TestWaitSurvivesSessionAndNetworkLoss(t *testing.T) {
 					func(string) { close(started) })
 				done <- res{vm, err}
 			}()
-			<-started
+			select {
+			case <-started:
+			case r := <-done:
+				t.Fatalf("the instant clone ended before its task was made: %q, %v", r.vm, r.err)
+			case <-time.After(time.Minute):
+				t.Fatal("no instant clone task after a minute")
+			}
 			time.Sleep(150 * time.Millisecond) // waiting for the task now
 			switch lose {
 			case "session":
@@ -52,7 +58,12 @@ func TestWaitSurvivesSessionAndNetworkLoss(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			r := <-done
+			var r res
+			select {
+			case r = <-done:
+			case <-time.After(3 * time.Minute): // the poller gives up after a minute of failed polls
+				t.Fatalf("the instant clone still waits 3 minutes after losing the %s", lose)
+			}
 			if r.err != nil || r.vm == "" {
 				t.Fatalf("instant clone after losing the %s: %q, %v", lose, r.vm, r.err)
 			}
