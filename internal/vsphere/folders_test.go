@@ -3,10 +3,14 @@ package vsphere
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync"
 	"testing"
 
 	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/iclone-plan/iclone-plan/internal/sim"
 )
 
 // Folders are made concurrently: ten siblings whose missing parent they
@@ -37,5 +41,36 @@ func TestEnsureFolderConcurrent(t *testing.T) {
 	// Made again: nothing to do.
 	if c, err := ops.EnsureFolder(ctx, "/Lab/vm/lab/g3"); c || err != nil {
 		t.Errorf("an existing folder: created %v, %v", c, err)
+	}
+}
+
+// The first lookups of a network and a resource pool may come from many
+// clones at once: each gives the same answer (and, under the race
+// detector, govmomi's Finder is not used concurrently).
+func TestOpsLookupsConcurrent(t *testing.T) {
+	l := newWebLab(t, sim.Options{})
+	ctx := context.Background()
+	const n = 32
+	backings := make([]types.BaseVirtualDeviceBackingInfo, n)
+	pools := make([]*object.ResourcePool, n)
+	errs := make([]error, 2*n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { backings[i], errs[i] = l.ops.networkBacking(ctx, "VM Network") })
+		wg.Go(func() { pools[i], errs[n+i] = l.ops.pool(ctx, "/Lab/host/cluster1/Resources") })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("lookup %d: %v", i, err)
+		}
+	}
+	for i := range n {
+		if backings[i] == nil || !reflect.DeepEqual(backings[i], backings[0]) {
+			t.Errorf("lookup %d of the network: %#v, want %#v", i, backings[i], backings[0])
+		}
+		if pools[i] == nil || pools[i].Reference() != pools[0].Reference() {
+			t.Errorf("lookup %d of the pool: %v, want %v", i, pools[i], pools[0])
+		}
 	}
 }

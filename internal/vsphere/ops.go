@@ -26,7 +26,12 @@ type Ops struct {
 	c      *Client
 	dc     *object.Datacenter
 	dcPath string
-	finder *find.Finder
+	// finder looks networks and pools up; finderMu makes it one lookup at
+	// a time: govmomi's Finder caches the datacenter's folders without a
+	// lock (concurrent first lookups race). Lookups are cached, so this
+	// costs only the first of each.
+	finderMu sync.Mutex
+	finder   *find.Finder
 
 	mu       sync.Mutex
 	folders  map[string]*object.Folder
@@ -215,7 +220,9 @@ func (o *Ops) networkBacking(ctx context.Context, name string) (types.BaseVirtua
 	// Property reads: a session vCenter ended shows as NotAuthenticated
 	// per property, which only withSession recovers from.
 	err := o.c.withSession(ctx, func() error {
+		o.finderMu.Lock()
 		n, err := o.finder.Network(ctx, name)
+		o.finderMu.Unlock()
 		if err != nil {
 			return err
 		}
@@ -239,6 +246,8 @@ func (o *Ops) pool(ctx context.Context, p string) (*object.ResourcePool, error) 
 		return rp, nil
 	}
 	err := o.c.withSession(ctx, func() (err error) {
+		o.finderMu.Lock()
+		defer o.finderMu.Unlock()
 		rp, err = o.finder.ResourcePool(ctx, p)
 		return err
 	})
