@@ -55,9 +55,17 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 		// process, so a wrapper there could shadow another simulator's VM.
 		return nil, nil
 	}
-	if raceBuild && m.Name == "CreateContainerView" {
-		wrapViewManager(ctx)
-		return nil, nil
+	if raceBuild {
+		switch m.Name {
+		case "CreateContainerView":
+			vm := ctx.Map.ViewManager()
+			wrapOnce(ctx, vm, func() mo.Reference { return &viewManagerCreateVMSafe{ViewManager: vm} })
+			return nil, nil
+		case "FindChild", "FindByInventoryPath":
+			si := ctx.Map.SearchIndex()
+			wrapOnce(ctx, si, func() mo.Reference { return &searchIndexRenameSafe{SearchIndex: si} })
+			return nil, nil
+		}
 	}
 	if m.Name != "InstantClone_Task" || m.This.Type != "VirtualMachine" {
 		return nil, nil
@@ -83,14 +91,18 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 	return nil, nil
 }
 
-// viewManagerCreateVMSafe is the ViewManager of race-detector builds: its
-// CreateContainerView waits while a clone VM is being created. vcsim's
-// CreateContainerView walks the inventory (resource pools' vm lists among
-// it) without taking any object's lock, while CreateVM_Task appends the new
-// VM to its pool's list under the pool's lock: a data race in vcsim
-// itself, reported whenever an inventory read (a plan, an inventory sample
-// of a test) starts while a clone is made, which would hide races of this
-// project's own code. See lockCreateVM.
+// Race-detector builds only: wrappers of vcsim singletons whose methods
+// read the inventory without the locks of what they read, a data race in
+// vcsim itself that the race detector reports whenever a test meets it and
+// that would hide races of this project's own code (see lockCreateVM).
+// They are put into the session's Registry, as dispatch does for
+// InstantClone_Task and for the same reason.
+
+// viewManagerCreateVMSafe is a ViewManager whose CreateContainerView waits
+// while a clone VM is being created: vcsim's walks the resource pools' vm
+// lists without their locks, while CreateVM_Task appends the new VM to its
+// pool's list under the pool's lock (an inventory read, a plan or a test's
+// inventory sample, that starts while a clone is made).
 type viewManagerCreateVMSafe struct {
 	*simulator.ViewManager
 }
@@ -102,15 +114,33 @@ func (w *viewManagerCreateVMSafe) CreateContainerView(ctx *simulator.Context, re
 	return w.ViewManager.CreateContainerView(ctx, req)
 }
 
-// wrapViewManager puts viewManagerCreateVMSafe into the session's Registry
-// (as dispatch does for InstantClone_Task, and for the same reason), once
-// per session.
-func wrapViewManager(ctx *simulator.Context) {
+// searchIndexRenameSafe is a SearchIndex whose lookups by name hold every
+// VM's lock (and wait while a clone VM is being created): vcsim's read each
+// child's name without its lock, while a rename task writes it under the
+// VM's lock (a clone looked up during another's swap).
+type searchIndexRenameSafe struct {
+	*simulator.SearchIndex
+}
+
+// FindChild implements SearchIndex.FindChild.
+func (w *searchIndexRenameSafe) FindChild(ctx *simulator.Context, req *types.FindChild) soap.HasFault {
+	defer lockCreateVM(ctx)()
+	return w.SearchIndex.FindChild(ctx, req)
+}
+
+// FindByInventoryPath implements SearchIndex.FindByInventoryPath.
+func (w *searchIndexRenameSafe) FindByInventoryPath(ctx *simulator.Context, req *types.FindByInventoryPath) soap.HasFault {
+	defer lockCreateVM(ctx)()
+	return w.SearchIndex.FindByInventoryPath(ctx, req)
+}
+
+// wrapOnce puts the wrapper of obj that wrap makes into the session's
+// Registry, unless one is there already.
+func wrapOnce(ctx *simulator.Context, obj mo.Reference, wrap func() mo.Reference) {
 	reg := ctx.Session.Registry
-	m := ctx.Map.ViewManager()
-	ctx.WithLock(m, func() {
-		if _, ok := reg.Get(m.Self).(*viewManagerCreateVMSafe); !ok {
-			reg.Put(&viewManagerCreateVMSafe{ViewManager: m})
+	ctx.WithLock(obj, func() {
+		if reg.Get(obj.Reference()) == nil {
+			reg.Put(wrap())
 		}
 	})
 }
