@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"sync"
 	"weak"
 
 	"github.com/vmware/govmomi/simulator"
@@ -45,6 +46,56 @@ func (w *vmWithInstantClone) InstantCloneTask(ctx *simulator.Context, req *types
 	return &methods.InstantClone_TaskBody{Res: &types.InstantClone_TaskResponse{Returnval: ref}}
 }
 
+// DestroyTask implements VirtualMachine.Destroy_Task (see vmTask).
+func (w *vmWithInstantClone) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task) soap.HasFault {
+	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.DestroyTask(ctx, req) })
+}
+
+// ReconfigVMTask implements VirtualMachine.ReconfigVM_Task (see vmTask).
+func (w *vmWithInstantClone) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
+	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.ReconfigVMTask(ctx, req) })
+}
+
+// vmTaskMu makes vcsim's destroy and reconfiguration tasks run one at a
+// time in race-detector builds (see vmTask).
+var vmTaskMu sync.Mutex
+
+// vmTask starts a VM's destroy or reconfiguration task. In race-detector
+// builds it returns only when the task has ended, and runs one such call at
+// a time: vcsim reads datastore objects without their locks when it lays a
+// VM's disks out (Datastore.resolve, from every reconfiguration) while
+// another VM's destroy updates them under their lock, a race in vcsim
+// itself (see lockCreateVM). Waiting here cannot deadlock on the VM's lock:
+// the call holds it, and vcsim hands it to the task with the call's own
+// locking identity. A destroy's file deletion, a task it does not wait
+// for, may still overlap the next call.
+func (s *Simulator) vmTask(ctx *simulator.Context, start func() soap.HasFault) soap.HasFault {
+	if !raceBuild {
+		return start()
+	}
+	vmTaskMu.Lock()
+	defer vmTaskMu.Unlock()
+	res := start()
+	var ref *types.ManagedObjectReference
+	switch b := res.(type) {
+	case *methods.Destroy_TaskBody:
+		if b.Res != nil {
+			ref = &b.Res.Returnval
+		}
+	case *methods.ReconfigVM_TaskBody:
+		if b.Res != nil {
+			ref = &b.Res.Returnval
+		}
+	}
+	if ref != nil {
+		if t, ok := ctx.Map.Get(*ref).(*simulator.Task); ok {
+			wait := *ctx // a locking identity of its own, as waitTask needs
+			s.waitTask(&wait, t)
+		}
+	}
+	return res
+}
+
 // dispatch is the Registry.Handler: it runs before every method call.
 func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Reference, types.BaseMethodFault) {
 	if m.Name == "CancelTask" && ctx.Session != nil {
@@ -67,7 +118,16 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 			return nil, nil
 		}
 	}
-	if m.Name != "InstantClone_Task" || m.This.Type != "VirtualMachine" {
+	if m.This.Type != "VirtualMachine" {
+		return nil, nil
+	}
+	switch m.Name {
+	case "InstantClone_Task":
+	case "Destroy_Task", "ReconfigVM_Task":
+		if !raceBuild {
+			return nil, nil
+		}
+	default:
 		return nil, nil
 	}
 	vm, ok := ctx.Map.Get(m.This).(*simulator.VirtualMachine)
