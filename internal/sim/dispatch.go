@@ -19,10 +19,12 @@ import (
 // cannot override it. So, the first time a session calls InstantClone_Task
 // on a VM, dispatch puts a wrapper into that session's Registry:
 // vmWithInstantClone embeds the *simulator.VirtualMachine (same Self, same
-// object lock, same fields) and adds InstantCloneTask. Every other method
-// resolves to the embedded VM's, the PropertyCollector digs the embedded mo
-// type out of wrappers, and fault rules (AddFaultRule) still match type
-// VirtualMachine and the VM's name. The global Registry keeps the real
+// object lock, same fields) and adds InstantCloneTask. Race-detector
+// builds also put it on a VM's first Destroy_Task or ReconfigVM_Task, which
+// it runs one at a time (see vmTask); other builds pass those through.
+// Every other method resolves to the embedded VM's, the PropertyCollector
+// digs the embedded mo type out of wrappers, and fault rules (AddFaultRule)
+// still match type VirtualMachine and the VM's name. The global Registry keeps the real
 // *simulator.VirtualMachine, which vcsim code type-asserts.
 //
 // A wrapper must not outlive its VM, or the session would still see a
