@@ -20,8 +20,9 @@ import (
 // on a VM, dispatch puts a wrapper into that session's Registry:
 // vmWithInstantClone embeds the *simulator.VirtualMachine (same Self, same
 // object lock, same fields) and adds InstantCloneTask. Race-detector
-// builds also put it on a VM's first Destroy_Task or ReconfigVM_Task, which
-// it runs one at a time (see vmTask); other builds pass those through.
+// builds also put it on a VM's first Destroy_Task, ReconfigVM_Task or
+// Rename_Task, which it runs one at a time (see vmTask); other builds pass
+// those through.
 // Every other method resolves to the embedded VM's, the PropertyCollector
 // digs the embedded mo type out of wrappers, and fault rules (AddFaultRule)
 // still match type VirtualMachine and the VM's name. The global Registry keeps the real
@@ -53,21 +54,27 @@ func (w *vmWithInstantClone) DestroyTask(ctx *simulator.Context, req *types.Dest
 	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.DestroyTask(ctx, req) })
 }
 
+// RenameTask implements VirtualMachine.Rename_Task (see vmTask).
+func (w *vmWithInstantClone) RenameTask(ctx *simulator.Context, req *types.Rename_Task) soap.HasFault {
+	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.RenameTask(ctx, req) })
+}
+
 // ReconfigVMTask implements VirtualMachine.ReconfigVM_Task (see vmTask).
 func (w *vmWithInstantClone) ReconfigVMTask(ctx *simulator.Context, req *types.ReconfigVM_Task) soap.HasFault {
 	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.ReconfigVMTask(ctx, req) })
 }
 
-// vmTaskMu makes vcsim's destroy and reconfiguration tasks run one at a
-// time in race-detector builds (see vmTask).
+// vmTaskMu makes vcsim's destroy, reconfiguration and rename tasks of VMs
+// run one at a time in race-detector builds (see vmTask).
 var vmTaskMu sync.Mutex
 
-// vmTask starts a VM's destroy or reconfiguration task. In race-detector
-// builds it returns only when the task has ended, and runs one such call at
-// a time: vcsim reads datastore objects without their locks when it lays a
-// VM's disks out (Datastore.resolve, from every reconfiguration) while
-// another VM's destroy updates them under their lock, a race in vcsim
-// itself (see lockCreateVM). Waiting here cannot deadlock on the VM's lock:
+// vmTask starts a VM's destroy, reconfiguration or rename task. In
+// race-detector builds it returns only when the task has ended, and runs one
+// such call at a time: vcsim reads datastore objects without their locks
+// when it lays a VM's disks out (Datastore.resolve, from every
+// reconfiguration) while another VM's destroy updates them under their
+// lock, and a rename reads its siblings' names without their locks while
+// another rename writes one: races in vcsim itself (see lockCreateVM). Waiting here cannot deadlock on the VM's lock:
 // the call holds it, and vcsim hands it to the task with the call's own
 // locking identity. A destroy's file deletion, a task it does not wait
 // for, may still overlap the next call.
@@ -85,6 +92,10 @@ func (s *Simulator) vmTask(ctx *simulator.Context, start func() soap.HasFault) s
 			ref = &b.Res.Returnval
 		}
 	case *methods.ReconfigVM_TaskBody:
+		if b.Res != nil {
+			ref = &b.Res.Returnval
+		}
+	case *methods.Rename_TaskBody:
 		if b.Res != nil {
 			ref = &b.Res.Returnval
 		}
@@ -125,7 +136,7 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 	}
 	switch m.Name {
 	case "InstantClone_Task":
-	case "Destroy_Task", "ReconfigVM_Task":
+	case "Destroy_Task", "ReconfigVM_Task", "Rename_Task":
 		if !raceBuild {
 			return nil, nil
 		}
