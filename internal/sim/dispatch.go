@@ -119,6 +119,17 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 		// process, so a wrapper there could shadow another simulator's VM.
 		return nil, nil
 	}
+	if m.This.Type == "ListView" && (m.Name == "ModifyListView" || m.Name == "ResetListView") {
+		if lv, ok := ctx.Session.Get(m.This).(*simulator.ListView); ok {
+			reg := ctx.Session.Registry
+			ctx.WithLock(lv, func() {
+				if _, ok := reg.Get(lv.Self).(*listViewNotifyLater); !ok {
+					reg.Put(&listViewNotifyLater{ListView: lv, sim: s})
+				}
+			})
+		}
+		return nil, nil
+	}
 	if raceBuild {
 		switch m.Name {
 		case "CreateContainerView":

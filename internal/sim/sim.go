@@ -152,6 +152,9 @@ type Simulator struct {
 	refreshMu  sync.Mutex
 	refreshing map[types.ManagedObjectReference]time.Time // sources with a storage refresh pending: their last delta
 	refreshWG  sync.WaitGroup
+	// background runs work a method hands off (see listViewNotifyLater);
+	// Close waits for it once the server has stopped.
+	background sync.WaitGroup
 	closing    chan struct{} // closed by Close
 
 	frozenMu      sync.Mutex
@@ -329,6 +332,7 @@ func (s *Simulator) Close() {
 		close(s.closing)
 		s.refreshMu.Unlock()
 		s.refreshWG.Wait()
+		s.background.Wait()
 		s.model.Remove()
 		if s.dsRoot != "" {
 			_ = os.RemoveAll(s.dsRoot)
