@@ -69,15 +69,15 @@ func (w *vmWithInstantClone) ReconfigVMTask(ctx *simulator.Context, req *types.R
 var vmTaskMu sync.Mutex
 
 // vmTask starts a VM's destroy, reconfiguration or rename task. In
-// race-detector builds it returns only when the task has ended, and runs one
-// such call at a time: vcsim reads datastore objects without their locks
-// when it lays a VM's disks out (Datastore.resolve, from every
-// reconfiguration) while another VM's destroy updates them under their
-// lock, and a rename reads its siblings' names without their locks while
-// another rename writes one: races in vcsim itself (see lockCreateVM). Waiting here cannot deadlock on the VM's lock:
-// the call holds it, and vcsim hands it to the task with the call's own
-// locking identity. A destroy's file deletion, a task it does not wait
-// for, may still overlap the next call.
+// race-detector builds it returns only when the task, and any file deletion
+// vcsim runs meanwhile, has ended, and runs one such call at a time: vcsim
+// reads datastore objects without their locks when it lays a VM's disks out
+// (Datastore.resolve, from every reconfiguration and file deletion) while
+// another VM's destroy updates them under their lock, and a rename reads
+// its siblings' names without their locks while another rename writes one:
+// races in vcsim itself (see lockCreateVM). Waiting here cannot deadlock on
+// the VM's lock: the call holds it, and vcsim hands it to the task with the
+// call's own locking identity.
 func (s *Simulator) vmTask(ctx *simulator.Context, start func() soap.HasFault) soap.HasFault {
 	if !raceBuild {
 		return start()
@@ -106,7 +106,49 @@ func (s *Simulator) vmTask(ctx *simulator.Context, start func() soap.HasFault) s
 			s.waitTask(&wait, t)
 		}
 	}
+	// A destroy deletes the VM's files with tasks it does not wait for,
+	// which read the datastores without their locks too.
+	s.fileOps.wait()
 	return res
+}
+
+// fileOps are the file and disk deletion tasks vcsim is running (race
+// builds only): vmTask and lockCreateVM wait for none to run.
+type fileOps struct {
+	mu      sync.Mutex
+	running map[types.ManagedObjectReference]bool
+	idle    *sync.Cond // signalled when running empties
+}
+
+func (f *fileOps) init() {
+	f.running = map[types.ManagedObjectReference]bool{}
+	f.idle = sync.NewCond(&f.mu)
+}
+
+func (f *fileOps) start(ref types.ManagedObjectReference) {
+	f.mu.Lock()
+	f.running[ref] = true
+	f.mu.Unlock()
+}
+
+func (f *fileOps) end(ref types.ManagedObjectReference) {
+	f.mu.Lock()
+	if f.running[ref] {
+		delete(f.running, ref)
+		if len(f.running) == 0 {
+			f.idle.Broadcast()
+		}
+	}
+	f.mu.Unlock()
+}
+
+// wait returns when no file deletion task runs.
+func (f *fileOps) wait() {
+	f.mu.Lock()
+	for len(f.running) > 0 {
+		f.idle.Wait()
+	}
+	f.mu.Unlock()
 }
 
 // dispatch is the Registry.Handler: it runs before every method call.
@@ -254,8 +296,19 @@ type hook struct{ s *Simulator }
 // Reference identifies the hook among the Registry's handlers.
 func (h *hook) Reference() types.ManagedObjectReference { return h.s.self }
 
-// PutObject is a no-op.
-func (h *hook) PutObject(*simulator.Context, mo.Reference) {}
+// PutObject notes, in race-detector builds, a file deletion task starting
+// (see fileOps).
+func (h *hook) PutObject(_ *simulator.Context, obj mo.Reference) {
+	if !raceBuild {
+		return
+	}
+	// Task.Run puts the task from the goroutine that made it, before the
+	// task runs: its info is not being written.
+	if t, ok := obj.(*simulator.Task); ok && t.Info.Entity != nil &&
+		(t.Info.Entity.Type == "FileManager" || t.Info.Entity.Type == "VirtualDiskManager") {
+		h.s.fileOps.start(t.Self)
+	}
+}
 
 // UpdateObject wakes whoever waits for a vcsim task to finish (see waitTask).
 // It runs on every property change in the inventory, so it is cheap.
@@ -275,6 +328,9 @@ func (h *hook) UpdateObject(_ *simulator.Context, obj mo.Reference, changes []ty
 				delete(h.s.waiters, t.Self)
 			}
 			h.s.waitMu.Unlock()
+			if raceBuild {
+				h.s.fileOps.end(t.Self)
+			}
 		}
 	}
 }

@@ -793,6 +793,11 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 
 	sub := *ctx // each vcsim task gets its own locking identity
 	unlock := lockCreateVM(ctx)
+	if raceBuild {
+		// A destroy's file deletions read the datastores unlocked too;
+		// none starts while every VM is locked.
+		s.fileOps.wait()
+	}
 	res := p.folder.CreateVMTask(&sub, &types.CreateVM_Task{This: p.folder.Self, Config: config, Pool: p.pool, Host: &p.host})
 	body := res.(*methods.CreateVM_TaskBody)
 	if body.Fault_ != nil {

@@ -155,6 +155,7 @@ type Simulator struct {
 	// background runs work a method hands off (see listViewNotifyLater);
 	// Close waits for it once the server has stopped.
 	background sync.WaitGroup
+	fileOps    fileOps       // race builds: vcsim's file deletions in flight
 	closing    chan struct{} // closed by Close
 
 	frozenMu      sync.Mutex
@@ -206,6 +207,7 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		refreshing: make(map[types.ManagedObjectReference]time.Time),
 		closing:    make(chan struct{}),
 	}
+	s.fileOps.init()
 
 	m := simulator.VPX()
 	if opts.Seed != nil {
