@@ -337,12 +337,19 @@ func (w *ReadyWaiter) forget(ref string, rw *readyWait) {
 }
 
 // Close stops the update loop and destroys the collector (and with it the
-// filter) and the view.
+// filter) and the view. Those two calls are bounded by a minute when ctx
+// has no deadline: a vCenter that does not answer must not keep a run from
+// ending (the session's end frees them anyway).
 func (w *ReadyWaiter) Close(ctx context.Context) error {
 	w.stop()
 	select {
 	case <-w.done:
 	case <-time.After(30 * time.Second):
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, time.Minute)
+		defer cancel()
 	}
 	err := w.view.Destroy(ctx)
 	if derr := w.pc.Destroy(ctx); err == nil {
