@@ -794,9 +794,14 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	sub := *ctx // each vcsim task gets its own locking identity
 	unlock := lockCreateVM(ctx)
 	if raceBuild {
-		// A destroy's file deletions read the datastores unlocked too;
-		// none starts while every VM is locked.
+		// A destroy in flight has already left the registry, so locking
+		// every VM does not wait for it; its file deletions, which it
+		// starts after that, read the datastores unlocked too. Wait for
+		// the destroy (vmTask) and for them.
+		vmTaskMu.Lock()
 		s.fileOps.wait()
+		unlockVMs := unlock
+		unlock = func() { vmTaskMu.Unlock(); unlockVMs() }
 	}
 	res := p.folder.CreateVMTask(&sub, &types.CreateVM_Task{This: p.folder.Self, Config: config, Pool: p.pool, Host: &p.host})
 	body := res.(*methods.CreateVM_TaskBody)
