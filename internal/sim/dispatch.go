@@ -64,8 +64,9 @@ func (w *vmWithInstantClone) ReconfigVMTask(ctx *simulator.Context, req *types.R
 	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.ReconfigVMTask(ctx, req) })
 }
 
-// vmTaskMu makes vcsim's destroy, reconfiguration and rename tasks of VMs
-// run one at a time in race-detector builds (see vmTask).
+// vmTaskMu makes vcsim's destroy, reconfiguration and rename tasks of VMs,
+// and clone creations, run one at a time in race-detector builds (see
+// vmTask and createClone). It is taken after VM locks, never before.
 var vmTaskMu sync.Mutex
 
 // vmTask starts a VM's destroy, reconfiguration or rename task. In
@@ -113,7 +114,7 @@ func (s *Simulator) vmTask(ctx *simulator.Context, start func() soap.HasFault) s
 }
 
 // fileOps are the file and disk deletion tasks vcsim is running (race
-// builds only): vmTask and lockCreateVM wait for none to run.
+// builds only): vmTask and createClone wait for none to run.
 type fileOps struct {
 	mu      sync.Mutex
 	running map[types.ManagedObjectReference]bool
