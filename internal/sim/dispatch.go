@@ -164,12 +164,7 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 	}
 	if m.This.Type == "ListView" && (m.Name == "ModifyListView" || m.Name == "ResetListView") {
 		if lv, ok := ctx.Session.Get(m.This).(*simulator.ListView); ok {
-			reg := ctx.Session.Registry
-			ctx.WithLock(lv, func() {
-				if _, ok := reg.Get(lv.Self).(*listViewNotifyLater); !ok {
-					reg.Put(&listViewNotifyLater{ListView: lv, sim: s})
-				}
-			})
+			wrapOnce(ctx, lv, func() mo.Reference { return &listViewNotifyLater{ListView: lv, sim: s} })
 		}
 		return nil, nil
 	}
@@ -262,11 +257,12 @@ func (w *searchIndexRenameSafe) FindByInventoryPath(ctx *simulator.Context, req 
 }
 
 // wrapOnce puts the wrapper of obj that wrap makes into the session's
-// Registry, unless one is there already.
+// Registry, in place of obj itself if the session holds it (a list view),
+// unless a wrapper is there already.
 func wrapOnce(ctx *simulator.Context, obj mo.Reference, wrap func() mo.Reference) {
 	reg := ctx.Session.Registry
 	ctx.WithLock(obj, func() {
-		if reg.Get(obj.Reference()) == nil {
+		if cur := reg.Get(obj.Reference()); cur == nil || cur == obj {
 			reg.Put(wrap())
 		}
 	})
