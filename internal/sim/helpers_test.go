@@ -124,18 +124,13 @@ func (e *env) clone(src *object.VirtualMachine, spec types.VirtualMachineInstant
 }
 
 // wait waits for a task (ended in success or error) and returns its info.
-// It waits as the simulator does, on its own task-update hook, reading the
-// info under the task's lock. Not with govmomi's WaitForResult: it watches
-// the task's "info" with WaitForUpdatesEx, which in vcsim reads the live
-// info without the task's lock when a field of it changes, a race with the
-// task's next update (vcsim's own tasks update field by field) that race
-// builds report.
+// It waits as the seed does (waitClientTask), on the simulator's own
+// task-update hook, reading the info under the task's lock.
 func (e *env) wait(t *object.Task) *types.TaskInfo {
 	e.t.Helper()
 	done := make(chan types.TaskInfo, 1)
 	go func() {
-		wait := *e.sim.model.Service.Context
-		info, _ := e.sim.runTask(&wait, t.Reference()) // info.Error is the task's fault
+		info, _ := e.sim.waitClientTask(t) // info.Error is the task's fault
 		done <- info
 	}()
 	select {

@@ -134,7 +134,7 @@ func (s *Simulator) seed(ctx context.Context, c *vim25.Client, seed *Seed) error
 		if err != nil {
 			return err
 		}
-		info, err := s.waitSeedTask(task)
+		info, err := s.waitClientTask(task)
 		if err != nil {
 			return fmt.Errorf("sim: seed: add host: %w", err)
 		}
@@ -372,7 +372,7 @@ func (s *Simulator) createVM(ctx context.Context, c *vim25.Client, folder *objec
 	if err != nil {
 		return fmt.Errorf("sim: create VM %q: %w", config.Name, err)
 	}
-	info, err := s.waitSeedTask(task)
+	info, err := s.waitClientTask(task)
 	if err != nil {
 		return fmt.Errorf("sim: create VM %q: %w", config.Name, err)
 	}
@@ -382,7 +382,7 @@ func (s *Simulator) createVM(ctx context.Context, c *vim25.Client, folder *objec
 	vm := object.NewVirtualMachine(c, info.Result.(types.ManagedObjectReference))
 	task, err = vm.PowerOn(ctx)
 	if err == nil {
-		_, err = s.waitSeedTask(task)
+		_, err = s.waitClientTask(task)
 	}
 	if err != nil {
 		return fmt.Errorf("sim: power on VM %q: %w", config.Name, err)
@@ -508,12 +508,13 @@ func (s *Simulator) createExtraVM(base *simulator.Context, folder *simulator.Fol
 	return nil
 }
 
-// waitSeedTask waits for a task the seed started through the in-process
-// client. Not with govmomi's WaitForResult: its WaitForUpdatesEx reads the
+// waitClientTask waits for a task a client of the simulator started (the
+// seed, through the in-process client; tests) and returns its info, or its
+// fault. Not with govmomi's WaitForResult: its WaitForUpdatesEx reads the
 // task's live info without the task's lock when the task's state changes
 // (vcsim updates it field by field), a race with the task's next update
 // that race builds report.
-func (s *Simulator) waitSeedTask(task *object.Task) (types.TaskInfo, error) {
+func (s *Simulator) waitClientTask(task *object.Task) (types.TaskInfo, error) {
 	wait := *s.model.Service.Context
 	return s.runTask(&wait, task.Reference())
 }
