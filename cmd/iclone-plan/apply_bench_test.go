@@ -14,8 +14,8 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/iclone-plan/iclone-plan/internal/bridge"
 	"github.com/iclone-plan/iclone-plan/internal/executor"
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
@@ -132,7 +132,7 @@ func (e *benchEnv) diff(b *testing.B, p *plan.Plan) *plan.Changes {
 func (e *benchEnv) apply(b *testing.B, p *plan.Plan) (*plan.Changes, *executor.Report) {
 	b.Helper()
 	ch := e.diff(b, p)
-	rep, err := executor.Run(context.Background(), ch, bridge.Cloud{Ops: e.ops}, executor.OptionsFrom(p.Execution, newRunID()))
+	rep, err := executor.Run(context.Background(), ch, e.ops, executor.OptionsFrom(p.Execution, newRunID()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -201,7 +201,7 @@ func govcClone(ctx context.Context, c *vsphere.Client, ch *plan.Changes, it *pla
 	if extra == nil {
 		extra = map[string]string{}
 	}
-	maps.Copy(extra, plan.Markers(ch.Plan, cl, src, run, time.Now()))
+	maps.Copy(extra, ownership.Markers{Plan: ch.Plan.Name, Group: cl.Group, Index: cl.Index, Spec: cl.SpecHash(), Run: run, Created: time.Now(), Source: src.InstanceUUID}.ExtraConfig())
 	for _, k := range slices.Sorted(maps.Keys(extra)) {
 		spec.Config = append(spec.Config, &types.OptionValue{Key: k, Value: extra[k]})
 	}
@@ -588,7 +588,7 @@ func BenchmarkApply10k(b *testing.B) {
 				}
 			}
 		}()
-		rep, err := executor.Run(context.Background(), ch, bridge.Cloud{Ops: e.ops}, executor.OptionsFrom(p.Execution, newRunID()))
+		rep, err := executor.Run(context.Background(), ch, e.ops, executor.OptionsFrom(p.Execution, newRunID()))
 		close(stop)
 		peakHeap = max(peakHeap, <-sampled)
 		if err != nil {

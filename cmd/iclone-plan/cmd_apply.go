@@ -17,7 +17,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/iclone-plan/iclone-plan/internal/bridge"
 	"github.com/iclone-plan/iclone-plan/internal/executor"
 	"github.com/iclone-plan/iclone-plan/internal/journal"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
@@ -280,11 +279,11 @@ func (a *app) runApply(ctx context.Context, path string, f *applyFlags, destroy 
 	opts.Hooks.Event = func(e executor.Event) {
 		if e.Type == executor.EventTaskStarted {
 			// Recorded before anything else happens with the task.
-			_ = jr.Record(journal.Entry{Kind: "task", Op: e.Op, Name: e.Name, Task: e.Task})
+			_ = jr.Record(journal.Entry{Kind: "task", Op: string(e.Op), Name: e.Name, Task: e.Task})
 		}
 		progress.Event(e)
 	}
-	rep, runErr := executor.Run(ctx, ch, bridge.Cloud{Ops: ops}, opts)
+	rep, runErr := executor.Run(ctx, ch, ops, opts)
 	rec.report = rep
 	progress.Close()
 	_ = jr.Finish()

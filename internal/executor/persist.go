@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
 )
 
 // persistDefault is how long rollback and commit retry transient faults
@@ -34,7 +36,7 @@ func (r *runner) persist(work context.Context, deadline time.Time, step func(con
 		}
 		err := step(ctx)
 		cancel()
-		if err == nil || !Transient(err) || time.Now().Add(pause).After(deadline) {
+		if err == nil || !cloud.IsTransient(err) || time.Now().Add(pause).After(deadline) {
 			return err
 		}
 		time.Sleep(pause)

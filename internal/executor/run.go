@@ -13,14 +13,9 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/time/rate"
 
-	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
-)
-
-// Markers of iclone.state while a run is in flight.
-const (
-	StatePending = "pending" // a replacement not yet swapped in
-	StateRetired = "retired" // a replaced clone awaiting destruction
 )
 
 // Run carries out ch. It returns the run's Report and, unless the run
@@ -57,7 +52,7 @@ type runner struct {
 
 // undoStep reverses one change this run made.
 type undoStep struct {
-	op   string // "destroy", "unswap", "remove-folder", "restore-nics"
+	op   Op
 	name string
 	vm   string
 	fn   func(ctx context.Context) error
@@ -116,7 +111,7 @@ func (r *runner) pushUndo(u undoStep) {
 func (r *runner) fail(a *Action, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a.State, a.Error, a.Fault, a.Finished = "failed", err.Error(), FaultName(err), r.now()
+	a.State, a.Error, a.Fault, a.Finished = ActionFailed, err.Error(), cloud.FaultName(err), r.now()
 	r.progress.Failed++
 	r.failures++
 	if r.cause == nil {
@@ -147,14 +142,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 		it := &r.ch.Items[i]
 		switch it.Action {
 		case plan.Create, plan.Replace:
-			a := &Action{Op: it.Action.String(), Name: it.Name, Group: it.Group, Index: it.Index, Reason: it.Reason, State: "pending"}
+			a := &Action{Op: Op(it.Action.String()), Name: it.Name, Group: it.Group, Index: it.Index, Reason: it.Reason, State: ActionQueued}
 			if it.Current != nil {
 				a.OldVM = it.Current.Ref
 			}
 			rep.Actions = append(rep.Actions, a)
 			ops = append(ops, &opState{change: it, action: a, src: r.ch.Sources[it.Clone.Source], folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
 		case plan.Destroy:
-			if strings.HasPrefix(it.Reason, plan.ReasonInterrupted) {
+			if it.Debris {
 				debris = append(debris, it)
 			} else {
 				destroys = append(destroys, it)
@@ -184,8 +179,8 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	rollback := interrupted || (failed && !r.opts.Continue)
 	r.mu.Unlock()
 	for _, a := range rep.Actions {
-		if a.State == "pending" {
-			a.State = "skipped"
+		if a.State == ActionQueued {
+			a.State = ActionSkipped
 		}
 	}
 
@@ -267,16 +262,16 @@ func (r *runner) prepare(ctx, work context.Context) {
 			continue
 		}
 		vm, nics := it.Current.Ref, it.Current.NICs
-		if err := r.cloud.Reconfigure(work, vm, &VMChange{Connect: new(false)}); err != nil {
-			a := &Action{Op: "disconnect", Name: it.Name, VM: vm, State: "pending"}
+		if err := r.cloud.Reconfigure(work, vm, &cloud.VMChange{Connect: new(false)}); err != nil {
+			a := &Action{Op: OpDisconnect, Name: it.Name, VM: vm, State: ActionQueued}
 			r.mu.Lock()
 			r.report.Actions = append(r.report.Actions, a)
 			r.mu.Unlock()
 			r.fail(a, err)
 			return
 		}
-		r.pushUndo(undoStep{op: "restore-nics", name: it.Name, vm: vm, fn: func(ctx context.Context) error {
-			return r.cloud.Reconfigure(ctx, vm, &VMChange{Restore: nics})
+		r.pushUndo(undoStep{op: OpRestoreNICs, name: it.Name, vm: vm, fn: func(ctx context.Context) error {
+			return r.cloud.Reconfigure(ctx, vm, &cloud.VMChange{Restore: nics})
 		}})
 	}
 }
@@ -304,7 +299,7 @@ func (r *runner) makeFolders(work context.Context) bool {
 		errs := make([]error, len(level))
 		r.mu.Lock()
 		for i, f := range level {
-			actions[i] = &Action{Op: "folder", Name: f, State: "pending", Started: r.now()}
+			actions[i] = &Action{Op: OpFolder, Name: f, State: ActionQueued, Started: r.now()}
 			r.report.Actions = append(r.report.Actions, actions[i])
 		}
 		r.mu.Unlock()
@@ -321,8 +316,8 @@ func (r *runner) makeFolders(work context.Context) bool {
 		ok := true
 		for i, f := range level {
 			if created[i] {
-				r.pushUndo(undoStep{op: "remove-folder", name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
-				r.event(Event{Type: EventFolder, Op: "folder", Name: f})
+				r.pushUndo(undoStep{op: OpRemoveFolder, name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
+				r.event(Event{Type: EventFolder, Op: OpFolder, Name: f})
 			}
 			if errs[i] != nil {
 				r.fail(actions[i], fmt.Errorf("creating folder %s: %w", f, errs[i]))
@@ -330,7 +325,7 @@ func (r *runner) makeFolders(work context.Context) bool {
 				continue
 			}
 			r.mu.Lock()
-			actions[i].State, actions[i].Finished = "done", r.now()
+			actions[i].State, actions[i].Finished = ActionDone, r.now()
 			r.mu.Unlock()
 		}
 		if !ok {
@@ -488,14 +483,15 @@ func (r *runner) runOp(ctx, work context.Context, o *opState, release func()) {
 	r.mu.Unlock()
 	replace := o.change.Action == plan.Replace && o.change.Current != nil
 
-	markers := plan.Markers(r.ch.Plan, c, o.src, r.opts.RunID, r.now())
+	markers := ownership.Markers{Plan: r.ch.Plan.Name, Group: c.Group, Index: c.Index, Spec: c.SpecHash(),
+		Run: r.opts.RunID, Created: r.now(), Source: o.src.InstanceUUID}
 	name := c.Name
 	if replace {
-		markers[inventory.MarkerState] = StatePending
+		markers.State = ownership.Replacement
 		name = tempName(c.Name, "~"+shortRun(r.opts.RunID))
 	}
-	req := &CloneRequest{Source: o.src.Ref, Name: name, Folder: o.folder, Pool: plan.ResolvePath(r.ch.Datacenter, "host", c.ResourcePool),
-		NICs: c.NICs, Serial: c.Serial, ExtraConfig: mergeConfig(c.ExtraConfig, markers), Disconnected: replace || c.ConnectAfterReady}
+	req := &cloud.CloneRequest{Source: o.src.Ref, Name: name, Folder: o.folder, Pool: plan.ResolvePath(r.ch.Datacenter, "host", c.ResourcePool),
+		NICs: nicEdits(c.NICs), Serial: serialEdits(c.Serial), ExtraConfig: mergeConfig(c.ExtraConfig, markers.ExtraConfig()), Disconnected: replace || c.ConnectAfterReady}
 
 	vm, err := r.cloneWithRetries(ctx, work, o, req)
 	release()
@@ -504,7 +500,7 @@ func (r *runner) runOp(ctx, work context.Context, o *opState, release func()) {
 		return
 	}
 	a.VM = vm
-	r.pushUndo(undoStep{op: "destroy", name: name, vm: vm, fn: func(ctx context.Context) error { return r.cloud.Destroy(ctx, vm) }})
+	r.pushUndo(undoStep{op: OpDestroy, name: name, vm: vm, fn: func(ctx context.Context) error { return r.cloud.Destroy(ctx, vm) }})
 
 	if c.Ready != nil {
 		if err := r.awaitReady(ctx, o, vm); err != nil {
@@ -512,7 +508,7 @@ func (r *runner) runOp(ctx, work context.Context, o *opState, release func()) {
 			return
 		}
 		if c.ConnectAfterReady && !replace {
-			if err := r.cloud.Reconfigure(work, vm, &VMChange{Connect: new(true)}); err != nil {
+			if err := r.cloud.Reconfigure(work, vm, &cloud.VMChange{Connect: new(true)}); err != nil {
 				r.fail(a, fmt.Errorf("connecting the NICs of the ready clone: %w", err))
 				return
 			}
@@ -526,7 +522,7 @@ func (r *runner) runOp(ctx, work context.Context, o *opState, release func()) {
 		}
 	}
 	r.mu.Lock()
-	a.State, a.Finished = "done", r.now()
+	a.State, a.Finished = ActionDone, r.now()
 	r.progress.Done++
 	if replace {
 		r.retired = append(r.retired, o)
@@ -542,20 +538,20 @@ func (r *runner) awaitReady(ctx context.Context, o *opState, vm string) error {
 	wctx, cancel := context.WithTimeout(ctx, rd.Timeout)
 	defer cancel()
 	start := r.now()
-	if err := r.cloud.WaitReady(wctx, vm, rd); err != nil {
+	if err := r.cloud.WaitGuest(wctx, vm, cloud.Ready{Tools: rd.Tools, Key: rd.Key, Value: rd.Value}); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted while waiting for the guest: %w", err)
 		}
 		return fmt.Errorf("guest not ready within %s: %w", rd.Timeout, err)
 	}
-	r.event(Event{Type: EventReady, Op: "ready", Name: o.action.Name, VM: vm, Elapsed: r.now().Sub(start)})
+	r.event(Event{Type: EventReady, Op: OpReady, Name: o.action.Name, VM: vm, Elapsed: r.now().Sub(start)})
 	return nil
 }
 
 // cloneWithRetries runs the instant clone, retrying transient faults with
 // exponential backoff. A failed attempt that left a half-made VM of this
 // run behind is cleaned up before anything else happens.
-func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *CloneRequest) (string, error) {
+func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *cloud.CloneRequest) (string, error) {
 	a := o.action
 	backoff := r.opts.Backoff
 	for attempt := 1; ; attempt++ {
@@ -584,7 +580,7 @@ func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *Cl
 			err = fmt.Errorf("%w (and its half-made VM could not be removed: %v)", err, cerr)
 			return "", err
 		}
-		if attempt > r.opts.Retries || !Transient(err) || ctx.Err() != nil || r.isStopped() {
+		if attempt > r.opts.Retries || !cloud.IsTransient(err) || ctx.Err() != nil || r.isStopped() {
 			return "", err
 		}
 		r.event(Event{Type: EventRetry, Op: a.Op, Name: a.Name, Attempt: attempt, Err: err})
@@ -610,16 +606,16 @@ func (r *runner) taskContext(work context.Context) (context.Context, context.Can
 // cleanupHalfMade destroys a VM that a failed clone task of this run left
 // behind under the requested name (vSphere backs out failed instant clones
 // except in a small window at their very end).
-func (r *runner) cleanupHalfMade(work context.Context, req *CloneRequest) error {
+func (r *runner) cleanupHalfMade(work context.Context, req *cloud.CloneRequest) error {
 	vm, markers, err := r.cloud.FindVM(work, req.Folder, req.Name)
 	if err != nil {
 		return err
 	}
-	if vm == "" || markers[inventory.MarkerRun] != r.opts.RunID {
+	if vm == "" || markers[ownership.KeyRun] != r.opts.RunID {
 		return nil
 	}
 	err = r.cloud.Destroy(work, vm)
-	r.event(Event{Type: EventDone, Op: "cleanup", Name: req.Name, VM: vm, Err: err})
+	r.event(Event{Type: EventDone, Op: OpCleanup, Name: req.Name, VM: vm, Err: err})
 	return err
 }
 
@@ -636,10 +632,10 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 	}{
 		{
 			do: func(ctx context.Context) error {
-				return r.cloud.Reconfigure(ctx, old.Ref, &VMChange{Connect: new(false), ExtraConfig: map[string]string{inventory.MarkerState: StateRetired}})
+				return r.cloud.Reconfigure(ctx, old.Ref, &cloud.VMChange{Connect: new(false), ExtraConfig: ownership.SetState(ownership.Retired)})
 			},
 			undo: func(ctx context.Context) error {
-				return r.cloud.Reconfigure(ctx, old.Ref, &VMChange{Restore: old.NICs, ExtraConfig: map[string]string{inventory.MarkerState: ""}})
+				return r.cloud.Reconfigure(ctx, old.Ref, &cloud.VMChange{Restore: old.NICs, ExtraConfig: ownership.SetState(ownership.Live)})
 			},
 		},
 		{
@@ -652,10 +648,10 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 		},
 		{
 			do: func(ctx context.Context) error {
-				return r.cloud.Reconfigure(ctx, newVM, &VMChange{Connect: new(true), ExtraConfig: map[string]string{inventory.MarkerState: ""}})
+				return r.cloud.Reconfigure(ctx, newVM, &cloud.VMChange{Connect: new(true), ExtraConfig: ownership.SetState(ownership.Live)})
 			},
 			undo: func(ctx context.Context) error {
-				return r.cloud.Reconfigure(ctx, newVM, &VMChange{Connect: new(false), ExtraConfig: map[string]string{inventory.MarkerState: StatePending}})
+				return r.cloud.Reconfigure(ctx, newVM, &cloud.VMChange{Connect: new(false), ExtraConfig: ownership.SetState(ownership.Replacement)})
 			},
 		},
 	}
@@ -675,7 +671,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 			// stack, and rollback (or the next apply) removes it.
 			if uerr := unswap(work); uerr != nil {
 				// The old clone is not as it was: rollback tries again.
-				r.pushUndo(undoStep{op: "unswap", name: name, vm: old.Ref, fn: unswap})
+				r.pushUndo(undoStep{op: OpUnswap, name: name, vm: old.Ref, fn: unswap})
 				return fmt.Errorf("swapping in the replacement: %w; undoing the swap also failed: %v", err, uerr)
 			}
 			if derr := r.cloud.Destroy(work, newVM); derr == nil {
@@ -685,7 +681,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 		}
 		completed++
 	}
-	r.pushUndo(undoStep{op: "unswap", name: name, vm: old.Ref, fn: unswap})
+	r.pushUndo(undoStep{op: OpUnswap, name: name, vm: old.Ref, fn: unswap})
 	return nil
 }
 
@@ -695,7 +691,7 @@ func (r *runner) dropUndo(vm string) {
 	defer r.mu.Unlock()
 	out := r.undo[:0]
 	for _, u := range r.undo {
-		if u.vm != vm || u.op != "destroy" {
+		if u.vm != vm || u.op != OpDestroy {
 			out = append(out, u)
 		}
 	}
@@ -728,8 +724,8 @@ func (r *runner) rollback(work context.Context) error {
 	}
 	r.mu.Lock()
 	for _, a := range r.report.Actions {
-		if a.State == "done" {
-			a.State = "rolled-back"
+		if a.State == ActionDone {
+			a.State = ActionRolledBack
 		}
 	}
 	r.mu.Unlock()
@@ -764,7 +760,7 @@ func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
 	sem := make(chan struct{}, r.opts.Parallelism)
 	deadline := r.persistDeadline()
 	for _, t := range targets {
-		a := &Action{Op: "destroy", Name: t.name, VM: t.vm, Reason: t.reason, State: "pending"}
+		a := &Action{Op: OpDestroy, Name: t.name, VM: t.vm, Reason: t.reason, State: ActionQueued}
 		r.mu.Lock()
 		r.report.Actions = append(r.report.Actions, a)
 		r.mu.Unlock()
@@ -782,8 +778,8 @@ func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
 				return
 			}
 			r.mu.Lock()
-			a.State, a.Finished = "done", r.now()
-			r.emit(Event{Type: EventDone, Op: "destroy", Name: t.name, VM: t.vm})
+			a.State, a.Finished = ActionDone, r.now()
+			r.emit(Event{Type: EventDone, Op: OpDestroy, Name: t.name, VM: t.vm})
 			r.mu.Unlock()
 		}()
 	}
@@ -813,5 +809,22 @@ func mergeConfig(a, b map[string]string) map[string]string {
 	out := make(map[string]string, len(a)+len(b))
 	maps.Copy(out, a)
 	maps.Copy(out, b)
+	return out
+}
+
+// nicEdits and serialEdits turn the plan's device edits into the Cloud's.
+func nicEdits(nics []plan.NIC) []cloud.NICEdit {
+	var out []cloud.NICEdit
+	for _, n := range nics {
+		out = append(out, cloud.NICEdit(n))
+	}
+	return out
+}
+
+func serialEdits(ports []plan.SerialPort) []cloud.SerialEdit {
+	var out []cloud.SerialEdit
+	for _, s := range ports {
+		out = append(out, cloud.SerialEdit(s))
+	}
 	return out
 }

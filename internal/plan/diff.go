@@ -12,6 +12,7 @@ import (
 
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/macgen"
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 )
 
 // Action is what apply does about one clone. Its rune doubles as the display
@@ -85,6 +86,11 @@ type Change struct {
 	// Current is the existing VM the change replaces, destroys or keeps; nil
 	// for Create and for conflicts about names and sources.
 	Current *inventory.VM
+	// Debris marks a Destroy of what an interrupted run left behind (a
+	// replacement never swapped in, a retired clone, a VM whose markers are
+	// incomplete). Debris may hold a clone's name, so apply destroys it
+	// first; its Reason starts with ReasonInterrupted.
+	Debris bool
 }
 
 // Source is a group's source VM as found in the inventory.
@@ -228,8 +234,8 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 		vm := &inv.VMs[i]
 		byPath[vm.Path] = vm
 		if vm.Owned(p.Name) {
-			idx, err := strconv.Atoi(vm.Markers[inventory.MarkerIndex])
-			g := vm.Markers[inventory.MarkerGroup]
+			idx, err := strconv.Atoi(vm.Markers[ownership.KeyIndex])
+			g := vm.Markers[ownership.KeyGroup]
 			if err != nil || g == "" {
 				stray = append(stray, vm)
 				continue
@@ -281,6 +287,7 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 
 	// Desired clones.
 	planned := macgen.Set{}
+	macClone := map[string]string{} // planned MAC owner label -> clone name
 	folders := map[string]bool{}
 	for _, g := range p.Groups {
 		for i := range g.Clones {
@@ -290,7 +297,9 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 			}
 			for _, n := range c.NICs {
 				if m, err := macgen.ParseMAC(n.MAC); err == nil {
-					planned.Add(m, fmt.Sprintf("%s adapter %d", c.Name, n.Adapter))
+					label := fmt.Sprintf("%s adapter %d", c.Name, n.Adapter)
+					planned.Add(m, label)
+					macClone[label] = c.Name
 				}
 			}
 			if badSource[g.Name] {
@@ -310,7 +319,7 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 	// MACs of the plan already used by VMs the plan does not own.
 	collisions := macgen.Collisions(planned, foreignMACs)
 	for _, col := range collisions {
-		name, _, _ := strings.Cut(col.Planned, " adapter ")
+		name := macClone[col.Planned]
 		fp.add("mac", col.MAC.String(), col.Present)
 		for i := range ch.Items {
 			it := &ch.Items[i]
@@ -332,16 +341,16 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 			reason = fmt.Sprintf("%s: index %d beyond count %d", ReasonNotInPlan, s.index, g.Count)
 		}
 		for _, vm := range vms {
-			r := reason
-			if vm.Markers[inventory.MarkerState] != "" {
-				r = ReasonInterrupted
+			c := Change{Action: Destroy, Reason: reason, Group: s.group, Index: s.index, Name: vm.Name, Current: vm}
+			if ownership.StateOf(vm.Markers) != ownership.Live {
+				c.Reason, c.Debris = ReasonInterrupted, true
 			}
-			ch.Items = append(ch.Items, Change{Action: Destroy, Reason: r, Group: s.group, Index: s.index, Name: vm.Name, Current: vm})
+			ch.Items = append(ch.Items, c)
 			leftovers = append(leftovers, vm)
 		}
 	}
 	for _, vm := range stray {
-		ch.Items = append(ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Name: vm.Name, Current: vm})
+		ch.Items = append(ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Name: vm.Name, Current: vm, Debris: true})
 		leftovers = append(leftovers, vm)
 	}
 	for _, vm := range leftovers {
@@ -484,7 +493,7 @@ func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map
 		fp.add("foreign", vm.Path, vm.Ref)
 		ch.Action = Conflict
 		owner := "no iclone-plan marker"
-		if o := vm.Markers[inventory.MarkerPlan]; o != "" {
+		if o := vm.Markers[ownership.KeyPlan]; o != "" {
 			owner = fmt.Sprintf("it belongs to plan %q", o)
 		}
 		ch.Reason = fmt.Sprintf("name taken: VM %s (%s) is not owned by this plan (%s); rename or remove that VM, or change cloneName", path, vm.Ref, owner)
@@ -497,14 +506,14 @@ func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map
 	var live *inventory.VM
 	for _, vm := range slotVMs {
 		fp.addVM(vm)
-		if vm.Markers[inventory.MarkerState] == "" && (live == nil || vm.Path == path) {
+		if ownership.StateOf(vm.Markers) == ownership.Live && (live == nil || vm.Path == path) {
 			live = vm
 		}
 	}
 	out := []Change{*ch}
 	for _, vm := range slotVMs {
 		if vm != live {
-			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm})
+			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm, Debris: true})
 		}
 	}
 	ch = &out[0]
@@ -514,11 +523,11 @@ func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map
 	}
 	ch.Current = live
 	switch {
-	case live.Markers[inventory.MarkerSpec] != c.SpecHash():
+	case live.Markers[ownership.KeySpec] != c.SpecHash():
 		ch.Action, ch.Reason = Replace, ReasonSpecChanged
 	case live.Path != path:
 		ch.Action, ch.Reason = Replace, fmt.Sprintf("%s (was %s)", ReasonNameChanged, live.Name)
-	case src.InstanceUUID != "" && live.Markers[inventory.MarkerSource] != src.InstanceUUID:
+	case src.InstanceUUID != "" && live.Markers[ownership.KeySource] != src.InstanceUUID:
 		ch.Action, ch.Reason = Replace, ReasonSourceChanged
 	case live.PowerState != "poweredOn":
 		ch.Action, ch.Reason = Replace, ReasonPoweredOff
@@ -536,7 +545,7 @@ func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map
 // A clone whose creation time cannot be read is treated as expired, so a
 // nightly rebuild never keeps a clone forever.
 func expired(vm *inventory.VM, maxAge time.Duration, now time.Time) bool {
-	t, err := time.Parse(time.RFC3339, vm.Markers[inventory.MarkerCreated])
+	t, err := time.Parse(time.RFC3339, vm.Markers[ownership.KeyCreated])
 	return err != nil || !now.Before(t.Add(maxAge))
 }
 
@@ -576,7 +585,7 @@ func (f *fingerprint) add(fields ...string) { f.lines = append(f.lines, strings.
 
 func (f *fingerprint) addVM(vm *inventory.VM) {
 	fields := []string{"vm", vm.Ref, vm.Path, vm.PowerState}
-	for _, k := range inventory.MarkerKeys {
+	for _, k := range ownership.Keys {
 		fields = append(fields, vm.Markers[k])
 	}
 	for _, n := range vm.NICs {
@@ -594,19 +603,4 @@ func (f *fingerprint) sum() string {
 		h.Write([]byte{'\n'})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
-}
-
-// Markers returns the ownership markers a new clone carries from birth (set
-// in its InstantCloneSpec): DESIGN.md section 4. run is the id of the run
-// creating it and created its creation time.
-func Markers(p *Plan, c *Clone, src Source, run string, created time.Time) map[string]string {
-	return map[string]string{
-		inventory.MarkerPlan:    p.Name,
-		inventory.MarkerGroup:   c.Group,
-		inventory.MarkerIndex:   strconv.Itoa(c.Index),
-		inventory.MarkerSpec:    c.SpecHash(),
-		inventory.MarkerRun:     run,
-		inventory.MarkerCreated: created.UTC().Format(time.RFC3339),
-		inventory.MarkerSource:  src.InstanceUUID,
-	}
 }

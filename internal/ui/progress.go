@@ -206,7 +206,7 @@ type jsonProgress struct {
 }
 
 func (p *jsonProgress) Event(e executor.Event) {
-	je := JSONEvent{V: EventsFormat, Type: string(e.Type), Time: e.Time.UTC(), Op: e.Op, Name: e.Name, VM: e.VM,
+	je := JSONEvent{V: EventsFormat, Type: string(e.Type), Time: e.Time.UTC(), Op: string(e.Op), Name: e.Name, VM: e.VM,
 		Task: e.Task, Attempt: e.Attempt, Outcome: string(e.Outcome)}
 	pr := e.Progress
 	je.Progress = &pr
