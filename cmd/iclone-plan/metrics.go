@@ -214,7 +214,7 @@ func escapeLabel(s string) string {
 func (a *app) applyWithMetrics(ctx context.Context, path string, f *applyFlags, destroy bool) error {
 	rec := &runRecord{}
 	started := time.Now()
-	err := a.runApply(ctx, path, f, destroy, rec)
+	err := a.applyFlow(ctx, path, f, destroy, rec)
 	if f.metricsFile == "" {
 		return err
 	}
