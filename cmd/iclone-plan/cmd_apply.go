@@ -160,6 +160,9 @@ func (a *app) applyFlow(ctx context.Context, path string, f *applyFlags, destroy
 			fmt.Fprintf(a.stderr, "Warning: the plan's lease (folder %s%s) could not be released: %v; it stays until %s, or until a run of this plan on this machine finds its holder gone\n",
 				vsphere.LeaseFolderPrefix, rec.plan.Name, err, l.Expires.UTC().Format(time.RFC3339))
 		},
+		JournalFinishFailed: func(path string, err error) {
+			fmt.Fprintf(a.stderr, "Warning: the journal %s could not record the end of this run: %v; the next run of this plan waits for its tasks, which are over\n", path, err)
+		},
 		LeaseRenewFailed: func(err error) {
 			fmt.Fprintf(a.stderr, "Warning: renewing the plan's lease failed during the run: %v\n", err)
 		},

@@ -80,6 +80,9 @@ type Hooks struct {
 	// LeaseReleaseFailed is called when the plan's lease could not be
 	// released at the end: it stays until it expires.
 	LeaseReleaseFailed func(err error, lease vsphere.LeaseInfo)
+	// JournalFinishFailed is called when the journal could not record the
+	// run's end: the next run waits for this run's tasks, which are over.
+	JournalFinishFailed func(path string, err error)
 	// LeaseRenewFailed is called when renewing the lease failed during the
 	// run.
 	LeaseRenewFailed func(err error)
@@ -271,17 +274,15 @@ func (s *session) execute(ctx context.Context, ch *plan.Changes, p *plan.Plan, r
 		return nil, fmt.Errorf("opening the journal %s: %w", jpath, err)
 	}
 	opts := executor.OptionsFrom(p.Execution, runID)
-	opts.Hooks.Event = func(e executor.Event) {
-		if e.Type == executor.EventTaskStarted {
-			// Recorded before anything else happens with the task.
-			_ = jr.Record(journal.Entry{Kind: "task", Op: string(e.Op), Name: e.Name, Task: e.Task})
-		}
-		if hooks.Event != nil {
-			hooks.Event(e)
-		}
+	opts.Hooks.Event = hooks.Event
+	// Outside the executor's lock; a failed record rolls the run back.
+	opts.Hooks.Journal = func(op executor.Op, name, task string) error {
+		return jr.Record(journal.Entry{Kind: "task", Op: string(op), Name: name, Task: task})
 	}
 	rep, runErr := executor.Run(ctx, ch, s.ops, opts)
-	_ = jr.Finish()
+	if err := jr.Finish(); err != nil && hooks.JournalFinishFailed != nil {
+		hooks.JournalFinishFailed(jpath, err)
+	}
 	return rep, runErr
 }
 

@@ -98,11 +98,20 @@ func OptionsFrom(e plan.Execution, runID string) Options {
 	}
 }
 
-// Hooks report what the executor does. They are called from the executor's
-// goroutines, one call at a time, and must not block for long.
+// Hooks report what the executor does.
 type Hooks struct {
-	// Event is called for every step: see EventType.
+	// Event is called for every step: see EventType. Events are delivered
+	// one at a time, under the executor's lock: Event must not block for
+	// long (no disk syncs; use Journal for those).
 	Event func(Event)
+	// Journal, if set, is called when a vCenter task starts, before
+	// anything else happens with the task, from the goroutine that started
+	// it and outside the executor's lock: it may write and sync a file.
+	// Calls may come from several goroutines at once. An error is a
+	// failure of the run itself: nothing new is submitted, and the run
+	// rolls back whatever onFailure says, with the error as its cause (a
+	// run whose tasks are not recorded is not crash-safe).
+	Journal func(op Op, name, task string) error
 }
 
 // EventType says what an Event reports.

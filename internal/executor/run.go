@@ -44,6 +44,7 @@ type runner struct {
 	progress Progress
 	failures int
 	cause    error
+	fatal    error // a failure of the run itself (abort): it rolls back
 	stopped  bool
 	undo     []undoStep // LIFO
 	retired  []*opState // replaced clones to destroy when the run commits
@@ -124,6 +125,22 @@ func (r *runner) fail(a *Action, err error) {
 	}
 }
 
+// abort stops the run for err, a failure of the run itself rather than of
+// one operation: nothing new starts, and the run rolls back whatever
+// onFailure says, with err as its cause.
+func (r *runner) abort(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fatal != nil {
+		return
+	}
+	r.fatal = err
+	if !r.stopped {
+		r.stopped = true
+		r.emit(Event{Type: EventStopping, Err: err})
+	}
+}
+
 func (r *runner) isStopped() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -176,7 +193,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	interrupted := ctx.Err() != nil
 	r.mu.Lock()
 	failed := r.failures > 0
-	rollback := interrupted || (failed && !r.opts.Continue)
+	rollback := interrupted || r.fatal != nil || (failed && !r.opts.Continue)
 	r.mu.Unlock()
 	for _, a := range rep.Actions {
 		if a.State == ActionQueued {
@@ -188,6 +205,9 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	switch {
 	case rollback:
 		cause := r.cause
+		if r.fatal != nil {
+			cause = r.fatal
+		}
 		if interrupted {
 			cause = ErrInterrupted
 		}
@@ -564,8 +584,9 @@ func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *cl
 			r.mu.Lock()
 			started = task
 			a.Tasks = append(a.Tasks, task)
-			r.emit(Event{Type: EventTaskStarted, Op: a.Op, Name: req.Name, Task: task, Attempt: attempt})
 			r.mu.Unlock()
+			r.journal(a.Op, req.Name, task)
+			r.event(Event{Type: EventTaskStarted, Op: a.Op, Name: req.Name, Task: task, Attempt: attempt})
 		})
 		cancel()
 		if err == nil {
@@ -593,6 +614,17 @@ func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *cl
 		if err := r.lim.Wait(ctx); err != nil {
 			return "", err
 		}
+	}
+}
+
+// journal records a started task through the Journal hook, outside the
+// lock; a failed record aborts the run.
+func (r *runner) journal(op Op, name, task string) {
+	if r.opts.Hooks.Journal == nil {
+		return
+	}
+	if err := r.opts.Hooks.Journal(op, name, task); err != nil {
+		r.abort(fmt.Errorf("recording task %s of %s in the journal: %w", task, name, err))
 	}
 }
 
