@@ -70,8 +70,9 @@ type Options struct {
 	Rate float64
 	// Retries is how often a transient fault is retried.
 	Retries int
-	// Backoff is the wait before the first retry, doubled each time;
-	// 0 means one second.
+	// Backoff is the wait before the first retry, doubled each time up to
+	// ten seconds, less a random part of up to half (jitter); 0 means one
+	// second.
 	Backoff time.Duration
 	// TaskTimeout bounds each task; 0 means no timeout.
 	TaskTimeout time.Duration

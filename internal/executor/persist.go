@@ -28,8 +28,8 @@ func (r *runner) persistDeadline() time.Time {
 // step gets a single attempt. A fault that is not transient, or that
 // outlasts the deadline, is returned.
 func (r *runner) persist(work context.Context, deadline time.Time, step func(context.Context) error) error {
-	pause := r.opts.Backoff
-	for {
+	for attempt := 1; ; attempt++ {
+		pause := r.retry.delay(attempt)
 		ctx, cancel := work, context.CancelFunc(func() {})
 		if time.Now().Before(deadline) {
 			ctx, cancel = context.WithDeadline(work, deadline)
@@ -40,6 +40,5 @@ func (r *runner) persist(work context.Context, deadline time.Time, step func(con
 			return err
 		}
 		time.Sleep(pause)
-		pause = min(2*pause, 10*time.Second)
 	}
 }

@@ -38,6 +38,7 @@ type runner struct {
 	opts  Options
 	now   func() time.Time
 	lim   *rate.Limiter
+	retry backoff
 
 	mu       sync.Mutex // guards everything below and serializes hooks
 	report   *Report
@@ -82,7 +83,7 @@ func newRunner(ch *plan.Changes, cloud Cloud, opts Options) *runner {
 	if opts.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(opts.Rate), 1)
 	}
-	return &runner{ch: ch, cloud: cloud, opts: opts, now: now, lim: lim,
+	return &runner{ch: ch, cloud: cloud, opts: opts, now: now, lim: lim, retry: newBackoff(opts.Backoff),
 		report: &Report{Run: opts.RunID, Plan: ch.Plan.Name, Actions: []*Action{}}}
 }
 
@@ -357,135 +358,81 @@ func (r *runner) makeFolders(work context.Context) bool {
 
 // schedule runs the clone operations within the overall, per-host and
 // per-source limits, starting one as soon as a slot is free and the rate
-// allows. Which one starts is chosen among the sources that have a free slot
-// (each source's operations start in plan order):
-//
-//  1. the source with the fewest operations in flight: the stun phases of
-//     one source's clones are serialized by vSphere, so a second clone of a
-//     busy source waits where a first clone of an idle one would not;
-//  2. then the source whose host has the most pending operations per
-//     operation in flight: a host's share of the slots follows its share of
-//     the remaining work, so the most loaded host, which bounds the run,
-//     is never starved while lighter ones run ahead;
-//  3. then the source with the most pending operations, then plan order.
-//
-// Picking costs one pass over the sources, not the operations.
+// allows; which one starts is slots.pick's choice. An operation releases
+// its slot when its clone task ends, and finishes later, after its guest
+// is ready and it is swapped in: waiting for guests must not hold up clone
+// submissions. Once the run stops (failures, an interrupt), nothing new
+// starts and schedule waits for the operations in flight.
 func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
-	type queue struct {
-		src, host string
-		ops       []*opState // pending, in plan order
-	}
-	var queues []*queue
-	bySource := map[string]*queue{}
-	for _, o := range ops {
-		q := bySource[o.src.Ref]
-		if q == nil {
-			q = &queue{src: o.src.Ref, host: o.src.HostRef}
-			bySource[o.src.Ref] = q
-			queues = append(queues, q)
-		}
-		q.ops = append(q.ops, o)
-	}
-	// An operation releases its slot (overall, host, source) when its clone
-	// task ends, and finishes later, after its guest is ready and it is
-	// swapped in: waiting for guests must not hold up clone submissions.
-	released := make(chan *opState, len(ops))
-	finished := make(chan *opState, len(ops))
+	s := newSlots(ops, limits{overall: r.opts.Parallelism, perHost: r.opts.PerHost, perSource: r.opts.PerSource})
+	ends := make(chan opEnd, 2*len(ops)) // a release and a finish per operation: sends never block
 	running := 0
-	perHost, perSource := map[string]int{}, map[string]int{}
-	hostPending := map[string]int{}
-	for _, o := range ops {
-		hostPending[o.src.HostRef]++
-	}
-	inflight, pending := 0, len(ops)
-	// better reports whether q should start before b (both startable).
-	better := func(q, b *queue) bool {
-		if a, c := perSource[q.src], perSource[b.src]; a != c {
-			return a < c
-		}
-		if q.host != b.host {
-			// hostPending[q]/(perHost[q]+1) > hostPending[b]/(perHost[b]+1)
-			a, c := hostPending[q.host]*(perHost[b.host]+1), hostPending[b.host]*(perHost[q.host]+1)
-			if a != c {
-				return a > c
-			}
-		}
-		return len(q.ops) > len(b.ops)
-	}
-	pick := func() *queue {
-		var best *queue
-		for _, q := range queues {
-			if len(q.ops) == 0 ||
-				(r.opts.PerHost > 0 && perHost[q.host] >= r.opts.PerHost) ||
-				(r.opts.PerSource > 0 && perSource[q.src] >= r.opts.PerSource) {
-				continue
-			}
-			if best == nil || better(q, best) {
-				best = q
-			}
-		}
-		return best
-	}
-	end := func(o *opState) {
-		inflight--
-		perHost[o.src.HostRef]--
-		perSource[o.src.Ref]--
-	}
-	for pending > 0 || running > 0 {
+	for s.pending > 0 || running > 0 {
 		stop := r.isStopped() || ctx.Err() != nil
-		if !stop && inflight < r.opts.Parallelism {
-			if q := pick(); q != nil {
-				if err := r.lim.Wait(ctx); err != nil {
-					continue // interrupted: stop submitting
+		if !stop {
+			if q := s.pick(); q != nil {
+				if r.lim.Wait(ctx) == nil { // else interrupted: stop submitting
+					r.launch(ctx, work, s.take(q), ends)
+					running++
 				}
-				o := q.ops[0]
-				q.ops[0] = nil
-				q.ops = q.ops[1:]
-				pending--
-				hostPending[q.host]--
-				inflight++
-				perHost[q.host]++
-				perSource[q.src]++
-				r.mu.Lock()
-				r.progress.InFlight++
-				r.mu.Unlock()
-				running++
-				go func() {
-					// The progress count drops with the release itself, so an
-					// event right after it never shows a finished clone in flight.
-					release := sync.OnceFunc(func() {
-						r.mu.Lock()
-						r.progress.InFlight--
-						r.mu.Unlock()
-						released <- o
-					})
-					r.runOp(ctx, work, o, release)
-					release()
-					finished <- o
-				}()
 				continue
 			}
 		}
 		if stop && running == 0 {
 			return
 		}
-		select {
-		case o := <-released:
-			end(o)
-		case <-finished:
+		e, ok := r.nextEnd(ctx, ends, stop)
+		switch {
+		case !ok:
+			continue // interrupted: look again, now stopping
+		case e.finished:
 			running--
-		case <-ctx.Done():
-			// Wake up to stop submitting; in-flight operations still end.
-			if running == 0 {
-				return
-			}
-			select {
-			case o := <-released:
-				end(o)
-			case <-finished:
-				running--
-			}
+		default:
+			s.release(e.op)
 		}
+	}
+}
+
+// opEnd is a slot released (the clone task ended) or, with finished, an
+// operation over.
+type opEnd struct {
+	op       *opState
+	finished bool
+}
+
+// launch starts o in its own goroutine, which reports on ends when o's
+// slot is released and when o is over.
+func (r *runner) launch(ctx, work context.Context, o *opState, ends chan<- opEnd) {
+	r.mu.Lock()
+	r.progress.InFlight++
+	r.mu.Unlock()
+	go func() {
+		// The progress count drops with the release itself, so an event
+		// right after it never shows a finished clone in flight.
+		release := sync.OnceFunc(func() {
+			r.mu.Lock()
+			r.progress.InFlight--
+			r.mu.Unlock()
+			ends <- opEnd{op: o}
+		})
+		r.runOp(ctx, work, o, release)
+		release()
+		ends <- opEnd{op: o, finished: true}
+	}()
+}
+
+// nextEnd waits for the next release or finish. While submitting, an
+// interrupt also wakes it (ok false), to stop submitting; once stopping,
+// only the operations in flight matter.
+func (r *runner) nextEnd(ctx context.Context, ends <-chan opEnd, stopping bool) (e opEnd, ok bool) {
+	if stopping {
+		return <-ends, true
+	}
+	select {
+	case e = <-ends:
+		return e, true
+	case <-ctx.Done():
+		return opEnd{}, false
 	}
 }
 
@@ -573,7 +520,6 @@ func (r *runner) awaitReady(ctx context.Context, o *opState, vm string) error {
 // run behind is cleaned up before anything else happens.
 func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *cloud.CloneRequest) (string, error) {
 	a := o.action
-	backoff := r.opts.Backoff
 	for attempt := 1; ; attempt++ {
 		r.mu.Lock()
 		a.Attempts = attempt
@@ -606,11 +552,10 @@ func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *cl
 		}
 		r.event(Event{Type: EventRetry, Op: a.Op, Name: a.Name, Attempt: attempt, Err: err})
 		select {
-		case <-time.After(backoff):
+		case <-time.After(r.retry.delay(attempt)):
 		case <-ctx.Done():
 			return "", err
 		}
-		backoff *= 2
 		if err := r.lim.Wait(ctx); err != nil {
 			return "", err
 		}
