@@ -149,31 +149,8 @@ func (r *runner) isStopped() bool {
 }
 
 func (r *runner) run(ctx context.Context) (*Report, error) {
-	rep := r.report
-	rep.Started = r.now()
-	var ops []*opState
-	// Debris of a dead run (pending replacements, retired clones, VMs with
-	// broken markers) may hold a clone's name: it goes first. What the plan
-	// no longer has goes last, when the run commits.
-	var debris, destroys []*plan.Change
-	for i := range r.ch.Items {
-		it := &r.ch.Items[i]
-		switch it.Action {
-		case plan.Create, plan.Replace:
-			a := &Action{Op: Op(it.Action.String()), Name: it.Name, Group: it.Group, Index: it.Index, Reason: it.Reason, State: ActionQueued}
-			if it.Current != nil {
-				a.OldVM = it.Current.Ref
-			}
-			rep.Actions = append(rep.Actions, a)
-			ops = append(ops, &opState{change: it, action: a, src: r.ch.Sources[it.Clone.Source], folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
-		case plan.Destroy:
-			if it.Debris {
-				debris = append(debris, it)
-			} else {
-				destroys = append(destroys, it)
-			}
-		}
-	}
+	r.report.Started = r.now()
+	ops, debris, destroys := r.sortChanges()
 	r.mu.Lock()
 	r.progress.Total = len(ops)
 	r.emit(Event{Type: EventStart})
@@ -190,50 +167,80 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if !r.isStopped() {
 		r.schedule(ctx, work, ops)
 	}
-
-	interrupted := ctx.Err() != nil
-	r.mu.Lock()
-	failed := r.failures > 0
-	rollback := interrupted || r.fatal != nil || (failed && !r.opts.Continue)
-	r.mu.Unlock()
-	for _, a := range rep.Actions {
+	for _, a := range r.report.Actions {
 		if a.State == ActionQueued {
 			a.State = ActionSkipped
 		}
 	}
+	runErr := r.conclude(ctx, work, destroys)
+	return r.finish(runErr)
+}
 
-	var runErr *RunError
-	switch {
-	case rollback:
-		cause := r.cause
-		if r.fatal != nil {
-			cause = r.fatal
-		}
-		if interrupted {
-			cause = ErrInterrupted
-		}
-		rbErr := r.rollback(work)
-		runErr = &RunError{Outcome: OutcomeRolledBack, Cause: cause}
-		if interrupted {
-			runErr.Outcome = OutcomeInterrupted
-		}
-		if rbErr == nil {
-			rbErr = r.unknownErr()
-		}
-		if rbErr != nil {
-			runErr.Outcome, runErr.Rollback = OutcomeRollbackIncomplete, rbErr
-		}
-	default:
-		// Commit: destroy what was replaced and what the plan no longer has.
-		r.commit(work, destroys)
-		r.mu.Lock()
-		failed = r.failures > 0
-		r.mu.Unlock()
-		if failed {
-			runErr = &RunError{Outcome: OutcomePartial, Cause: r.cause}
+// sortChanges makes an operation (and its report Action) of each create
+// and replace, and sorts the destroys: debris of a dead run (pending
+// replacements, retired clones, VMs with broken markers) may hold a
+// clone's name, so it goes first; what the plan no longer has goes last,
+// when the run commits.
+func (r *runner) sortChanges() (ops []*opState, debris, destroys []*plan.Change) {
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		switch it.Action {
+		case plan.Create, plan.Replace:
+			a := &Action{Op: Op(it.Action.String()), Name: it.Name, Group: it.Group, Index: it.Index, Reason: it.Reason, State: ActionQueued}
+			if it.Current != nil {
+				a.OldVM = it.Current.Ref
+			}
+			r.report.Actions = append(r.report.Actions, a)
+			ops = append(ops, &opState{change: it, action: a, src: r.ch.Sources[it.Clone.Source], folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
+		case plan.Destroy:
+			if it.Debris {
+				debris = append(debris, it)
+			} else {
+				destroys = append(destroys, it)
+			}
 		}
 	}
+	return ops, debris, destroys
+}
 
+// conclude rolls the run back (an interrupt, an abort, or failures without
+// onFailure: continue) or commits it, destroying what was replaced and
+// what the plan no longer has. It returns the run's error, if any.
+func (r *runner) conclude(ctx, work context.Context, destroys []*plan.Change) *RunError {
+	interrupted := ctx.Err() != nil
+	r.mu.Lock()
+	rollback := interrupted || r.fatal != nil || (r.failures > 0 && !r.opts.Continue)
+	cause := r.cause
+	if r.fatal != nil {
+		cause = r.fatal
+	}
+	r.mu.Unlock()
+	if !rollback {
+		r.commit(work, destroys)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if r.failures > 0 {
+			return &RunError{Outcome: OutcomePartial, Cause: r.cause}
+		}
+		return nil
+	}
+	runErr := &RunError{Outcome: OutcomeRolledBack, Cause: cause}
+	if interrupted {
+		runErr.Outcome, runErr.Cause = OutcomeInterrupted, ErrInterrupted
+	}
+	rbErr := r.rollback(work)
+	if rbErr == nil {
+		rbErr = r.unknownErr()
+	}
+	if rbErr != nil {
+		runErr.Outcome, runErr.Rollback = OutcomeRollbackIncomplete, rbErr
+	}
+	return runErr
+}
+
+// finish stamps the report with the run's end and outcome.
+func (r *runner) finish(runErr *RunError) (*Report, error) {
+	rep := r.report
 	rep.Finished = r.now()
 	rep.Outcome = OutcomeSuccess
 	if runErr != nil {
