@@ -4,7 +4,8 @@
 // backoff, a timeout per task, and rollback of the run when it fails.
 //
 // The executor never prints. It reports through Hooks, and its result is a
-// Report. The safety rules it keeps are those of DESIGN.md section 4:
+// Report. The safety rules it keeps are docs/design.md's invariants
+// (section 7; the protocol is section 4, "Ownership"):
 //
 //   - It only ever touches VMs the plan's Changes name (which the planner
 //     only lets be VMs carrying the plan's marker) and VMs it created itself.
