@@ -28,7 +28,9 @@ import (
 
 // Ops are the narrow operations apply needs, in one datacenter. They are
 // safe for concurrent use; lookups (folders, networks, source devices) are
-// cached for the life of the Ops.
+// cached for the life of the Ops. *Ops is the executor's Cloud with no
+// adapter: its requests are internal/cloud's types, and every error of
+// those methods carries a *cloud.Fault (see classify).
 type Ops struct {
 	c      *Client
 	dc     *object.Datacenter
@@ -608,7 +610,7 @@ func classify(err error) error {
 	if errors.As(err, &f) {
 		return err
 	}
-	name := FaultName(err)
+	name := faultName(err)
 	class := cloud.Permanent
 	switch {
 	case isNotFound(err):
@@ -644,9 +646,9 @@ func vimFault(err error) types.AnyType {
 	return nil
 }
 
-// FaultName returns the vSphere fault type of err, such as "DuplicateName",
+// faultName returns the vSphere fault type of err, such as "DuplicateName",
 // or "" when err is not a vSphere fault.
-func FaultName(err error) string {
+func faultName(err error) string {
 	f := vimFault(err)
 	if f == nil {
 		return ""
