@@ -290,71 +290,11 @@ func (o *Ops) InstantClone(ctx context.Context, spec *CloneSpec, started func(ta
 }
 
 func (o *Ops) instantClone(ctx context.Context, spec *CloneSpec, started func(task string)) (string, error) {
-	devices, err := o.sourceDevices(ctx, spec.Source)
+	loc, err := o.location(ctx, spec)
 	if err != nil {
 		return "", err
 	}
-	folder, err := o.folder(ctx, spec.Folder)
-	if err != nil {
-		return "", err
-	}
-	if folder == nil {
-		return "", fmt.Errorf("folder %s does not exist", spec.Folder)
-	}
-	loc := types.VirtualMachineRelocateSpec{}
-	fref := folder.Reference()
-	loc.Folder = &fref
-	if spec.Pool != "" {
-		rp, err := o.pool(ctx, spec.Pool)
-		if err != nil {
-			return "", err
-		}
-		pref := rp.Reference()
-		loc.Pool = &pref
-	}
-
-	cards := ethernetCards(devices)
-	edited := map[int]bool{}
-	for _, n := range spec.NICs {
-		if n.Adapter < 1 || n.Adapter > len(cards) {
-			return "", fmt.Errorf("source %s has no network adapter %d", spec.Source, n.Adapter)
-		}
-		edited[n.Adapter] = true
-		card := copyCard(cards[n.Adapter-1])
-		eth := card.GetVirtualEthernetCard()
-		eth.MacAddress, eth.AddressType = n.MAC, string(types.VirtualEthernetCardMacTypeManual)
-		if n.Network != "" {
-			b, err := o.networkBacking(ctx, n.Network)
-			if err != nil {
-				return "", err
-			}
-			eth.Backing = b
-		}
-		setConnectable(&eth.VirtualDevice, !spec.Disconnected)
-		loc.DeviceChange = append(loc.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
-	}
-	if spec.Disconnected {
-		// NICs the plan does not edit must start disconnected too.
-		for i, c := range cards {
-			if edited[i+1] {
-				continue
-			}
-			card := copyCard(c)
-			setConnectable(&card.GetVirtualEthernetCard().VirtualDevice, false)
-			loc.DeviceChange = append(loc.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
-		}
-	}
-	ports := serialPorts(devices)
-	for _, s := range spec.Serial {
-		if s.Port < 1 || s.Port > len(ports) {
-			return "", fmt.Errorf("source %s has no serial port %d", spec.Source, s.Port)
-		}
-		p := *ports[s.Port-1]
-		p.Backing = &types.VirtualSerialPortFileBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: s.File}}
-		loc.DeviceChange = append(loc.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: &p})
-	}
-
-	ics := types.VirtualMachineInstantCloneSpec{Name: spec.Name, Location: loc}
+	ics := types.VirtualMachineInstantCloneSpec{Name: spec.Name, Location: *loc}
 	for _, k := range sortedKeys(spec.ExtraConfig) {
 		ics.Config = append(ics.Config, &types.OptionValue{Key: k, Value: spec.ExtraConfig[k]})
 	}
@@ -374,6 +314,95 @@ func (o *Ops) instantClone(ctx context.Context, spec *CloneSpec, started func(ta
 		return "", fmt.Errorf("instant clone task %s returned %T, not a VM", task.Reference().Value, info.Result)
 	}
 	return ref.Value, nil
+}
+
+// location is the clone's relocate spec: its folder, its pool, and the
+// edits of the source's devices.
+func (o *Ops) location(ctx context.Context, spec *CloneSpec) (*types.VirtualMachineRelocateSpec, error) {
+	devices, err := o.sourceDevices(ctx, spec.Source)
+	if err != nil {
+		return nil, err
+	}
+	folder, err := o.folder(ctx, spec.Folder)
+	if err != nil {
+		return nil, err
+	}
+	if folder == nil {
+		return nil, fmt.Errorf("folder %s does not exist", spec.Folder)
+	}
+	loc := &types.VirtualMachineRelocateSpec{}
+	fref := folder.Reference()
+	loc.Folder = &fref
+	if spec.Pool != "" {
+		rp, err := o.pool(ctx, spec.Pool)
+		if err != nil {
+			return nil, err
+		}
+		pref := rp.Reference()
+		loc.Pool = &pref
+	}
+	nics, err := o.nicEdits(ctx, spec, ethernetCards(devices))
+	if err != nil {
+		return nil, err
+	}
+	serial, err := serialEdits(spec, serialPorts(devices))
+	if err != nil {
+		return nil, err
+	}
+	loc.DeviceChange = append(nics, serial...)
+	return loc, nil
+}
+
+// nicEdits are the edits of the source's NICs: the plan's MACs and
+// networks, and with spec.Disconnected every NIC (edited or not) starting
+// disconnected.
+func (o *Ops) nicEdits(ctx context.Context, spec *CloneSpec, cards []types.BaseVirtualEthernetCard) ([]types.BaseVirtualDeviceConfigSpec, error) {
+	var out []types.BaseVirtualDeviceConfigSpec
+	edited := map[int]bool{}
+	for _, n := range spec.NICs {
+		if n.Adapter < 1 || n.Adapter > len(cards) {
+			return nil, fmt.Errorf("source %s has no network adapter %d", spec.Source, n.Adapter)
+		}
+		edited[n.Adapter] = true
+		card := copyCard(cards[n.Adapter-1])
+		eth := card.GetVirtualEthernetCard()
+		eth.MacAddress, eth.AddressType = n.MAC, string(types.VirtualEthernetCardMacTypeManual)
+		if n.Network != "" {
+			b, err := o.networkBacking(ctx, n.Network)
+			if err != nil {
+				return nil, err
+			}
+			eth.Backing = b
+		}
+		setConnectable(&eth.VirtualDevice, !spec.Disconnected)
+		out = append(out, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
+	}
+	if spec.Disconnected {
+		// NICs the plan does not edit must start disconnected too.
+		for i, c := range cards {
+			if edited[i+1] {
+				continue
+			}
+			card := copyCard(c)
+			setConnectable(&card.GetVirtualEthernetCard().VirtualDevice, false)
+			out = append(out, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
+		}
+	}
+	return out, nil
+}
+
+// serialEdits are the edits of the source's serial ports: file backings.
+func serialEdits(spec *CloneSpec, ports []*types.VirtualSerialPort) ([]types.BaseVirtualDeviceConfigSpec, error) {
+	var out []types.BaseVirtualDeviceConfigSpec
+	for _, s := range spec.Serial {
+		if s.Port < 1 || s.Port > len(ports) {
+			return nil, fmt.Errorf("source %s has no serial port %d", spec.Source, s.Port)
+		}
+		p := *ports[s.Port-1]
+		p.Backing = &types.VirtualSerialPortFileBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: s.File}}
+		out = append(out, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: &p})
+	}
+	return out, nil
 }
 
 // copyCard returns a shallow copy of a NIC device of the same concrete type.
