@@ -109,6 +109,7 @@ type Fault struct {
 	Err error
 }
 
+// Error returns the platform error's text, unchanged.
 func (f *Fault) Error() string { return f.Err.Error() }
 
 // Unwrap returns the platform's error.
