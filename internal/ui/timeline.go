@@ -169,9 +169,9 @@ func ParseTimeline(data []byte) (*Timeline, error) {
 			if key == "" {
 				key = hostOf[a.Group]
 			}
-			label = "host " + dash(key)
+			label = "host " + key
 			if key == "" {
-				key = "?"
+				key, label = "?", "host not recorded"
 			}
 		default:
 			key = a.Group
@@ -199,6 +199,10 @@ func ParseTimeline(data []byte) (*Timeline, error) {
 			return -1
 		case b == "":
 			return 1
+		case a == "?":
+			return 1
+		case b == "?":
+			return -1
 		case hasHost:
 			return strings.Compare(a, b)
 		}
