@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -165,7 +167,8 @@ func (a *app) showPlan(path string, data []byte, st ui.Style) error {
 		return err
 	}
 	if doc.PlanSource != "" {
-		fmt.Fprintf(a.stdout, "\nSaved %s. Apply it with: iclone-plan apply %s\n", doc.CreatedAt.UTC().Format(time.RFC3339), path)
+		// As plan --out said when it saved the file.
+		fmt.Fprintf(a.stdout, "\nSaved the plan to %s. Apply it with: iclone-plan apply %s\n", path, path)
 	}
 	return nil
 }
@@ -227,8 +230,8 @@ func (a *app) showReport(path string, data []byte, f *showFlags, st ui.Style) er
 	if err := json.Unmarshal(doc, &rep); err != nil {
 		return fmt.Errorf("%s is a run report but cannot be read: %v", path, err)
 	}
-	fmt.Fprintf(a.stdout, "Run %s of plan %q, %s to %s (%d action(s)).\n", rep.Run, rep.Plan,
-		rep.Started.UTC().Format(time.RFC3339), rep.Finished.UTC().Format(time.RFC3339), len(rep.Actions))
+	fmt.Fprintf(a.stdout, "Run %s of plan %q, %s to %s: %s.\n", rep.Run, rep.Plan,
+		rep.Started.UTC().Format(time.RFC3339), rep.Finished.UTC().Format(time.RFC3339), actionStates(&rep))
 	ui.RenderReport(a.stdout, &rep, st)
 	if f.html == "" {
 		return nil
@@ -243,3 +246,33 @@ func (a *app) showReport(path string, data []byte, f *showFlags, st ui.Style) er
 	fmt.Fprintf(a.stdout, "Wrote the run's timeline to %s (%s).\n", f.html, tl.Describe())
 	return nil
 }
+
+// actionStates counts a report's actions by state: "8 action(s): 5
+// rolled-back, 1 failed, 2 skipped".
+func actionStates(rep *executor.Report) string {
+	n := map[string]int{}
+	var extra []string
+	for _, a := range rep.Actions {
+		st := string(a.State)
+		if n[st] == 0 && !slices.Contains(reportStates, st) {
+			extra = append(extra, st)
+		}
+		n[st]++
+	}
+	slices.Sort(extra)
+	var parts []string
+	for _, st := range append(slices.Clone(reportStates), extra...) {
+		if n[st] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s", n[st], st))
+		}
+	}
+	s := fmt.Sprintf("%d action(s)", len(rep.Actions))
+	if len(parts) > 0 {
+		s += ": " + strings.Join(parts, ", ")
+	}
+	return s
+}
+
+// reportStates are the states of a finished run's actions, in the order
+// show lists them.
+var reportStates = []string{"done", "failed", "rolled-back", "skipped"}
