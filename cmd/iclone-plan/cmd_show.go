@@ -32,21 +32,28 @@ func newShowCmd(a *app) *cobra.Command {
 		Short: "Show a saved plan or a run report",
 		Long: `Show renders a file iclone-plan wrote, telling which kind it is by its
 content: a saved plan (plan --out, or the output of plan --json) is shown as
-plan showed it; a run report (apply --report) as the summary apply printed,
-with the failures and anything a failed rollback left behind. Nothing is
-read from vCenter and nothing is changed.
+plan showed it; a run report (apply --report), or the output of apply --json
+which ends with it, as the summary apply printed, with the failures and
+anything a failed rollback left behind. Nothing is read from vCenter and
+nothing is changed.
 
-With --html, show writes the report's timeline as one self-contained HTML
-page (no network access): a lane per ESXi host (per group when the report
-does not name the hosts), a bar per operation from when it was queued, or
-started, to when it ended, failures and the rollback marked, and the run's
-execution settings. It shows what bound the run: the rate, a host's slots,
-a source's stun. See "Reading the timeline" in docs/operations.md.`,
+With --html, show writes the run's timeline as one self-contained HTML page
+(no network access): a lane per ESXi host, a bar per operation from when it
+was queued, or started, to when it ended, failures and the rollback marked,
+and the run's execution settings when the report has them. It shows what
+bound the run: the rate, a host's slots, a source's stun. A report file does
+not name the hosts (its lanes are then the plan's groups); the apply --json
+output does, in its plan line, and also when each task was submitted. See
+"Reading the timeline" in docs/operations.md.`,
 		Example: `  # What did last night's run do?
   iclone-plan show /var/log/iclone-plan/lab.json
 
   # Its timeline, for sizing parallelism, perHost and rate
   iclone-plan show --html lab.html /var/log/iclone-plan/lab.json
+
+  # The timeline by host, from apply's JSON event stream
+  iclone-plan apply --auto-approve --json plans/lab.yaml > lab.jsonl
+  iclone-plan show --html lab.html lab.jsonl
 
   # Review a saved plan again before applying it
   iclone-plan show lab.plan`,
@@ -55,7 +62,7 @@ a source's stun. See "Reading the timeline" in docs/operations.md.`,
 			return a.runShow(args[0], f)
 		},
 	}
-	cmd.Flags().StringVar(&f.html, "html", "", "write the report's timeline as a self-contained HTML page to `FILE`")
+	cmd.Flags().StringVar(&f.html, "html", "", "write the run's timeline (of a report or an apply --json stream) as a self-contained HTML page to `FILE`")
 	cmd.Flags().BoolVar(&f.noColor, "no-color", false, "never colour the output")
 	return cmd
 }
@@ -111,7 +118,7 @@ func streamReport(data []byte) ([]byte, error) {
 			return ev.Report, nil
 		}
 	}
-	return nil, errors.New("the event stream has no report line: the run did not end, or the output was cut short")
+	return nil, errors.New("the event stream has no report line: the run did not end, the output was cut short, or there was nothing to apply")
 }
 
 // showKind tells a saved plan from a run report by their keys, and says

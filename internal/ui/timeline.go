@@ -276,7 +276,7 @@ func readStream(data []byte, r *tlReport) (map[string]string, map[string]time.Ti
 		return nil, nil, err
 	}
 	if !found {
-		return nil, nil, errors.New("the event stream has no report line (the run did not end)")
+		return nil, nil, errors.New("the event stream has no report line: the run did not end, the output was cut short, or there was nothing to apply")
 	}
 	return hostOf, submitted, nil
 }
