@@ -166,9 +166,6 @@ type clonePlan struct {
 	connected map[int32]types.VirtualDeviceConnectInfo
 	config    types.VirtualMachineConfigSpec
 	event     types.VmEvent // of the source
-	// takeIdentity: the first clone of a frozen source keeps the source's
-	// generated MACs (see frozen.go).
-	takeIdentity bool
 }
 
 // instantClone does the work of one running task. It returns the clone's
@@ -325,7 +322,6 @@ func (s *Simulator) prepare(ctx *simulator.Context, src *simulator.VirtualMachin
 		ex := types.MustDeepCopy(types.ArrayOfOptionValue{OptionValue: src.Config.ExtraConfig})
 		extra = ex.OptionValue
 		p.event = s.vmEvent(ctx, src)
-		p.takeIdentity = isFrozen(src)
 	})
 	if f != nil {
 		return nil, f
@@ -396,7 +392,6 @@ func (s *Simulator) prepare(ctx *simulator.Context, src *simulator.VirtualMachin
 	}
 
 	// Devices: copies of the source's, with the allowed edits applied.
-	p.takeIdentity = p.takeIdentity && s.claimIdentity(src.Self)
 	if f := s.applyDeviceChanges(ctx, dc, devices, loc.DeviceChange, p); f != nil {
 		return wrap(f)
 	}
@@ -536,7 +531,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		}
 		if nic, ok := d.(types.BaseVirtualEthernetCard); ok && !edited[vd.Key] {
 			c := nic.GetVirtualEthernetCard()
-			if c.AddressType != string(types.VirtualEthernetCardMacTypeManual) && !p.takeIdentity {
+			if c.AddressType != string(types.VirtualEthernetCardMacTypeManual) {
 				c.AddressType = string(types.VirtualEthernetCardMacTypeGenerated)
 				c.MacAddress = s.NewMAC()
 			}

@@ -13,6 +13,7 @@
 //     addressType manual, backing, connection) and of file-backed serial
 //     ports are allowed, anything else fails with InvalidArgument; generated
 //     MACs not given a manual one are regenerated (00:50:56:80-bf:xx:xx),
+//     also for a frozen source's first clone (see frozen.go),
 //     manual ones not edited are kept;
 //   - spec.config is merged into the source's extraConfig; the BIOS UUID is
 //     spec.biosUuid or new; the instance UUID is new;
@@ -157,9 +158,6 @@ type Simulator struct {
 	background sync.WaitGroup
 	fileOps    fileOps       // race builds: vcsim's file deletions in flight
 	closing    chan struct{} // closed by Close
-
-	frozenMu      sync.Mutex
-	identityTaken map[types.ManagedObjectReference]bool // frozen sources whose first clone exists
 
 	outage outage // Pause and Resume
 
