@@ -49,8 +49,14 @@ func (w *vmWithInstantClone) InstantCloneTask(ctx *simulator.Context, req *types
 	return &methods.InstantClone_TaskBody{Res: &types.InstantClone_TaskResponse{Returnval: ref}}
 }
 
-// DestroyTask implements VirtualMachine.Destroy_Task (see vmTask).
+// DestroyTask implements VirtualMachine.Destroy_Task: it keeps the files
+// other VMs' disks chain to (see files.go and vmTask).
 func (w *vmWithInstantClone) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task) soap.HasFault {
+	if w.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOff {
+		// vcsim refuses to destroy a VM that is not powered off, and the
+		// call holds the VM's lock: the destroy goes ahead.
+		w.sim.keepShared(ctx, w.VirtualMachine)
+	}
 	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.DestroyTask(ctx, req) })
 }
 
@@ -184,8 +190,8 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 		return nil, nil
 	}
 	switch m.Name {
-	case "InstantClone_Task":
-	case "Destroy_Task", "ReconfigVM_Task", "Rename_Task":
+	case "InstantClone_Task", "Destroy_Task":
+	case "ReconfigVM_Task", "Rename_Task":
 		if !raceBuild {
 			return nil, nil
 		}
@@ -332,11 +338,13 @@ func (h *hook) UpdateObject(_ *simulator.Context, obj mo.Reference, changes []ty
 	}
 }
 
-// RemoveObject drops the dispatch wrappers of a removed VM.
+// RemoveObject drops the dispatch wrappers of a removed VM, and deletes
+// the files it alone still kept (see files.go).
 func (h *hook) RemoveObject(ctx *simulator.Context, ref types.ManagedObjectReference) {
 	if ref.Type != "VirtualMachine" {
 		return
 	}
+	h.s.deleteOrphans(ctx, h.s.chains.remove(ref))
 	h.s.wrapMu.Lock()
 	regs := h.s.wrapped[ref]
 	delete(h.s.wrapped, ref)

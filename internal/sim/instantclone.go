@@ -640,8 +640,8 @@ func (s *Simulator) addDeltas(ctx *simulator.Context, src *simulator.VirtualMach
 			}}
 		}
 
-		// The clone's disk: a new delta in the clone's directory (vcsim
-		// names it when the path is empty) whose parent is the source's top.
+		// The clone's disk: a new delta in the clone's directory (named
+		// by createClone) whose parent is the source's top.
 		for _, cd := range p.devices {
 			if cd.GetVirtualDevice().Key != disk.Key {
 				continue
@@ -773,18 +773,40 @@ func (s *Simulator) deleteDisks(ctx *simulator.Context, names []string) {
 // createClone creates the clone VM, powered off, through vcsim's own
 // CreateVM_Task so it is a real simulator VM.
 func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulator.VirtualMachine, *cloneFault) {
+	// The clone's files go into a directory of its own (see files.go).
+	dir, err := s.makeVMDir(ctx, p.datastore, p.name)
+	if err != nil {
+		return nil, failf(&types.CannotCreateFile{FileFault: types.FileFault{File: "[" + p.datastore + "] " + p.name}},
+			"Cannot create file [%s] %s: %v", p.datastore, p.name, err)
+	}
 	defaults := object.VirtualDeviceList(esx.VirtualDevice)
 	config := p.config
+	config.Files = &types.VirtualMachineFileInfo{VmPathName: dir + "/" + p.name + ".vmx"}
+	ndisks := 0
 	for _, d := range p.devices {
 		if defaults.Find(object.VirtualDeviceList(p.devices).Name(d)) != nil {
 			continue // CreateVM_Task adds the default devices itself
 		}
 		spec := &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: d}
-		if _, ok := d.(*types.VirtualDisk); ok {
+		if disk, ok := d.(*types.VirtualDisk); ok {
 			spec.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+			name := p.name + ".vmdk"
+			if ndisks > 0 {
+				name = fmt.Sprintf("%s_%d.vmdk", p.name, ndisks)
+			}
+			ndisks++
+			disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).FileName = dir + "/" + name
 		}
 		config.DeviceChange = append(config.DeviceChange, spec)
 	}
+	created := false
+	defer func() {
+		if !created {
+			if local, err := localPath(ctx, dir); err == nil {
+				_ = os.RemoveAll(local)
+			}
+		}
+	}()
 
 	sub := *ctx // each vcsim task gets its own locking identity
 	unlock := lockCreateVM(ctx)
@@ -812,7 +834,10 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	if info.Error != nil {
 		return nil, failf(info.Error.Fault, "creating the clone VM: %s", info.Error.LocalizedMessage)
 	}
-	return ctx.Map.Get(info.Result.(types.ManagedObjectReference)).(*simulator.VirtualMachine), nil
+	created = true
+	clone := ctx.Map.Get(info.Result.(types.ManagedObjectReference)).(*simulator.VirtualMachine)
+	ctx.WithLock(clone, func() { s.chains.add(clone.Self, clone.Config.Hardware.Device) })
+	return clone, nil
 }
 
 // powerOn powers the clone on and restores the connection state its NICs

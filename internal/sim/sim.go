@@ -158,6 +158,7 @@ type Simulator struct {
 	background sync.WaitGroup
 	fileOps    fileOps       // race builds: vcsim's file deletions in flight
 	closing    chan struct{} // closed by Close
+	chains     chains        // which disk files clones chain to (see files.go)
 
 	outage outage // Pause and Resume
 
@@ -206,6 +207,7 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		closing:    make(chan struct{}),
 	}
 	s.fileOps.init()
+	s.chains.init()
 
 	m := simulator.VPX()
 	if opts.Seed != nil {
