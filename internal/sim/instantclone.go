@@ -436,7 +436,7 @@ var macRE = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$`)
 
 // applyDeviceChanges applies the spec's device changes to the copied devices.
 // Only edits of ethernet cards (MAC, backing, connection) and of file-backed
-// serial ports (file, connection) are allowed. Generated MACs of cards not
+// serial and parallel ports (file, connection) are allowed. Generated MACs of cards not
 // given a manual MAC are regenerated; manual MACs not edited are kept.
 func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Datacenter, devices []types.BaseVirtualDevice, changes []types.BaseVirtualDeviceConfigSpec, p *clonePlan) *cloneFault {
 	list := object.VirtualDeviceList(devices)
@@ -449,7 +449,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		}
 		label := list.Name(spec.Device)
 		if spec.Operation != types.VirtualDeviceConfigSpecOperationEdit {
-			return invalidArgument(prop+".operation", "device change %d (%s) is an %q; instant clone allows only edits of network adapters and file-backed serial ports", i, label, spec.Operation)
+			return invalidArgument(prop+".operation", "device change %d (%s) is an %q; instant clone allows only edits of network adapters and file-backed serial and parallel ports", i, label, spec.Operation)
 		}
 		if spec.FileOperation != "" {
 			return invalidArgument(prop+".fileOperation", "device change %d (%s) has a file operation; instant clone allows none", i, label)
@@ -499,20 +499,36 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 				if !ok {
 					return invalidArgument(prop+".device.backing", "%s: the new backing must be a file", label)
 				}
-				var dp object.DatastorePath
-				if !dp.FromString(b.FileName) || dp.Path == "" {
-					return invalidArgument(prop+".device.backing.fileName", "%s: %q is not a datastore path ([datastore] path)", label, b.FileName)
-				}
-				if datastoreOnHost(ctx, dp.Datastore, p.host) == nil {
-					return failf(&types.InvalidDatastorePath{InvalidDatastore: types.InvalidDatastore{Name: dp.Datastore}, DatastorePath: b.FileName},
-						"%s: datastore %q of %q is not mounted on the source's host", label, dp.Datastore, b.FileName)
+				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
+					return f
 				}
 				od.Backing = &types.VirtualSerialPortFileBackingInfo{
 					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: b.FileName},
 				}
 			}
+		case *types.VirtualParallelPort:
+			// The InstantCloneSpec reference allows edits of "filebacked
+			// Serial/Parallel ports" alike.
+			if _, ok := spec.Device.(*types.VirtualParallelPort); !ok {
+				return invalidArgument(prop+".device", "device change %d changes the type of %s", i, label)
+			}
+			if _, ok := od.Backing.(*types.VirtualParallelPortFileBackingInfo); !ok {
+				return invalidArgument(prop+".device", "%s is not file-backed; instant clone edits only file-backed parallel ports", label)
+			}
+			if nd.Backing != nil {
+				b, ok := nd.Backing.(*types.VirtualParallelPortFileBackingInfo)
+				if !ok {
+					return invalidArgument(prop+".device.backing", "%s: the new backing must be a file", label)
+				}
+				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
+					return f
+				}
+				od.Backing = &types.VirtualParallelPortFileBackingInfo{
+					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: b.FileName},
+				}
+			}
 		default:
-			return invalidArgument(prop+".device", "device change %d edits %s; instant clone allows only edits of network adapters and file-backed serial ports", i, label)
+			return invalidArgument(prop+".device", "device change %d edits %s; instant clone allows only edits of network adapters and file-backed serial and parallel ports", i, label)
 		}
 		if nd.Connectable != nil {
 			c := *nd.Connectable
@@ -536,6 +552,19 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 				c.MacAddress = s.NewMAC()
 			}
 		}
+	}
+	return nil
+}
+
+// checkPortFile checks the file a serial or parallel port edit names.
+func (s *Simulator) checkPortFile(ctx *simulator.Context, p *clonePlan, label, file, prop string) *cloneFault {
+	var dp object.DatastorePath
+	if !dp.FromString(file) || dp.Path == "" {
+		return invalidArgument(prop+".device.backing.fileName", "%s: %q is not a datastore path ([datastore] path)", label, file)
+	}
+	if datastoreOnHost(ctx, dp.Datastore, p.host) == nil {
+		return failf(&types.InvalidDatastorePath{InvalidDatastore: types.InvalidDatastore{Name: dp.Datastore}, DatastorePath: file},
+			"%s: datastore %q of %q is not mounted on the source's host", label, dp.Datastore, file)
 	}
 	return nil
 }

@@ -422,3 +422,58 @@ func TestSourceLayoutCatchesUp(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// File-backed parallel ports are edited like serial ones: the
+// VirtualMachineInstantCloneSpec reference (location) allows "edits of
+// VirtualEthernetCard and filebacked Serial/Parallel ports".
+func TestInstantCloneParallelPort(t *testing.T) {
+	seed := testSeed()
+	seed.Sources[0].ParallelPorts = 1
+	e := start(t, Options{Seed: seed})
+	src := e.vm("/Lab/vm/golden/web-golden")
+	ports := object.VirtualDeviceList(e.props(src.Reference()).Config.Hardware.Device).SelectByType((*types.VirtualParallelPort)(nil))
+	if len(ports) != 1 || ports[0].GetVirtualDevice().Key != 10000 {
+		t.Fatalf("seeded source parallel ports %v, want one keyed 10000", ports)
+	}
+	file := func(name string) types.BaseVirtualDeviceBackingInfo {
+		return &types.VirtualParallelPortFileBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: name}}
+	}
+	for _, tt := range []struct {
+		name    string
+		backing types.BaseVirtualDeviceBackingInfo
+		want    string // the clone's port file, or "" for InvalidArgument
+	}{
+		{"file", file("[datastore1] parallel/p1.log"), "[datastore1] parallel/p1.log"},
+		{"device", &types.VirtualParallelPortDeviceBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "/dev/lp0"}}, ""},
+		{"not-a-path", file("p1.log"), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			port := *ports[0].(*types.VirtualParallelPort)
+			port.Backing = tt.backing
+			port.Connectable = &types.VirtualDeviceConnectInfo{Connected: false, StartConnected: false}
+			info := e.clone(src, types.VirtualMachineInstantCloneSpec{Name: "par-" + tt.name, Location: types.VirtualMachineRelocateSpec{
+				DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "edit", Device: &port}},
+			}})
+			if tt.want == "" {
+				if _, ok := faultOf(info).(*types.InvalidArgument); !ok {
+					t.Fatalf("fault %T (%v), want InvalidArgument", faultOf(info), info.Error)
+				}
+				return
+			}
+			if info.Error != nil {
+				t.Fatalf("clone: %s", info.Error.LocalizedMessage)
+			}
+			got := object.VirtualDeviceList(e.props(info.Result.(types.ManagedObjectReference)).Config.Hardware.Device).SelectByType((*types.VirtualParallelPort)(nil))
+			if len(got) != 1 {
+				t.Fatalf("clone parallel ports %v, want one", got)
+			}
+			b, ok := got[0].GetVirtualDevice().Backing.(*types.VirtualParallelPortFileBackingInfo)
+			if !ok || b.FileName != tt.want {
+				t.Errorf("clone parallel port backing %#v, want file %s", got[0].GetVirtualDevice().Backing, tt.want)
+			}
+			if c := got[0].GetVirtualDevice().Connectable; c == nil || c.Connected {
+				t.Errorf("clone parallel port connection %+v, want disconnected as edited", c)
+			}
+		})
+	}
+}

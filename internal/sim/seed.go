@@ -56,6 +56,9 @@ type SeedSource struct {
 	NICs []SeedNIC
 	// SerialPorts is how many file-backed serial ports the VM has.
 	SerialPorts int
+	// ParallelPorts is how many file-backed parallel ports the VM has
+	// (keyed 10000+ and labelled "Parallel port N", as vSphere does).
+	ParallelPorts int
 	// Datastores are datastores the plan's serial-port files name; they
 	// are created.
 	Datastores []string
@@ -307,6 +310,16 @@ func (s *Simulator) createSource(ctx context.Context, c *vim25.Client, finder *f
 		serialDS = src.Datastores[0]
 	}
 	devices := s.sourceDevices(name, nics, src.SerialPorts, serialDS)
+	for i := 1; i <= src.ParallelPorts; i++ {
+		port := &types.VirtualParallelPort{}
+		port.Key = int32(10000 + i - 1)
+		port.Backing = &types.VirtualParallelPortFileBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{
+			FileName: fmt.Sprintf("[%s] %s/parallel%d.log", serialDS, name, i),
+		}}
+		port.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: true, Connected: true}
+		port.DeviceInfo = &types.Description{Label: fmt.Sprintf("Parallel port %d", i)}
+		devices = append(devices, port)
+	}
 	config := types.VirtualMachineConfigSpec{
 		Name:     name,
 		GuestId:  string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),

@@ -11,7 +11,7 @@
 //     name taken in the folder, or being cloned to, fails with DuplicateName;
 //   - devices are copied; only edits of network adapters (MAC with
 //     addressType manual, backing, connection) and of file-backed serial
-//     ports are allowed, anything else fails with InvalidArgument; generated
+//     and parallel ports are allowed, anything else fails with InvalidArgument; generated
 //     MACs not given a manual one are regenerated (00:50:56:80-bf:xx:xx),
 //     also for a frozen source's first clone (see frozen.go),
 //     manual ones not edited are kept;
@@ -30,7 +30,8 @@
 // InstantClone_Task too. The zero Options serve vcsim's default VPX
 // inventory; a Seed creates what a plan names instead: seeded source NICs
 // are keyed 4000+ and labelled "Network adapter N", serial ports keyed 9000+
-// and labelled "Serial port N", as the vSphere client numbers them.
+// and labelled "Serial port N", parallel ports keyed 10000+ and labelled
+// "Parallel port N", as the vSphere client numbers them.
 package sim
 
 import (
