@@ -44,7 +44,7 @@ type vmWithInstantClone struct {
 func (w *vmWithInstantClone) InstantCloneTask(ctx *simulator.Context, req *types.InstantClone_Task) soap.HasFault {
 	ref, fault := w.sim.startInstantClone(ctx, w.VirtualMachine, req)
 	if fault != nil {
-		return &methods.InstantClone_TaskBody{Fault_: simulator.Fault("", fault)}
+		return &methods.InstantClone_TaskBody{Fault_: simulator.Fault(faultMessage(fault), fault)}
 	}
 	return &methods.InstantClone_TaskBody{Res: &types.InstantClone_TaskResponse{Returnval: ref}}
 }

@@ -123,11 +123,18 @@ func TestSeedChainDepthAndFrozen(t *testing.T) {
 	}
 }
 
-// check runs VmProvisioningChecker.CheckInstantClone_Task on vm.
+// check runs VmProvisioningChecker.CheckInstantClone_Task on vm with a
+// spec that is fine for a healthy source.
 func (e *env) check(vm types.ManagedObjectReference) types.CheckResult {
 	e.t.Helper()
+	return e.checkSpec(vm, types.VirtualMachineInstantCloneSpec{Name: "check"})
+}
+
+// checkSpec runs VmProvisioningChecker.CheckInstantClone_Task on vm with spec.
+func (e *env) checkSpec(vm types.ManagedObjectReference, spec types.VirtualMachineInstantCloneSpec) types.CheckResult {
+	e.t.Helper()
 	res, err := methods.CheckInstantClone_Task(e.ctx, e.c, &types.CheckInstantClone_Task{
-		This: *e.c.ServiceContent.VmProvisioningChecker, Vm: vm, Spec: types.VirtualMachineInstantCloneSpec{Name: "check"}})
+		This: *e.c.ServiceContent.VmProvisioningChecker, Vm: vm, Spec: spec})
 	if err != nil {
 		e.t.Fatalf("CheckInstantClone_Task: %v", err)
 	}
@@ -152,7 +159,7 @@ func TestCheckInstantClone(t *testing.T) {
 	if r := e.check(web.Reference()); len(r.Error)+len(r.Warning) != 0 || r.Host == nil {
 		t.Errorf("a healthy source: errors %q, warnings %q, host %v", messages(r.Error), messages(r.Warning), r.Host)
 	}
-	if r := e.check(off.Reference()); !strings.Contains(messages(r.Error), "poweredOff") {
+	if r := e.check(off.Reference()); messages(r.Error) != "The attempted operation cannot be performed in the current state (Powered off)." {
 		t.Errorf("a powered-off source: errors %q", messages(r.Error))
 	}
 	fillChain(t, e.sim, db.Reference(), 150)

@@ -268,24 +268,41 @@ func TestInstantCloneFaults(t *testing.T) {
 		return []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "edit", Device: d}}
 	}
 
+	// Each fault carries vCenter's own message: the texts as vCenter's
+	// clients print them (InvalidPowerState: vmware/vic#1049,
+	// fog/fog-vsphere#287; DuplicateName: ansible/ansible#69185;
+	// InvalidArgument: vmware/pyvmomi-community-samples#698).
+	const param = "A specified parameter was not correct: "
 	tests := []struct {
 		name string
 		src  string
 		spec types.VirtualMachineInstantCloneSpec
 		want types.BaseMethodFault
+		msg  string
 	}{
-		{"powered-off source", "/Lab/vm/golden/off-golden", types.VirtualMachineInstantCloneSpec{Name: "x1"}, &types.InvalidPowerState{}},
-		{"name taken in folder", "", types.VirtualMachineInstantCloneSpec{Name: "db-golden", Location: types.VirtualMachineRelocateSpec{Folder: ref(e.folder("/Lab/vm/golden"))}}, &types.DuplicateName{}},
-		{"empty name", "", types.VirtualMachineInstantCloneSpec{}, &types.InvalidArgument{}},
-		{"add a NIC", "", types.VirtualMachineInstantCloneSpec{Name: "x2", Location: types.VirtualMachineRelocateSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "add", Device: &newNIC}}}}, &types.InvalidArgument{}},
-		{"remove a NIC", "", types.VirtualMachineInstantCloneSpec{Name: "x3", Location: types.VirtualMachineRelocateSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "remove", Device: nic}}}}, &types.InvalidArgument{}},
-		{"edit a disk", "", types.VirtualMachineInstantCloneSpec{Name: "x4", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(disk)}}, &types.InvalidArgument{}},
-		{"edit an unknown device", "", types.VirtualMachineInstantCloneSpec{Name: "x5", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&unknown)}}, &types.InvalidArgument{}},
-		{"serial port to a URI", "", types.VirtualMachineInstantCloneSpec{Name: "x6", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&uriPort)}}, &types.InvalidArgument{}},
-		{"missing network", "", types.VirtualMachineInstantCloneSpec{Name: "x7", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&badNet)}}, &types.InvalidArgument{}},
-		{"multicast MAC", "", types.VirtualMachineInstantCloneSpec{Name: "x8", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&badMAC)}}, &types.InvalidArgument{}},
-		{"another host", "", types.VirtualMachineInstantCloneSpec{Name: "x9", Location: types.VirtualMachineRelocateSpec{Host: otherHost}}, &types.InvalidArgument{}},
-		{"bad BIOS UUID", "", types.VirtualMachineInstantCloneSpec{Name: "x10", BiosUuid: "not-a-uuid"}, &types.InvalidArgument{}},
+		{"powered-off source", "/Lab/vm/golden/off-golden", types.VirtualMachineInstantCloneSpec{Name: "x1"}, &types.InvalidPowerState{},
+			"The attempted operation cannot be performed in the current state (Powered off)."},
+		{"name taken in folder", "", types.VirtualMachineInstantCloneSpec{Name: "db-golden", Location: types.VirtualMachineRelocateSpec{Folder: ref(e.folder("/Lab/vm/golden"))}}, &types.DuplicateName{},
+			"The name 'db-golden' already exists."},
+		{"empty name", "", types.VirtualMachineInstantCloneSpec{}, &types.InvalidArgument{}, param + "spec.name"},
+		{"add a NIC", "", types.VirtualMachineInstantCloneSpec{Name: "x2", Location: types.VirtualMachineRelocateSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "add", Device: &newNIC}}}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].operation"},
+		{"remove a NIC", "", types.VirtualMachineInstantCloneSpec{Name: "x3", Location: types.VirtualMachineRelocateSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "remove", Device: nic}}}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].operation"},
+		{"edit a disk", "", types.VirtualMachineInstantCloneSpec{Name: "x4", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(disk)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device"},
+		{"edit an unknown device", "", types.VirtualMachineInstantCloneSpec{Name: "x5", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&unknown)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device.key"},
+		{"serial port to a URI", "", types.VirtualMachineInstantCloneSpec{Name: "x6", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&uriPort)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device.backing"},
+		{"missing network", "", types.VirtualMachineInstantCloneSpec{Name: "x7", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&badNet)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device.backing"},
+		{"multicast MAC", "", types.VirtualMachineInstantCloneSpec{Name: "x8", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&badMAC)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device.macAddress"},
+		{"another host", "", types.VirtualMachineInstantCloneSpec{Name: "x9", Location: types.VirtualMachineRelocateSpec{Host: otherHost}}, &types.InvalidArgument{},
+			param + "spec.location.host"},
+		{"bad BIOS UUID", "", types.VirtualMachineInstantCloneSpec{Name: "x10", BiosUuid: "not-a-uuid"}, &types.InvalidArgument{},
+			param + "spec.biosUuid"},
 	}
 	vmsBefore := countVMs(t, e)
 	for _, tt := range tests {
@@ -301,8 +318,18 @@ func TestInstantCloneFaults(t *testing.T) {
 			if fmt.Sprintf("%T", info.Error.Fault) != fmt.Sprintf("%T", tt.want) {
 				t.Errorf("fault %T (%s), want %T", info.Error.Fault, info.Error.LocalizedMessage, tt.want)
 			}
-			if !strings.Contains(info.Error.LocalizedMessage, "instant clone of") {
-				t.Errorf("message %q does not name the source", info.Error.LocalizedMessage)
+			if info.Error.LocalizedMessage != tt.msg {
+				t.Errorf("message %q, want vCenter's %q", info.Error.LocalizedMessage, tt.msg)
+			}
+			// CheckInstantClone_Task never passes what the clone refuses:
+			// it reports the same fault.
+			r := e.checkSpec(e.vm(p).Reference(), tt.spec)
+			found := false
+			for _, f := range r.Error {
+				found = found || (fmt.Sprintf("%T", f.Fault) == fmt.Sprintf("%T", tt.want) && f.LocalizedMessage == tt.msg)
+			}
+			if !found {
+				t.Errorf("CheckInstantClone_Task errors %q, want %q among them", messages(r.Error), tt.msg)
 			}
 		})
 	}
@@ -378,9 +405,16 @@ func TestDeltaChainLimit(t *testing.T) {
 		t.Errorf("clone's chain has %d deltas, want %d", n, MaxDeltaLevels)
 	}
 	info := e.clone(src, types.VirtualMachineInstantCloneSpec{Name: "one-too-many"})
+	// KB 67186: SystemError "Launch failure", caused by a
+	// GenericVmConfigFault "Unable to prepare migration.".
 	f, ok := faultOf(info).(*types.SystemError)
-	if !ok || f.Reason != "Launch failure" || !strings.Contains(info.Error.LocalizedMessage, "255") {
-		t.Fatalf("fault %T %v, want SystemError (Launch failure) about the 255-delta limit", faultOf(info), info.Error)
+	if !ok || f.Reason != "Launch failure" || info.Error.LocalizedMessage != "A general system error occurred: Launch failure" {
+		t.Fatalf("fault %T %v, want SystemError (Launch failure)", faultOf(info), info.Error)
+	}
+	if c := f.FaultCause; c == nil || c.LocalizedMessage != "Unable to prepare migration." {
+		t.Errorf("fault cause %+v, want GenericVmConfigFault \"Unable to prepare migration.\"", c)
+	} else if g, ok := c.Fault.(*types.GenericVmConfigFault); !ok || len(g.FaultMessage) != 1 || g.FaultMessage[0].Key != "msg.migrate.prepare.failed" {
+		t.Errorf("fault cause %T %+v, want a GenericVmConfigFault with message msg.migrate.prepare.failed", c.Fault, c.Fault)
 	}
 	if n := len(chain(disks(e.props(src.Reference()))[0])) - 1; n != MaxDeltaLevels {
 		t.Errorf("source chain has %d deltas after the failure, want %d", n, MaxDeltaLevels)
