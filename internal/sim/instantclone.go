@@ -301,19 +301,19 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		spec := c.GetVirtualDeviceConfigSpec()
 		prop := fmt.Sprintf("spec.location.deviceChange[%d]", i)
 		if spec.Device == nil {
-			return invalidArgument(prop+".device")
+			return invalidArgument(prop + ".device")
 		}
 		label := list.Name(spec.Device)
 		if spec.Operation != types.VirtualDeviceConfigSpecOperationEdit {
-			return invalidArgument(prop+".operation")
+			return invalidArgument(prop + ".operation")
 		}
 		if spec.FileOperation != "" {
-			return invalidArgument(prop+".fileOperation")
+			return invalidArgument(prop + ".fileOperation")
 		}
 		key := spec.Device.GetVirtualDevice().Key
 		old := list.FindByKey(key)
 		if old == nil {
-			return invalidArgument(prop+".device.key")
+			return invalidArgument(prop + ".device.key")
 		}
 		label = list.Name(old)
 		od, nd := old.GetVirtualDevice(), spec.Device.GetVirtualDevice()
@@ -321,15 +321,15 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		case types.BaseVirtualEthernetCard:
 			n, ok := spec.Device.(types.BaseVirtualEthernetCard)
 			if !ok {
-				return invalidArgument(prop+".device")
+				return invalidArgument(prop + ".device")
 			}
 			oc, nc := o.GetVirtualEthernetCard(), n.GetVirtualEthernetCard()
 			if nc.AddressType == string(types.VirtualEthernetCardMacTypeManual) {
 				if !macRE.MatchString(nc.MacAddress) {
-					return invalidArgument(prop+".device.macAddress")
+					return invalidArgument(prop + ".device.macAddress")
 				}
 				if hw, _ := net.ParseMAC(nc.MacAddress); hw[0]&1 == 1 {
-					return invalidArgument(prop+".device.macAddress")
+					return invalidArgument(prop + ".device.macAddress")
 				}
 				oc.AddressType = nc.AddressType
 				oc.MacAddress = strings.ToLower(nc.MacAddress)
@@ -338,22 +338,22 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 			if nd.Backing != nil {
 				if b, ok := nd.Backing.(*types.VirtualEthernetCardNetworkBackingInfo); ok {
 					if ctx.Map.FindByName(b.DeviceName, dc.Network) == nil {
-						return invalidArgument(prop+".device.backing")
+						return invalidArgument(prop + ".device.backing")
 					}
 				}
 				od.Backing = nd.Backing
 			}
 		case *types.VirtualSerialPort:
 			if _, ok := spec.Device.(*types.VirtualSerialPort); !ok {
-				return invalidArgument(prop+".device")
+				return invalidArgument(prop + ".device")
 			}
 			if _, ok := od.Backing.(*types.VirtualSerialPortFileBackingInfo); !ok {
-				return invalidArgument(prop+".device")
+				return invalidArgument(prop + ".device")
 			}
 			if nd.Backing != nil {
 				b, ok := nd.Backing.(*types.VirtualSerialPortFileBackingInfo)
 				if !ok {
-					return invalidArgument(prop+".device.backing")
+					return invalidArgument(prop + ".device.backing")
 				}
 				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
 					return f
@@ -366,15 +366,15 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 			// The InstantCloneSpec reference allows edits of "filebacked
 			// Serial/Parallel ports" alike.
 			if _, ok := spec.Device.(*types.VirtualParallelPort); !ok {
-				return invalidArgument(prop+".device")
+				return invalidArgument(prop + ".device")
 			}
 			if _, ok := od.Backing.(*types.VirtualParallelPortFileBackingInfo); !ok {
-				return invalidArgument(prop+".device")
+				return invalidArgument(prop + ".device")
 			}
 			if nd.Backing != nil {
 				b, ok := nd.Backing.(*types.VirtualParallelPortFileBackingInfo)
 				if !ok {
-					return invalidArgument(prop+".device.backing")
+					return invalidArgument(prop + ".device.backing")
 				}
 				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
 					return f
@@ -384,7 +384,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 				}
 			}
 		default:
-			return invalidArgument(prop+".device")
+			return invalidArgument(prop + ".device")
 		}
 		if nd.Connectable != nil {
 			c := *nd.Connectable
@@ -416,7 +416,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 func (s *Simulator) checkPortFile(ctx *simulator.Context, p *clonePlan, label, file, prop string) *cloneFault {
 	var dp object.DatastorePath
 	if !dp.FromString(file) || dp.Path == "" {
-		return invalidArgument(prop+".device.backing.fileName")
+		return invalidArgument(prop + ".device.backing.fileName")
 	}
 	if datastoreOnHost(ctx, dp.Datastore, p.host) == nil {
 		return failf(&types.InvalidDatastorePath{InvalidDatastore: types.InvalidDatastore{Name: dp.Datastore}, DatastorePath: file})

@@ -69,4 +69,3 @@ func powerStateText(s types.VirtualMachinePowerState) string {
 func vimRef(ref types.ManagedObjectReference) string {
 	return "vim." + ref.Type + ":" + ref.Value
 }
-
