@@ -165,6 +165,7 @@ type clonePlan struct {
 	connected map[int32]types.VirtualDeviceConnectInfo
 	config    types.VirtualMachineConfigSpec
 	event     types.VmEvent // of the source
+	tools     bool          // the source's Tools run, so the clone's do
 }
 
 // instantClone does the work of one running task. It returns the clone's
@@ -241,10 +242,8 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 		sleepUntil(deadline)
 		return fail(s.injectedFault(n))
 	}
-	if f := s.powerOn(ctx, clone, p); f != nil {
-		return fail(f)
-	}
-	s.bootGuest(ctx, clone, n)
+	s.powerOn(ctx, clone, p)
+	s.bootGuest(ctx, clone, n, p.tools)
 
 	ev := s.vmEvent(ctx, clone)
 	s.postEvent(ctx, &types.VmClonedEvent{
@@ -736,23 +735,14 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	return clone, nil
 }
 
-// powerOn powers the clone on and restores the connection state its NICs
-// and serial ports had in the source (or were given by the spec): an instant
-// clone resumes the source's running state rather than booting.
-func (s *Simulator) powerOn(ctx *simulator.Context, clone *simulator.VirtualMachine, p *clonePlan) *cloneFault {
-	sub := *ctx
-	res := clone.PowerOnVMTask(&sub, &types.PowerOnVM_Task{This: clone.Self})
-	body := res.(*methods.PowerOnVM_TaskBody)
-	if body.Fault_ != nil {
-		return failf(body.Fault_.VimFault().(types.BaseMethodFault))
-	}
-	t := ctx.Map.Get(body.Res.Returnval).(*simulator.Task)
-	s.waitTask(ctx, t)
-	var info types.TaskInfo
-	ctx.WithLock(t, func() { info = t.Info })
-	if info.Error != nil {
-		return failf(info.Error.Fault)
-	}
+// powerOn powers the clone on with the connection state its NICs and
+// serial and parallel ports had in the source (or were given by the spec):
+// an instant clone resumes the source's running state rather than booting.
+// It sets the power state itself rather than run vcsim's PowerOnVM_Task,
+// which would log VmStartingEvent and VmPoweredOnEvent for a power-on that
+// never happened: the clone's events are VmBeingClonedEvent and
+// VmClonedEvent (instantClone posts them).
+func (s *Simulator) powerOn(ctx *simulator.Context, clone *simulator.VirtualMachine, p *clonePlan) {
 	ctx.WithLock(clone, func() {
 		devices := types.MustDeepCopy(types.ArrayOfVirtualDevice{VirtualDevice: clone.Config.Hardware.Device}).VirtualDevice
 		for _, d := range devices {
@@ -762,9 +752,15 @@ func (s *Simulator) powerOn(ctx *simulator.Context, clone *simulator.VirtualMach
 				vd.Connectable.StartConnected = c.StartConnected
 			}
 		}
+		now := time.Now()
+		ctx.Update(clone, []types.PropertyChange{
+			{Name: "runtime.powerState", Val: types.VirtualMachinePowerStatePoweredOn},
+			{Name: "summary.runtime.powerState", Val: types.VirtualMachinePowerStatePoweredOn},
+			{Name: "runtime.bootTime", Val: now},
+			{Name: "summary.runtime.bootTime", Val: now},
+		})
 		setDevices(ctx, clone, devices)
 	})
-	return nil
 }
 
 func (s *Simulator) postEvent(ctx *simulator.Context, ev types.BaseEvent) {

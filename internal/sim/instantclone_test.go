@@ -511,3 +511,52 @@ func TestInstantCloneParallelPort(t *testing.T) {
 		})
 	}
 }
+
+// An instant clone logs the clone events (VmBeingClonedEvent on the
+// source, VmClonedEvent on the clone, naming its source; the API
+// reference's VmCloneEvent family), not the events of a power-on: the
+// clone resumes its source's running state, it never boots.
+func TestInstantCloneEvents(t *testing.T) {
+	e := start(t, Options{Seed: testSeed()})
+	src := e.vm("/Lab/vm/golden/web-golden")
+	clone := e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: "evented"})
+	kinds := func(ref types.ManagedObjectReference) []string {
+		events, err := event.NewManager(e.c).QueryEvents(e.ctx, types.EventFilterSpec{
+			Entity: &types.EventFilterSpecByEntity{Entity: ref, Recursion: types.EventFilterSpecRecursionOptionSelf},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range events {
+			switch ev := ev.(type) {
+			case *types.VmBeingClonedEvent:
+				if ev.DestName != "evented" {
+					continue // a clone of another name
+				}
+			case *types.VmClonedEvent:
+				if ev.SourceVm.Vm != src.Reference() {
+					t.Errorf("VmClonedEvent names source %s, want %s", ev.SourceVm.Vm, src.Reference())
+				}
+			}
+			out = append(out, fmt.Sprintf("%T", ev)[len("*types."):])
+		}
+		return out
+	}
+	if got := kinds(src.Reference()); !slices.Contains(got, "VmBeingClonedEvent") {
+		t.Errorf("source events %v, want a VmBeingClonedEvent for the clone", got)
+	}
+	got := kinds(clone)
+	if !slices.Contains(got, "VmClonedEvent") {
+		t.Errorf("clone events %v, want VmClonedEvent", got)
+	}
+	for _, never := range []string{"VmStartingEvent", "VmPoweredOnEvent"} {
+		if slices.Contains(got, never) {
+			t.Errorf("clone events %v include %s, of a power-on that never happened", got, never)
+		}
+	}
+	// The clone is powered on all the same, with a boot time.
+	if vm := e.props(clone, "runtime"); vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn || vm.Runtime.BootTime == nil {
+		t.Errorf("clone power state %s, boot time %v; want poweredOn with a boot time", vm.Runtime.PowerState, vm.Runtime.BootTime)
+	}
+}

@@ -23,6 +23,7 @@ type sourceState struct {
 	devices []types.BaseVirtualDevice // deep copies
 	extra   []types.BaseOptionValue   // deep copies
 	event   types.VmEvent
+	tools   bool // the guest's Tools run
 }
 
 func (s *Simulator) readSource(ctx *simulator.Context, src *simulator.VirtualMachine) sourceState {
@@ -43,6 +44,7 @@ func (s *Simulator) readSource(ctx *simulator.Context, src *simulator.VirtualMac
 		st.devices = types.MustDeepCopy(types.ArrayOfVirtualDevice{VirtualDevice: src.Config.Hardware.Device}).VirtualDevice
 		st.extra = types.MustDeepCopy(types.ArrayOfOptionValue{OptionValue: src.Config.ExtraConfig}).OptionValue
 		st.event = s.vmEvent(ctx, src)
+		st.tools = toolsRunning(src.Guest)
 	})
 	return st
 }
@@ -90,6 +92,7 @@ func (s *Simulator) plan(ctx *simulator.Context, src *simulator.VirtualMachine, 
 		srcName:   st.name,
 		host:      *st.host,
 		event:     st.event,
+		tools:     st.tools,
 		connected: make(map[int32]types.VirtualDeviceConnectInfo),
 	}}
 	for _, step := range []func() *cloneFault{

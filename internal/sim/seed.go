@@ -64,6 +64,10 @@ type SeedSource struct {
 	Datastores []string
 	// PoweredOff leaves the VM powered off (for testing InvalidPowerState).
 	PoweredOff bool
+	// NoTools leaves VMware Tools out of the VM's guest: its clones have
+	// no Tools either (and never report readiness). Other running sources
+	// have Tools running, as a golden VM's guest does.
+	NoTools bool
 	// Frozen freezes the VM (runtime.instantCloneFrozen), as
 	// vmware-rpctool "instantclone.freeze" in the guest would.
 	Frozen bool
@@ -335,6 +339,11 @@ func (s *Simulator) createSource(ctx context.Context, c *vim25.Client, finder *f
 	}
 	if err := s.createVM(ctx, c, folder, inv.pool, host, config, !src.PoweredOff); err != nil {
 		return err
+	}
+	if !src.PoweredOff && !src.NoTools {
+		if err := s.startTools(ctx, finder, src.Path); err != nil {
+			return err
+		}
 	}
 	return s.shapeSource(ctx, finder, src)
 }

@@ -253,6 +253,8 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		if err := s.seed(ctx, c, opts.Seed); err != nil {
 			return nil, err
 		}
+	} else {
+		s.startDefaultTools()
 	}
 	if opts.VMs > 0 {
 		if err := s.createExtraVMs(ctx, c, opts.VMs); err != nil {
