@@ -262,6 +262,7 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		}
 	}
 
+	fillFaultStrings(m.Service)
 	m.Service.TLS = new(tls.Config)
 	m.Service.Listen = &url.URL{Host: opts.Listen, User: url.UserPassword(opts.Username, opts.Password)}
 	if err := func() (err error) {
