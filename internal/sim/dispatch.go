@@ -168,6 +168,11 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 		// process, so a wrapper there could shadow another simulator's VM.
 		return nil, nil
 	}
+	if len(s.denials) > 0 {
+		if f := s.checkPrivileges(ctx, m); f != nil {
+			return nil, f
+		}
+	}
 	if m.This.Type == "ListView" && (m.Name == "ModifyListView" || m.Name == "ResetListView") {
 		if lv, ok := ctx.Session.Get(m.This).(*simulator.ListView); ok {
 			wrapOnce(ctx, lv, func() mo.Reference { return &listViewNotifyLater{ListView: lv, sim: s} })

@@ -117,6 +117,13 @@ type Options struct {
 	// GuestNeverReady makes the guest of the GuestNeverReady-th instant
 	// clone (1-based, as FailClone counts) never come up. 0 disables.
 	GuestNeverReady int
+	// DenyPrivileges takes privileges from the user: each is a privilege
+	// ID, "PRIV" (denied everywhere) or "PRIV@PATH" (denied on the
+	// inventory object at PATH and below it), e.g.
+	// "VirtualMachine.Provisioning.Clone@/Lab/vm/golden". The
+	// AuthorizationManager reports them missing and every method that
+	// needs one fails with NoPermission (see deny.go).
+	DenyPrivileges []string
 	// ChainDepth starts every seeded source's disks at that many delta
 	// levels (see SeedSource.ChainDepth), to test the 255-level limit
 	// without hundreds of clones.
@@ -162,6 +169,9 @@ type Simulator struct {
 	chains     chains        // which disk files clones chain to (see files.go)
 
 	outage outage // Pause and Resume
+
+	denials []denial                     // Options.DenyPrivileges, resolved; read-only once started
+	root    types.ManagedObjectReference // the root folder, where Global privileges are held
 
 	closeOnce sync.Once
 }
@@ -260,6 +270,9 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		if err := s.createExtraVMs(ctx, c, opts.VMs); err != nil {
 			return nil, err
 		}
+	}
+	if err := s.resolveDenials(ctx, c, opts.DenyPrivileges); err != nil {
+		return nil, err
 	}
 
 	fillFaultStrings(m.Service)
