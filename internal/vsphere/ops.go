@@ -290,15 +290,11 @@ func (o *Ops) InstantClone(ctx context.Context, spec *CloneSpec, started func(ta
 }
 
 func (o *Ops) instantClone(ctx context.Context, spec *CloneSpec, started func(task string)) (string, error) {
-	loc, err := o.location(ctx, spec)
+	ics, err := o.instantCloneSpec(ctx, spec)
 	if err != nil {
 		return "", err
 	}
-	ics := types.VirtualMachineInstantCloneSpec{Name: spec.Name, Location: *loc}
-	for _, k := range sortedKeys(spec.ExtraConfig) {
-		ics.Config = append(ics.Config, &types.OptionValue{Key: k, Value: spec.ExtraConfig[k]})
-	}
-	task, err := o.vm(spec.Source).InstantClone(ctx, ics)
+	task, err := o.vm(spec.Source).InstantClone(ctx, *ics)
 	if err != nil {
 		return "", err
 	}
@@ -314,6 +310,20 @@ func (o *Ops) instantClone(ctx context.Context, spec *CloneSpec, started func(ta
 		return "", fmt.Errorf("instant clone task %s returned %T, not a VM", task.Reference().Value, info.Result)
 	}
 	return ref.Value, nil
+}
+
+// instantCloneSpec is the InstantCloneSpec of spec: its location and its
+// extraConfig, as InstantClone sends it (and CheckInstantClone checks it).
+func (o *Ops) instantCloneSpec(ctx context.Context, spec *CloneSpec) (*types.VirtualMachineInstantCloneSpec, error) {
+	loc, err := o.location(ctx, spec)
+	if err != nil {
+		return nil, err
+	}
+	ics := &types.VirtualMachineInstantCloneSpec{Name: spec.Name, Location: *loc}
+	for _, k := range sortedKeys(spec.ExtraConfig) {
+		ics.Config = append(ics.Config, &types.OptionValue{Key: k, Value: spec.ExtraConfig[k]})
+	}
+	return ics, nil
 }
 
 // location is the clone's relocate spec: its folder, its pool, and the
