@@ -234,6 +234,7 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 	// Every simulator is a vCenter of its own: vcsim derives the instance
 	// UUID from the machine, the same for all of them.
 	if si, ok := m.Map().Get(vim25.ServiceInstance).(*simulator.ServiceInstance); ok {
+		si.Content.About = vCenterAbout(si.Content.About)
 		si.Content.About.InstanceUuid = uuid.NewString()
 	}
 	ok := false
