@@ -11,7 +11,9 @@ import (
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
 	"github.com/iclone-plan/iclone-plan/internal/cloud"
@@ -196,10 +198,17 @@ func (d *doctor) canary(ctx context.Context, s *source, g *plan.Group, run strin
 			return
 		}
 		f := cloud.Classify(err)
-		d.rep.add(Check{Name: "canary: clone", Subject: subject, Status: Fail,
+		ch := Check{Name: "canary: clone", Subject: subject, Status: Fail,
 			Detail: fmt.Sprintf("vCenter refused the clone apply would make (%s): %v", orUnknown(f.Name), err),
 			Fix:    "apply would fail the same way: fix what the fault names (the group at " + d.at(g) + ", the source, or a privilege)",
-			Facts:  map[string]any{"fault": f.Name, "message": err.Error(), "task": task}})
+			Facts:  map[string]any{"fault": f.Name, "message": err.Error(), "task": task}}
+		if priv, obj, ok := missingPrivilege(err); ok {
+			obj = d.pathOf(obj)
+			ch.Detail = fmt.Sprintf("vCenter refused the clone apply would make: NoPermission, %s missing on %s (%v)", priv, obj, err)
+			ch.Fix = "grant " + priv + " to the account's role on " + obj + ": docs/operations.md#vsphere-privileges"
+			ch.Facts["privilege"], ch.Facts["object"] = priv, obj
+		}
+		d.rep.add(ch)
 		return
 	}
 	st.vms = append(st.vms, vm)
@@ -532,4 +541,53 @@ func chainFiles(b types.BaseVirtualDeviceBackingInfo) []string {
 		}
 	}
 	return out
+}
+
+// missingPrivilege is the privilege and object a NoPermission fault in
+// err names, if it is one: vCenter's message does not name them.
+func missingPrivilege(err error) (priv, object string, ok bool) {
+	var fault types.AnyType
+	var te task.Error
+	var pte *task.Error
+	switch {
+	case errors.As(err, &te) && te.LocalizedMethodFault != nil:
+		fault = te.LocalizedMethodFault.Fault
+	case errors.As(err, &pte) && pte.LocalizedMethodFault != nil:
+		fault = pte.LocalizedMethodFault.Fault
+	default:
+		for e := err; e != nil; e = errors.Unwrap(e) {
+			if soap.IsSoapFault(e) {
+				fault = soap.ToSoapFault(e).VimFault()
+				break
+			}
+			if soap.IsVimFault(e) {
+				fault = soap.ToVimFault(e)
+				break
+			}
+		}
+	}
+	var np *types.NoPermission
+	switch f := fault.(type) {
+	case *types.NoPermission:
+		np = f
+	case types.NoPermission:
+		np = &f
+	default:
+		return "", "", false
+	}
+	if np.Object != nil {
+		object = np.Object.Value
+	}
+	return np.PrivilegeId, object, true
+}
+
+// pathOf is the inventory path of the VM or folder with reference value
+// ref, or ref itself.
+func (d *doctor) pathOf(ref string) string {
+	for _, vm := range d.inv.VMs {
+		if vm.Ref == ref {
+			return vm.Path
+		}
+	}
+	return ref
 }
