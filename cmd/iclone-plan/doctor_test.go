@@ -238,3 +238,26 @@ func TestDoctorCanarySIGINT(t *testing.T) {
 		})
 	}
 }
+
+// After an apply, doctor --canary passes and leaves the plan converged:
+// the canaries' planned MACs, which the clones hold, never go on the
+// network twice (every canary NIC starts disconnected), and nothing of
+// them is left for the next plan to see.
+func TestDoctorAfterApply(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	if r := e.cli("apply", "--auto-approve", e2ePlan); r.code != 0 {
+		t.Fatalf("apply: %v", r)
+	}
+	before := e.everything()
+	r, rep := e.doctorJSON("--canary", e2ePlan)
+	if r.code != 0 || !rep.Passed {
+		t.Fatalf("doctor --canary after apply: %v", r)
+	}
+	for _, c := range checks(rep, "canary: NIC connection") {
+		if c.Status != doctor.OK {
+			t.Errorf("canary NICs: %+v", c)
+		}
+	}
+	e.sameEverything(before, "doctor --canary after apply")
+	e.converged(e2ePlan)
+}

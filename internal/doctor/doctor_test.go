@@ -169,6 +169,24 @@ func TestRunFindsWhatApplyWouldTripOn(t *testing.T) {
 				{"CheckInstantClone", "group db", Skipped, "cannot be cloned"},
 				{"CheckInstantClone", "group web", OK, "accepts"},
 			}},
+		{name: "host in maintenance", plan: testPlan,
+			prepare: func(e *env) {
+				hosts, err := find.NewFinder(e.c.Vim, false).HostSystemList(context.Background(), "/Lab/host/*/*")
+				if err != nil || len(hosts) != 1 {
+					e.t.Fatalf("hosts %v: %v", hosts, err)
+				}
+				task, err := hosts[0].EnterMaintenanceMode(context.Background(), 0, false, nil)
+				if err == nil {
+					err = task.Wait(context.Background())
+				}
+				if err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			want: []want{
+				{"source", "/Lab/vm/golden/web", Fail, "which is in maintenance mode"},
+				{"source", "/Lab/vm/golden/db", Fail, "which is in maintenance mode"},
+			}},
 		{name: "no source, no network", plan: strings.ReplaceAll(strings.ReplaceAll(testPlan, "golden/db", "golden/dbx"), "network: Lab-Net", "network: Other-Net"),
 			want: []want{
 				{"source", "/Lab/vm/golden/dbx", Fail, "no VM at this path"},
