@@ -16,6 +16,7 @@ import (
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/sim/simproc"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
 )
 
@@ -69,9 +70,9 @@ func parse(t testing.TB, version string) *plan.Plan {
 	return p
 }
 
-// lab is a simulator seeded for labPlan and a client of it.
+// lab is a simulator seeded for labPlan and a client of it. The simulator
+// runs in another process in race-built tests (internal/sim/simproc).
 type lab struct {
-	sim    *sim.Simulator
 	client *vsphere.Client
 	ops    *vsphere.Ops
 	// submitted records when each InstantClone call reached the Cloud:
@@ -107,12 +108,8 @@ func newLab(t testing.TB, opts sim.Options) *lab {
 	if opts.Hosts == 0 {
 		opts.Hosts = 2
 	}
-	s, err := sim.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	c, err := vsphere.Connect(ctx, vsphere.Config{URL: s.URL().String(), Insecure: true})
+	s := simproc.Start(t, opts)
+	c, err := vsphere.Connect(ctx, vsphere.Config{URL: s.URL, CACerts: s.CA})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +118,7 @@ func newLab(t testing.TB, opts sim.Options) *lab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &lab{sim: s, client: c, ops: ops}
+	return &lab{client: c, ops: ops}
 }
 
 func (l *lab) inventory(t testing.TB) *inventory.Inventory {

@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/govmomi/vim25/soap"
 
 	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/sim/simproc"
 )
 
 // methodCounter counts SOAP requests by method.
@@ -41,18 +42,14 @@ func (m *methodCounter) count(name string) int {
 // never comes up times out with what it is missing.
 func TestReadyWaiter500(t *testing.T) {
 	const n = 500
-	s, err := sim.Start(context.Background(), sim.Options{
+	s := simproc.Start(t, sim.Options{
 		Seed:            &sim.Seed{Datacenter: "Lab", Sources: []sim.SeedSource{{Path: "/Lab/vm/golden/web"}}},
 		GuestReadyAfter: 200 * time.Millisecond,
 		GuestNeverReady: n,    // the last clone
 		FrozenSources:   true, // 500 clones of a running source would pass 255 delta levels
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
 	ctx := context.Background()
-	c := connect(t, Config{URL: s.URL().String(), Insecure: true})
+	c := connect(t, Config{URL: s.URL, CACerts: s.CA})
 	src, err := find.NewFinder(c.Vim).VirtualMachine(ctx, "/Lab/vm/golden/web")
 	if err != nil {
 		t.Fatal(err)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/sim/simproc"
 )
 
 // initSimulator starts vcsim's VPX model over real HTTPS and returns it with
@@ -68,10 +69,11 @@ func connect(t testing.TB, cfg Config) *Client {
 
 // webLab is a simulator (with opts) seeded with datacenter Lab and one
 // running source, /Lab/vm/golden/web with one NIC, and a client of it over
-// verified TLS.
+// verified TLS. The simulator runs in another process in race-built tests
+// (internal/sim/simproc).
 type webLab struct {
-	sim    *sim.Simulator
-	cfg    Config // the client's: URL and the simulator's CA
+	sim    *sim.Simulator // nil when it runs in another process
+	cfg    Config         // the client's: URL and the simulator's CA
 	client *Client
 	ops    *Ops
 	src    string // the source's reference value
@@ -81,17 +83,10 @@ func newWebLab(t *testing.T, opts sim.Options) *webLab {
 	t.Helper()
 	ctx := context.Background()
 	opts.Seed = &sim.Seed{Datacenter: "Lab", Sources: []sim.SeedSource{{Path: "/Lab/vm/golden/web", NICs: []sim.SeedNIC{{Adapter: 1}}}}}
-	s, err := sim.Start(ctx, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(s.Close)
-	ca, err := s.CertificateFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := &webLab{sim: s, cfg: Config{URL: s.URL().String(), CACerts: ca}}
+	s := simproc.Start(t, opts)
+	l := &webLab{sim: s.Sim, cfg: Config{URL: s.URL, CACerts: s.CA}}
 	l.client = connect(t, l.cfg)
+	var err error
 	if l.ops, err = l.client.Ops(ctx, "/Lab"); err != nil {
 		t.Fatal(err)
 	}

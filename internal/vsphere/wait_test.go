@@ -8,6 +8,7 @@ import (
 	"github.com/vmware/govmomi/session"
 
 	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/sim/simproc"
 )
 
 // An instant clone whose wait loses the session (vCenter ends it, taking
@@ -20,6 +21,9 @@ func TestWaitSurvivesSessionAndNetworkLoss(t *testing.T) {
 	s, c, ops := l.sim, l.client, l.ops
 	for _, lose := range []string{"session", "network"} {
 		t.Run(lose, func(t *testing.T) {
+			if lose == "network" {
+				simproc.SkipIfSeparate(t) // pauses the simulator
+			}
 			started := make(chan struct{})
 			type res struct {
 				vm  string
