@@ -48,6 +48,22 @@ type Config struct {
 	// KeepAlive is the idle interval after which a keep-alive request is sent
 	// to hold the session open; zero means 5 minutes.
 	KeepAlive time.Duration
+	// Timeout bounds every request to vCenter: the connection (TCP, TLS
+	// and the first request), the login, each property read, each task
+	// poll, each operation's call. A vCenter that accepts connections but
+	// does not answer makes the request fail with a *StallError after this
+	// long, instead of hanging. Zero means a minute.
+	Timeout time.Duration
+}
+
+// defaultTimeout is Config.Timeout's default.
+const defaultTimeout = time.Minute
+
+func (c Config) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return defaultTimeout
+	}
+	return c.Timeout
 }
 
 // ConfigFromEnv reads the govc environment variables users already have:
@@ -78,6 +94,9 @@ type Client struct {
 	relog  *reloginRT
 	keep   *keepalive.HandlerSOAP
 	logged bool
+
+	pollerOnce sync.Once
+	poller     *taskPoller // see tasks
 }
 
 // Host returns the vCenter address (host:port) the client is connected to.

@@ -117,7 +117,7 @@ func (o *Ops) AcquireLease(ctx context.Context, info LeaseInfo, ttl time.Duratio
 		// racer took it over first, this fails and the loop re-reads.
 		task, err := object.NewFolder(o.c.Vim, ref.Reference()).Destroy(ctx)
 		if err == nil {
-			_ = task.Wait(ctx)
+			_, _ = o.c.waitTask(ctx, task.Reference(), "destroyFolder")
 		}
 	}
 	return nil, fmt.Errorf("could not take the lease of plan %q: it changed hands during the attempt; try again", info.Plan)
@@ -240,7 +240,7 @@ func (l *Lease) Release(ctx context.Context) error {
 func (l *Lease) destroy(ctx context.Context) error {
 	task, err := l.folder.Destroy(ctx)
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = l.ops.c.waitTask(ctx, task.Reference(), "destroyFolder")
 	}
 	if isNotFound(err) {
 		return nil
