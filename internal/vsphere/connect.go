@@ -162,22 +162,100 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	sc.DefaultTransport().MaxIdleConnsPerHost = 64
 
 	c := &Client{cfg: cfg, host: hostPort(u)}
-	c.count = &countingRT{next: sc}
+	c.count = &countingRT{next: &deadlineRT{next: sc, host: c.host, timeout: cfg.timeout()}}
 	c.keep = keepalive.NewHandlerSOAP(c.count, keepAliveOr(cfg.KeepAlive), nil)
 	c.relog = &reloginRT{next: c.keep}
-	vc, err := vim25.NewClient(ctx, sc)
+	vc, err := c.handshake(ctx, sc)
 	if err != nil {
-		return nil, c.connectError(ctx, err)
+		return nil, err
 	}
 	vc.RoundTripper = c.relog
 	c.Vim = vc
 	mgr := session.NewManager(vc)
 	c.relog.login = func(ctx context.Context) error { return mgr.Login(ctx, user) }
 	if err := mgr.Login(ctx, user); err != nil {
-		return nil, c.connectError(ctx, err)
+		return nil, c.stepError(ctx, "logging in to vCenter "+c.host, err)
 	}
 	c.logged = true
 	return c, nil
+}
+
+// handshake connects (TCP and TLS) and reads the service content, the
+// first request, within the configured timeout: that request goes to the
+// SOAP client directly, below the deadlineRT of later ones.
+func (c *Client) handshake(ctx context.Context, sc *soap.Client) (*vim25.Client, error) {
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.timeout())
+	defer cancel()
+	vc, err := vim25.NewClient(hctx, sc)
+	if err != nil {
+		if ctx.Err() == nil && hctx.Err() != nil {
+			err = &StallError{Host: c.host, Request: "RetrieveServiceContent", After: c.cfg.timeout()}
+		}
+		return nil, c.stepError(ctx, "connecting to vCenter "+c.host+" (TLS handshake and first request)", err)
+	}
+	return vc, nil
+}
+
+// stepError is connectError for a request that did not answer in time: it
+// names the step the connection was at.
+func (c *Client) stepError(ctx context.Context, step string, err error) error {
+	var stall *StallError
+	if errors.As(err, &stall) {
+		return fmt.Errorf("%s: %w; check that vCenter is up and answering (it accepted the connection)", step, stall)
+	}
+	return c.connectError(ctx, err)
+}
+
+// StallError is a request vCenter did not answer within the configured
+// deadline (Config.Timeout): it accepted the connection, or the request,
+// and then went silent. It is a net.Error whose Timeout is true, as the
+// HTTP client's own timeouts are.
+type StallError struct {
+	Host    string        // vCenter's host:port
+	Request string        // the SOAP method that got no answer, e.g. RetrievePropertiesEx
+	After   time.Duration // how long it was waited for
+}
+
+func (e *StallError) Error() string {
+	return fmt.Sprintf("vCenter %s did not answer %s within %s", e.Host, e.Request, e.After)
+}
+
+// Timeout is true: a StallError is a timeout.
+func (e *StallError) Timeout() bool { return true }
+
+// Temporary is true, as for the HTTP client's timeouts: vCenter may answer
+// a later request.
+func (e *StallError) Temporary() bool { return true }
+
+// deadlineRT bounds every request it sends by a deadline of its own (the
+// caller's, if earlier, still applies), so that a vCenter that stops
+// answering fails the request with a *StallError instead of hanging the
+// caller. It sits below the keep-alive and re-login layers, so their
+// requests are bounded too.
+type deadlineRT struct {
+	next    soap.RoundTripper
+	host    string
+	timeout time.Duration
+}
+
+func (d *deadlineRT) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	rctx, cancel := context.WithTimeout(ctx, d.timeout)
+	defer cancel()
+	err := d.next.RoundTrip(rctx, req, res)
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+		return &StallError{Host: d.host, Request: methodName(req), After: d.timeout}
+	}
+	return err
+}
+
+// methodName is the SOAP method of a request body: the name of its type
+// without the "Body" suffix govmomi's methods package gives it.
+func methodName(req soap.HasFault) string {
+	t := reflect.TypeOf(req)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return strings.TrimSuffix(t.Name(), "Body")
 }
 
 // Logout ends the session. It is safe to call more than once.

@@ -349,17 +349,18 @@ func (p *taskPoller) due() (objs []types.ObjectSpec, ok bool) {
 	return objs, true
 }
 
-// poll reads the state, error and result of the tasks, in one request
-// bounded by the poller's request deadline.
+// poll reads the state, error and result of the tasks, in one request.
+// The client bounds each request (Config.Timeout, failing with a
+// StallError that names it); the poll's own, longer bound is a backstop.
 func (p *taskPoller) poll(objs []types.ObjectSpec) ([]types.ObjectContent, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.requestTimeout())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*p.requestTimeout())
 	defer cancel()
 	return mo.RetrievePropertiesEx(ctx, p.rt, types.RetrievePropertiesEx{This: p.pc,
 		SpecSet: []types.PropertyFilterSpec{{ObjectSet: objs, PropSet: []types.PropertySpec{{Type: "Task", PathSet: taskProps}}}}})
 }
 
 func (p *taskPoller) loginAgain() error {
-	ctx, cancel := context.WithTimeout(context.Background(), p.requestTimeout())
+	ctx, cancel := context.WithTimeout(context.Background(), 2*p.requestTimeout())
 	defer cancel()
 	return p.relogin(ctx)
 }
