@@ -22,7 +22,7 @@ import (
 // stallTimeout is the per-request deadline of the stall tests: short, so
 // they end quickly; they assert only that each call returns, with an error
 // that names vCenter and the step, never how fast.
-const stallTimeout = 500 * time.Millisecond
+const stallTimeout = 2 * time.Second
 
 // returns runs call and fails the test if it has not returned within a
 // generous bound: a hang is the bug these tests catch.
