@@ -34,9 +34,17 @@ type LeaseInfo struct {
 	Host    string    `json:"host"`
 	PID     int       `json:"pid"`
 	Expires time.Time `json:"expires"`
+	// Unclaimed marks the record a run writes on a lease folder it finds
+	// with no holder recorded (its creator was killed before it wrote
+	// itself): Expires is then when the folder may be taken over, a
+	// lifetime after it was first seen so. Run, Host and PID are empty.
+	Unclaimed bool `json:"unclaimed,omitempty"`
 }
 
 func (i LeaseInfo) String() string {
+	if i.Unclaimed {
+		return fmt.Sprintf("no holder recorded, first seen so a lifetime before %s", i.Expires.UTC().Format(time.RFC3339))
+	}
 	return fmt.Sprintf("run %s, pid %d on %s, until %s", i.Run, i.PID, i.Host, i.Expires.UTC().Format(time.RFC3339))
 }
 
@@ -49,6 +57,10 @@ type LeaseHeldError struct {
 }
 
 func (e *LeaseHeldError) Error() string {
+	if e.Info != nil && e.Info.Unclaimed {
+		return fmt.Sprintf("plan %q is locked: lease folder %s has no holder recorded (a run killed while taking the lease leaves that); it is taken over after %s, or delete that folder now if no apply of this plan is running anywhere",
+			e.Plan, e.Folder, e.Info.Expires.UTC().Format(time.RFC3339))
+	}
 	if e.Info == nil {
 		return fmt.Sprintf("plan %q is locked by another run (lease folder %s has no holder recorded); if no apply of this plan is running anywhere, delete that folder", e.Plan, e.Folder)
 	}
@@ -130,7 +142,17 @@ func (o *Ops) AcquireLease(ctx context.Context, info LeaseInfo, ttl time.Duratio
 		if err != nil {
 			return nil, err
 		}
-		if held == nil || !held.takeable(time.Now()) {
+		if held == nil {
+			// First seen without a holder: record so, and take it over
+			// once it has stayed so for a lifetime.
+			if held, err = o.markUnclaimed(ctx, ref.Reference(), key, info.Plan, ttl); err != nil {
+				return nil, err
+			}
+			if held == nil {
+				continue // released meanwhile: try again
+			}
+		}
+		if !held.takeable(time.Now()) {
 			return nil, &LeaseHeldError{Plan: info.Plan, Folder: path, Info: held}
 		}
 		// Take over by destroying that very folder (by reference): if a
@@ -155,6 +177,28 @@ func (i *LeaseInfo) takeable(now time.Time) bool {
 func processAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// markUnclaimed records on a lease folder with no holder that it was seen
+// so now, and returns that record (nil if the folder is gone). Its creator, if alive and about to
+// record itself, may have written meanwhile and be overwritten: its next
+// renewal, a third of a lifetime later, writes it back, and the record
+// written here expires later than the creator's own, so the lease is not
+// taken over early.
+func (o *Ops) markUnclaimed(ctx context.Context, ref types.ManagedObjectReference, key int32, plan string, ttl time.Duration) (*LeaseInfo, error) {
+	info := &LeaseInfo{Plan: plan, Expires: time.Now().Add(ttl), Unclaimed: true}
+	m, err := object.GetCustomFieldsManager(o.c.Vim)
+	if err != nil {
+		return nil, err
+	}
+	b, _ := json.Marshal(info)
+	if err := m.Set(ctx, ref, key, string(b)); err != nil {
+		if isNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("recording that lease folder %s has no holder: %w", ref.Value, err)
+	}
+	return info, nil
 }
 
 func (o *Ops) leaseFieldKey(ctx context.Context) (int32, error) {

@@ -232,3 +232,53 @@ func TestLeaseRenewalOfDeletedFolder(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A lease folder left without a holder (a run killed between creating it
+// and recording itself) is not taken over when first seen, nor before it
+// has stayed so for a lifetime; then it is.
+func TestLeaseWithoutHolderTakenOver(t *testing.T) {
+	lab := newWebLab(t, sim.Options{})
+	ctx := context.Background()
+	root, err := lab.ops.folder(ctx, "/Lab/vm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, plan := range []string{"lab", "x"} {
+		if _, err := root.CreateFolder(ctx, LeaseFolderPrefix+plan); err != nil { // the killed run's only step
+			t.Fatal(err)
+		}
+	}
+
+	// Seen with a lifetime of an hour: held, and still held just after.
+	for i, run := range []string{"run-1", "run-2"} {
+		_, err := lab.ops.AcquireLease(ctx, LeaseInfo{Plan: "lab", Run: run, Host: "cron-a", PID: 1}, time.Hour)
+		var held *LeaseHeldError
+		if !errors.As(err, &held) || held.Info == nil || !held.Info.Unclaimed {
+			t.Fatalf("acquire %d of a lease without holder: %v; want it held, unclaimed", i+1, err)
+		}
+		for _, want := range []string{"no holder recorded", "taken over after", LeaseFolderPrefix + "lab"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("acquire %d: %q does not say %q", i+1, err, want)
+			}
+		}
+	}
+
+	// Seen with a short lifetime: held when first seen, taken over once
+	// the recorded time has passed.
+	_, err = lab.ops.AcquireLease(ctx, LeaseInfo{Plan: "x", Run: "run-1", Host: "cron-a", PID: 1}, time.Second)
+	var held *LeaseHeldError
+	if !errors.As(err, &held) || held.Info == nil || !held.Info.Unclaimed {
+		t.Fatalf("first sight of a lease without holder: %v; want it held, unclaimed", err)
+	}
+	time.Sleep(time.Until(held.Info.Expires) + 100*time.Millisecond)
+	l, err := lab.ops.AcquireLease(ctx, LeaseInfo{Plan: "x", Run: "run-2", Host: "cron-b", PID: 2}, time.Minute)
+	if err != nil {
+		t.Fatalf("taking over a lease without holder a lifetime after it was first seen: %v", err)
+	}
+	if got := l.Info().Run; got != "run-2" {
+		t.Fatalf("lease held by %q, want run-2", got)
+	}
+	if err := l.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
