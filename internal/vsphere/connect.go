@@ -21,6 +21,7 @@ import (
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/session/keepalive"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -52,7 +53,9 @@ type Config struct {
 	// and the first request), the login, each property read, each task
 	// poll, each operation's call. A vCenter that accepts connections but
 	// does not answer makes the request fail with a *StallError after this
-	// long, instead of hanging. Zero means a minute.
+	// long, instead of hanging. A long poll that asks vCenter to wait
+	// (WaitForUpdatesEx with MaxWaitSeconds) gets that wait on top. Zero
+	// means a minute.
 	Timeout time.Duration
 }
 
@@ -97,6 +100,8 @@ type Client struct {
 
 	pollerOnce sync.Once
 	poller     *taskPoller // see tasks
+
+	fieldKeys lookups[string, int32] // custom attribute keys by name (see leaseFieldKey)
 }
 
 // Host returns the vCenter address (host:port) the client is connected to.
@@ -239,13 +244,35 @@ type deadlineRT struct {
 }
 
 func (d *deadlineRT) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
-	rctx, cancel := context.WithTimeout(ctx, d.timeout)
+	bound, ok := requestBound(req, d.timeout)
+	if !ok {
+		return d.next.RoundTrip(ctx, req, res)
+	}
+	rctx, cancel := context.WithTimeout(ctx, bound)
 	defer cancel()
 	err := d.next.RoundTrip(rctx, req, res)
 	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
-		return &StallError{Host: d.host, Request: methodName(req), After: d.timeout}
+		return &StallError{Host: d.host, Request: methodName(req), After: bound}
 	}
 	return err
+}
+
+// requestBound is how long a request may wait for its answer: timeout,
+// plus the wait a long poll asks vCenter for (WaitForUpdatesEx with
+// MaxWaitSeconds). A long poll without a bound waits for a change by
+// design and gets no deadline (ok is false); this package's own long polls
+// all set one.
+func requestBound(req soap.HasFault, timeout time.Duration) (bound time.Duration, ok bool) {
+	switch r := req.(type) {
+	case *methods.WaitForUpdatesExBody:
+		if r.Req == nil || r.Req.Options == nil || r.Req.Options.MaxWaitSeconds == nil {
+			return 0, false
+		}
+		return timeout + time.Duration(*r.Req.Options.MaxWaitSeconds)*time.Second, true
+	case *methods.WaitForUpdatesBody:
+		return 0, false
+	}
+	return timeout, true
 }
 
 // methodName is the SOAP method of a request body: the name of its type

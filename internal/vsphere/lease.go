@@ -201,23 +201,27 @@ func (o *Ops) markUnclaimed(ctx context.Context, ref types.ManagedObjectReferenc
 	return info, nil
 }
 
+// leaseFieldKey returns the key of the custom attribute LeaseField,
+// defining it if vCenter has none; looked up once per client.
 func (o *Ops) leaseFieldKey(ctx context.Context) (int32, error) {
-	m, err := object.GetCustomFieldsManager(o.c.Vim)
-	if err != nil {
-		return 0, err
-	}
-	key, err := m.FindKey(ctx, LeaseField)
-	if err == nil {
-		return key, nil
-	}
-	def, err := m.Add(ctx, LeaseField, "Folder", nil, nil)
-	if err != nil {
-		if isDuplicateName(err) {
-			return m.FindKey(ctx, LeaseField)
+	return o.c.fieldKeys.get(ctx, LeaseField, func(ctx context.Context) (int32, error) {
+		m, err := object.GetCustomFieldsManager(o.c.Vim)
+		if err != nil {
+			return 0, err
 		}
-		return 0, fmt.Errorf("defining the custom attribute %s for plan leases: %w", LeaseField, err)
-	}
-	return def.Key, nil
+		key, err := m.FindKey(ctx, LeaseField)
+		if err == nil {
+			return key, nil
+		}
+		def, err := m.Add(ctx, LeaseField, "Folder", nil, nil)
+		if err != nil {
+			if isDuplicateName(err) {
+				return m.FindKey(ctx, LeaseField)
+			}
+			return 0, fmt.Errorf("defining the custom attribute %s for plan leases: %w", LeaseField, err)
+		}
+		return def.Key, nil
+	})
 }
 
 func (o *Ops) readLease(ctx context.Context, ref types.ManagedObjectReference, key int32) (*LeaseInfo, error) {

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmware/govmomi/vim25/methods"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
 
@@ -200,5 +202,39 @@ func TestSessionWithStalledVCenter(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Every request gets the deadline, but a long poll gets the wait it asks
+// vCenter for on top, and one that asks for no bound gets none.
+func TestRequestBound(t *testing.T) {
+	wait := func(max *int32) soap.HasFault {
+		return &methods.WaitForUpdatesExBody{Req: &types.WaitForUpdatesEx{Options: &types.WaitOptions{MaxWaitSeconds: max}}}
+	}
+	for _, tc := range []struct {
+		name  string
+		req   soap.HasFault
+		bound time.Duration
+		ok    bool
+	}{
+		{"property read", &methods.RetrievePropertiesExBody{Req: &types.RetrievePropertiesEx{}}, time.Minute, true},
+		{"login", &methods.LoginBody{Req: &types.Login{}}, time.Minute, true},
+		{"long poll with a bound", wait(types.NewInt32(2)), time.Minute + 2*time.Second, true},
+		{"long poll without a bound", wait(nil), 0, false},
+		{"long poll without options", &methods.WaitForUpdatesExBody{Req: &types.WaitForUpdatesEx{}}, 0, false},
+		{"legacy long poll", &methods.WaitForUpdatesBody{Req: &types.WaitForUpdates{}}, 0, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bound, ok := requestBound(tc.req, time.Minute)
+			if bound != tc.bound || ok != tc.ok {
+				t.Fatalf("requestBound = %v, %v; want %v, %v", bound, ok, tc.bound, tc.ok)
+			}
+			if tc.ok && methodName(tc.req) == "" {
+				t.Fatal("no method name")
+			}
+		})
+	}
+	if got := methodName(&methods.RetrievePropertiesExBody{}); got != "RetrievePropertiesEx" {
+		t.Fatalf("methodName = %q", got)
 	}
 }
