@@ -2,7 +2,6 @@ package vsphere
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -128,22 +127,6 @@ func (c *Client) waitEnded(ctx context.Context, refs []string) error {
 			return fmt.Errorf("waiting for task %s of an interrupted run: %w", ref, ctx.Err())
 		}
 	}
-	return nil
-}
-
-// relogin establishes a new session in place of one vCenter ended. Most
-// requests do that by themselves (reloginRT), on a NotAuthenticated fault;
-// a property read may instead answer with the fault per property.
-func (c *Client) relogin(ctx context.Context) error {
-	if c.relog == nil || c.relog.login == nil {
-		return errors.New("not logged in")
-	}
-	c.relog.mu.Lock()
-	defer c.relog.mu.Unlock()
-	if err := c.relog.login(context.WithValue(ctx, reloginKey{}, true)); err != nil {
-		return err
-	}
-	c.relog.n.Add(1)
 	return nil
 }
 
@@ -545,43 +528,4 @@ func missingObject(err error) (types.ManagedObjectReference, bool) {
 		}
 	}
 	return types.ManagedObjectReference{}, false
-}
-
-// withSession runs a property read, and runs it again after logging in
-// when the session was gone: vCenter may refuse a property read for want of
-// a session per property (a NotAuthenticated fault in the missing set,
-// which govmomi returns as the error) rather than with a SOAP fault, which
-// is all reloginRT sees.
-func (c *Client) withSession(ctx context.Context, read func() error) error {
-	err := read()
-	if err == nil || !isNotAuthenticatedFault(err) {
-		return err
-	}
-	if lerr := c.relogin(ctx); lerr != nil {
-		return err
-	}
-	return read()
-}
-
-func isNotAuthenticatedFault(err error) bool {
-	if soap.IsVimFault(err) {
-		if _, ok := soap.ToVimFault(err).(*types.NotAuthenticated); ok {
-			return true
-		}
-	}
-	return isNotAuthenticated(err)
-}
-
-// notAuthenticated reports whether a property read was refused for want of
-// a session.
-func notAuthenticated(res []types.ObjectContent) bool {
-	for _, oc := range res {
-		for _, m := range oc.MissingSet {
-			switch m.Fault.Fault.(type) {
-			case *types.NotAuthenticated:
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -1,6 +1,14 @@
 // Package vsphere is iclone-plan's only door to vCenter: the connection (with
 // the govc environment conventions and verified TLS), a one-round-trip read of
 // the inventory, and the narrow operations the executor needs.
+//
+// Its files follow its jobs: session.go is the session (connection, login
+// again when vCenter ends it, a deadline on every request); inventory.go
+// and devcache.go the inventory read and its disk cache; ops.go the
+// operations, with lookup.go's cache for their lookups; taskwait.go the
+// task poller, the one way to wait for a task; ready.go the wait for
+// guests to be ready; lease.go the plan's lease; check.go vCenter's own
+// pre-flight check of the sources.
 package vsphere
 
 import (
@@ -496,6 +504,61 @@ func soapFaultIs[T any](err error) bool {
 	switch soap.ToSoapFault(err).VimFault().(type) {
 	case T, *T:
 		return true
+	}
+	return false
+}
+
+// relogin establishes a new session in place of one vCenter ended. Most
+// requests do that by themselves (reloginRT), on a NotAuthenticated fault;
+// a property read may instead answer with the fault per property.
+func (c *Client) relogin(ctx context.Context) error {
+	if c.relog == nil || c.relog.login == nil {
+		return errors.New("not logged in")
+	}
+	c.relog.mu.Lock()
+	defer c.relog.mu.Unlock()
+	if err := c.relog.login(context.WithValue(ctx, reloginKey{}, true)); err != nil {
+		return err
+	}
+	c.relog.n.Add(1)
+	return nil
+}
+
+// withSession runs a property read, and runs it again after logging in
+// when the session was gone: vCenter may refuse a property read for want of
+// a session per property (a NotAuthenticated fault in the missing set,
+// which govmomi returns as the error) rather than with a SOAP fault, which
+// is all reloginRT sees.
+func (c *Client) withSession(ctx context.Context, read func() error) error {
+	err := read()
+	if err == nil || !isNotAuthenticatedFault(err) {
+		return err
+	}
+	if lerr := c.relogin(ctx); lerr != nil {
+		return err
+	}
+	return read()
+}
+
+func isNotAuthenticatedFault(err error) bool {
+	if soap.IsVimFault(err) {
+		if _, ok := soap.ToVimFault(err).(*types.NotAuthenticated); ok {
+			return true
+		}
+	}
+	return isNotAuthenticated(err)
+}
+
+// notAuthenticated reports whether a property read was refused for want of
+// a session.
+func notAuthenticated(res []types.ObjectContent) bool {
+	for _, oc := range res {
+		for _, m := range oc.MissingSet {
+			switch m.Fault.Fault.(type) {
+			case *types.NotAuthenticated:
+				return true
+			}
+		}
 	}
 	return false
 }
