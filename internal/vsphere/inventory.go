@@ -136,6 +136,29 @@ func (c *Client) ReadInventoryWith(ctx context.Context, datacenter string, opts 
 // ReadInventoryWith) in one retrieval and takes the others' devices from
 // the cache. A VM removed since the first pass is dropped.
 func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) error {
+	if opts.Cache != nil {
+		opts.Cache.begin(c.Vim.ServiceContent.About.InstanceUuid, b.inv.Datacenter+"|"+b.dcRef.Value)
+	}
+	need, cached := b.fromCache(opts)
+	gone, err := c.readNeeded(ctx, b, need, func(vm *inventory.VM) {
+		if cached[vm.Ref] {
+			opts.Cache.store(vm, b.versions[vm.Ref])
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if len(gone) > 0 {
+		b.inv.VMs = slices.DeleteFunc(b.inv.VMs, func(vm inventory.VM) bool { return gone[vm.Ref] })
+	}
+	return nil
+}
+
+// fromCache fills in, from opts.Cache, the devices of the VMs it holds at
+// their current configuration version, and returns the VMs whose details
+// must be read, and the refs of the VMs the cache may hold (no marker, not
+// fresh); the cache drops the others.
+func (b *built) fromCache(opts ReadOptions) (need map[types.ManagedObjectReference]*inventory.VM, cacheable map[string]bool) {
 	fresh := map[string]bool{}
 	if opts.Fresh != nil {
 		for _, p := range opts.Fresh(b.inv.Datacenter) {
@@ -143,18 +166,12 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 		}
 	}
 	cache := opts.Cache
-	if cache != nil {
-		cache.begin(c.Vim.ServiceContent.About.InstanceUuid, b.inv.Datacenter+"|"+b.dcRef.Value)
-	}
-	cacheable := func(vm *inventory.VM) bool {
-		return cache != nil && len(vm.Markers) == 0 && !fresh[vm.Path]
-	}
-	need := map[types.ManagedObjectReference]*inventory.VM{}
-	present := make(map[string]bool, len(b.inv.VMs)) // the cacheable VMs
+	need = map[types.ManagedObjectReference]*inventory.VM{}
+	cacheable = make(map[string]bool, len(b.inv.VMs))
 	for i := range b.inv.VMs {
 		vm := &b.inv.VMs[i]
-		if cacheable(vm) {
-			present[vm.Ref] = true
+		if cache != nil && len(vm.Markers) == 0 && !fresh[vm.Path] {
+			cacheable[vm.Ref] = true
 			if cache.lookup(vm, b.versions[vm.Ref]) {
 				continue
 			}
@@ -162,10 +179,17 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 		need[types.ManagedObjectReference{Type: "VirtualMachine", Value: vm.Ref}] = vm
 	}
 	if cache != nil {
-		cache.keep(present)
+		cache.keep(cacheable)
 	}
+	return need, cacheable
+}
 
-	gone := map[string]bool{}
+// readNeeded reads the devices and markers of the VMs need names in one
+// retrieval, calling read for each VM read, and returns the refs of those
+// that are gone. vCenter refuses the whole retrieval for a VM removed
+// since the first pass: it is read again without it.
+func (c *Client) readNeeded(ctx context.Context, b *built, need map[types.ManagedObjectReference]*inventory.VM, read func(*inventory.VM)) (gone map[string]bool, err error) {
+	gone = map[string]bool{}
 	for len(need) > 0 {
 		set := make([]types.ObjectSpec, 0, len(need))
 		for ref := range need {
@@ -179,40 +203,23 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 			}},
 		})
 		if ref, ok := missingObject(err); ok && need[ref] != nil {
-			// Removed since the first pass: vCenter refuses the whole
-			// retrieval for it. Read the others again without it.
 			gone[ref.Value] = true
 			delete(need, ref)
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, o := range objs {
 			vm := need[o.Obj]
 			if vm == nil {
 				continue
 			}
-			for _, m := range o.MissingSet {
-				if m.Path == "config.hardware.device" {
-					// Never plan without a VM's MACs.
-					return fmt.Errorf("vCenter did not return the devices of VM %s (%s): %s", vm.Path, vm.Ref, m.Fault.LocalizedMessage)
-				}
+			if err := b.applyDetails(vm, o); err != nil {
+				return nil, err
 			}
 			delete(need, o.Obj)
-			vm.Markers = nil
-			for _, p := range o.PropSet {
-				if p.Name == "config.hardware.device" {
-					if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
-						readDevices(vm, d.VirtualDevice, b.netNames)
-					}
-				} else {
-					addMarker(vm, p.Val)
-				}
-			}
-			if present[vm.Ref] {
-				cache.store(vm, b.versions[vm.Ref])
-			}
+			read(vm)
 		}
 		// Objects vCenter did not return are gone too.
 		for ref := range need {
@@ -220,8 +227,27 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 		}
 		break
 	}
-	if len(gone) > 0 {
-		b.inv.VMs = slices.DeleteFunc(b.inv.VMs, func(vm inventory.VM) bool { return gone[vm.Ref] })
+	return gone, nil
+}
+
+// applyDetails sets vm's devices and markers from its second-pass
+// properties (vmDetailProps).
+func (b *built) applyDetails(vm *inventory.VM, o types.ObjectContent) error {
+	for _, m := range o.MissingSet {
+		if m.Path == "config.hardware.device" {
+			// Never plan without a VM's MACs.
+			return fmt.Errorf("vCenter did not return the devices of VM %s (%s): %s", vm.Path, vm.Ref, m.Fault.LocalizedMessage)
+		}
+	}
+	vm.Markers = nil
+	for _, p := range o.PropSet {
+		if p.Name == "config.hardware.device" {
+			if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
+				readDevices(vm, d.VirtualDevice, b.netNames)
+			}
+		} else {
+			addMarker(vm, p.Val)
+		}
 	}
 	return nil
 }
