@@ -92,9 +92,10 @@ func (e *env) diskFiles(ref types.ManagedObjectReference) []string {
 // destroying one leaves the other's files. vSphere names a VM's directory
 // and files after the VM ("The virtual machine name determines the name of
 // the files and folder on the disk", vSphere Virtual Machine
-// Administration, "Select a Name and Folder"); the "_1" suffix of a second
-// directory of one name is vSphere's convention, for which no reference
-// was found.
+// Administration, "Select a Name and Folder"); a second directory of one
+// name is NAME_1, then NAME_2, as vCenter names them (vmware/govmomi#1694:
+// "vCenter UI, and vCenter REST API ... renaming the datastore VM folder to
+// things like vm_1, vm_2").
 func TestVMDirectories(t *testing.T) {
 	e := start(t, Options{Seed: testSeed()})
 	src := e.vm("/Lab/vm/golden/web-golden")
