@@ -198,6 +198,10 @@ func (d *doctor) canary(ctx context.Context, s *source, g *plan.Group, run strin
 			return
 		}
 		f := cloud.Classify(err)
+		if task != "" && !f.TaskEnded {
+			// Its end was not seen: it may still make the canary.
+			st.tasks = append(st.tasks, task)
+		}
 		ch := Check{Name: "canary: clone", Subject: subject, Status: Fail,
 			Detail: fmt.Sprintf("vCenter refused the clone apply would make (%s): %v", orUnknown(f.Name), err),
 			Fix:    "apply would fail the same way: fix what the fault names (the group at " + d.at(g) + ", the source, or a privilege)",
@@ -226,6 +230,9 @@ func (d *doctor) canary(ctx context.Context, s *source, g *plan.Group, run strin
 	dup, err := d.ops.InstantClone(ctx, req, func(t string) { task = t })
 	ch := Check{Name: "canary: DuplicateName", Subject: subject}
 	f := cloud.Classify(err)
+	if err != nil && task != "" && !f.TaskEnded && ctx.Err() == nil {
+		st.tasks = append(st.tasks, task)
+	}
 	switch {
 	case err == nil:
 		st.vms = append(st.vms, dup)

@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path"
 	"slices"
@@ -225,5 +224,3 @@ func errText(err error) string {
 	}
 	return err.Error()
 }
-
-var errNoRef = errors.New("not found")
