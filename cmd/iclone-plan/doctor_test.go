@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -260,4 +262,33 @@ func TestDoctorAfterApply(t *testing.T) {
 	}
 	e.sameEverything(before, "doctor --canary after apply")
 	e.converged(e2ePlan)
+}
+
+// A vCenter doctor cannot reach, or none given,
+// fails the connection check with apply's own message (what to do
+// included), in the table and in the JSON, and exits 1; no password shows.
+func TestDoctorConnectionFails(t *testing.T) {
+	for _, tc := range []struct {
+		name, url, want string
+	}{
+		{"unreachable", "https://user:s3cret-pw@127.0.0.1:1/sdk", "cannot reach vCenter at 127.0.0.1:1"},
+		{"no address", "", "no vCenter address: set GOVC_URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, args := range [][]string{{"doctor", e2ePlan}, {"doctor", "--json", e2ePlan}} {
+				cmd := exec.Command(os.Args[0], args...)
+				cmd.Env = append(os.Environ(), e2eMainEnv+"=1", "GOVC_URL="+tc.url, "GOVC_USERNAME=", "GOVC_PASSWORD=")
+				r := runCLI(t, cmd)
+				if r.code != ExitError || !strings.Contains(r.stdout, tc.want) || strings.Contains(r.stdout+r.stderr, "s3cret-pw") {
+					t.Errorf("%v: %v", args, r)
+				}
+				if len(args) == 3 {
+					var rep doctor.Report
+					if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Passed || len(rep.Checks) == 0 || rep.Checks[0].Status != doctor.Fail {
+						t.Errorf("JSON report %v: %s", err, r.stdout)
+					}
+				}
+			}
+		})
+	}
 }
