@@ -292,3 +292,34 @@ func TestDoctorConnectionFails(t *testing.T) {
 		})
 	}
 }
+
+// Literally as the issue puts it: against `iclone-plan sim --seed PLAN
+// --deny-privilege VirtualMachine.Provisioning.Clone`, doctor exits 1
+// naming the privilege; against `iclone-plan sim --seed PLAN`, doctor
+// --canary exits 0.
+func TestDoctorAgainstSimCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts iclone-plan sim")
+	}
+	bin, err := exec.LookPath("iclone-plan")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		simArgs    []string
+		doctorArgs []string
+		code       int
+		want       string
+	}{
+		{[]string{"--deny-privilege", "VirtualMachine.Provisioning.Clone"}, nil, ExitError, "missing VirtualMachine.Provisioning.Clone (Provisioning > Clone virtual machine)"},
+		{nil, []string{"--canary"}, 0, "This vCenter meets everything the plan's apply depends on."},
+	} {
+		p := startSim(t, append([]string{"--seed", e2ePlan}, tc.simArgs...)...)
+		cmd := exec.Command(bin, append(append([]string{"doctor"}, tc.doctorArgs...), e2ePlan)...)
+		cmd.Env = append(os.Environ(), "GOVC_URL="+p.url, "GOVC_TLS_CA_CERTS="+p.ca)
+		if r := runCLI(t, cmd); r.code != tc.code || !strings.Contains(r.stdout, tc.want) {
+			t.Errorf("doctor %v against sim %v: %v", tc.doctorArgs, tc.simArgs, r)
+		}
+		p.stop(t, syscall.SIGTERM)
+	}
+}
