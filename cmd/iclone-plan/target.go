@@ -16,6 +16,7 @@ import (
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/macgen"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
+	"github.com/iclone-plan/iclone-plan/internal/platform"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 	"github.com/iclone-plan/iclone-plan/internal/ui"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
@@ -148,8 +149,9 @@ leave what they read in the cache.`
 const refreshUsage = "read every VM's devices from vCenter, not reusing the inventory cache"
 
 // cacheDirEnv names the directory of the inventory cache; the default is
-// iclone-plan under the user's cache directory ($XDG_CACHE_HOME or
-// ~/.cache on Linux).
+// platform.CacheDir: iclone-plan under the user's cache directory
+// ($XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS,
+// %LocalAppData% on Windows).
 const cacheDirEnv = "ICLONE_PLAN_CACHE_DIR"
 
 // openCache opens the inventory cache of the vCenter c is connected to and
@@ -158,11 +160,11 @@ const cacheDirEnv = "ICLONE_PLAN_CACHE_DIR"
 func openCache(c *vsphere.Client, dc string, refresh bool) *vsphere.DeviceCache {
 	dir := os.Getenv(cacheDirEnv)
 	if dir == "" {
-		d, err := os.UserCacheDir()
+		d, err := platform.CacheDir()
 		if err != nil {
 			return nil
 		}
-		dir = filepath.Join(d, "iclone-plan")
+		dir = d
 	}
 	sum := sha256.Sum256([]byte(c.InstanceUUID() + "\x00" + c.Host() + "\x00" + dc))
 	cache := vsphere.OpenDeviceCache(filepath.Join(dir, "inventory-"+hex.EncodeToString(sum[:8])+".json"))
@@ -175,7 +177,7 @@ func openCache(c *vsphere.Client, dc string, refresh bool) *vsphere.DeviceCache 
 // style is how to render text: colour only on a terminal, and never with
 // --no-color or NO_COLOR (https://no-color.org).
 func (a *app) style(noColor bool) ui.Style {
-	return ui.Style{Color: !noColor && os.Getenv("NO_COLOR") == "" && isTerminal(a.stdout)}
+	return ui.Style{Color: !noColor && platform.Color(a.stdout)}
 }
 
 // readInventory reads the datacenter's inventory and has vCenter check each
