@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
-# What the simulator (--sim, iclone-plan sim) costs of the binary: the sizes
-# of the symbols of the packages only the simulator brings in (the packages
-# cmd/iclone-plan links through internal/sim and through nothing else),
-# summed from `go tool nm -size` of an unstripped build of the release
-# flags, against the stripped binary's size. Symbols the linker does not
-# attribute to a package (type descriptors, strings) are left out, so the
-# share is a lower bound. Usage: bash internal/tools/bench/simshare.sh [GOOS/GOARCH]
+# What the simulator (--sim, iclone-plan sim) costs of the binary, two ways:
+#  1. the release build (stripped) against the same build of a copy of the
+#     tree whose internal/sim is a stand-in without vcsim (internal/tools/simstub);
+#  2. the sizes of the symbols of the packages only the simulator brings in
+#     (linked through internal/sim and through nothing else), summed from
+#     `go tool nm -size` of an unstripped build: a lower bound, as symbols the
+#     linker does not name after a package (type descriptors, strings) and
+#     what vcsim's reflection keeps of shared packages are left out.
+# Usage: bash internal/tools/bench/simshare.sh [GOOS/GOARCH]
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 target=${1:-linux/amd64}
@@ -34,5 +36,14 @@ go tool nm -size "$tmp/full" | awk -v list="$tmp/simonly" '
     printf "symbols attributed to simulator-only packages: %.1f MB of %.1f MB of symbols\n", s/1e6, total/1e6
     for (p in by) printf "  %8.2f MB  %s\n", by[p]/1e6, p | "sort -rn"
   }'
-printf "stripped binary (%s): %.1f MB\n" "$target" "$(stat -c %s "$tmp/stripped")e-6"
 echo "simulator-only packages: $(wc -l <"$tmp/simonly")"
+
+mkdir "$tmp/tree"
+git ls-files -z --cached --others --exclude-standard | while IFS= read -r -d '' f; do
+  [ -f "$f" ] && mkdir -p "$tmp/tree/$(dirname "$f")" && cp "$f" "$tmp/tree/$f"
+done
+GOOS= GOARCH= go run ./internal/tools/simstub -src internal/sim -out "$tmp/tree/internal/sim"
+(cd "$tmp/tree" && go build -trimpath -ldflags '-s -w' -o "$tmp/nosim" ./cmd/iclone-plan)
+with=$(stat -c %s "$tmp/stripped"); without=$(stat -c %s "$tmp/nosim")
+printf "stripped binary (%s): %.1f MB with the simulator, %.1f MB without: the simulator is %.1f MB (%.0f %%)\n" \
+  "$target" "${with}e-6" "${without}e-6" "$((with - without))e-6" "$(( (with - without) * 100 / with ))"
