@@ -16,9 +16,12 @@ import (
 type compiled struct {
 	g        *Group
 	nameNode *yaml.Node // nil for DefaultCloneName
-	nics     []compiledNIC
-	serial   []compiledSerial
-	kvs      []compiledKV
+	// renderable: the group's name and cloneName are valid, so its clones
+	// can be rendered and checked.
+	renderable bool
+	nics       []compiledNIC
+	serial     []compiledSerial
+	kvs        []compiledKV
 }
 
 type compiledNIC struct {
@@ -97,8 +100,11 @@ func hasKey(kvs []rawKV, key string) bool {
 }
 
 // build applies defaults, checks every group, renders the clones and assigns
-// auto MACs. Groups with errors are not rendered, so that one mistake is
-// reported once rather than once per clone.
+// auto MACs. A group is rendered whenever its clone names can be, even when
+// other parts of it or of the file are wrong, so that validate reports
+// rendering problems together with the structural ones; a field that failed
+// to compile is left out of rendering, so that one mistake is reported once
+// rather than once per clone.
 func (d *decoder) build(p *Plan, defs *rawGroup, raws []*rawGroup, groupsNode *yaml.Node) {
 	var cs []*compiled
 	names := map[string]*yaml.Node{}
@@ -108,11 +114,11 @@ func (d *decoder) build(p *Plan, defs *rawGroup, raws []*rawGroup, groupsNode *y
 			continue
 		}
 		merge(r, defs)
-		before := len(d.errs)
 		c := d.compile(p, r)
 		if c.g.Name != "" {
 			if first, dup := names[c.g.Name]; dup {
 				d.errorf(r.name.n, "group name %q is used twice (first at line %d); give every group its own name", c.g.Name, first.Line)
+				c.renderable = false // its names would all collide with the first's
 			} else {
 				names[c.g.Name] = r.name.n
 			}
@@ -120,10 +126,11 @@ func (d *decoder) build(p *Plan, defs *rawGroup, raws []*rawGroup, groupsNode *y
 		p.Groups = append(p.Groups, c.g)
 		total += c.g.Count
 		rendered += c.g.Count * (1 + len(c.nics) + len(c.serial) + len(c.kvs))
-		if r.broken || defs.broken || len(d.errs) > before {
-			continue
+		// Mistakes elsewhere in the group or the file do not hide what
+		// rendering finds: every problem is reported in one run.
+		if c.renderable {
+			cs = append(cs, c)
 		}
-		cs = append(cs, c)
 	}
 	if total > MaxClones {
 		d.errorf(groupsNode, "the plan has %d clones, more than %d (beyond what one vCenter holds); split it into several plans", total, MaxClones)
@@ -208,13 +215,18 @@ func (d *decoder) compileCloneName(c *compiled, r *rawGroup, label string) {
 	c.g.CloneName = t
 	if c.g.Count > 1 && !t.Uses("index") {
 		d.errorf(orNode(c.nameNode, r.n), "cloneName %q gives all %d clones of %s the same name; include {index}, e.g. %q", tmpl, c.g.Count, label, tmpl+"-{index:02}")
+		return
 	}
+	c.renderable = c.g.Name != ""
 }
 
 // compileNICs compiles the NIC entries: mac: auto (or no mac), or a MAC
 // template checked octet by octet.
 func (d *decoder) compileNICs(c *compiled, r *rawGroup) {
 	for _, n := range r.nics.v {
+		if n.adapter == 0 || n.dup {
+			continue // reported: no valid adapter, or a second entry for one
+		}
 		spec := NICSpec{Adapter: n.adapter, Network: n.network}
 		node := n.n
 		switch {
@@ -242,7 +254,7 @@ func (d *decoder) compileNICs(c *compiled, r *rawGroup) {
 // compileSerial compiles the serial files, which must be datastore paths.
 func (d *decoder) compileSerial(c *compiled, r *rawGroup) {
 	for _, s := range r.serial.v {
-		if s.fileNode == nil || !kindOK(s.fileNode) {
+		if s.port == 0 || s.dup || s.fileNode == nil || !kindOK(s.fileNode) {
 			continue
 		}
 		t, ok := d.template(s.fileNode, s.file, "serial file", inClone)
@@ -372,6 +384,15 @@ func (d *decoder) invPath(n *yaml.Node, s, what, dc, kind string, minSegs int) {
 	case s != "/" && strings.HasSuffix(s, "/"), strings.Contains(s, "//"), strings.IndexFunc(s, unicode.IsControl) >= 0:
 		d.errorf(n, "%s %q is not an inventory path; write e.g. %s without empty segments or trailing /", what, s, example)
 		return
+	case !strings.HasPrefix(s, "/") && what == "folder":
+		// A folder is created if missing: a path meant to be absolute
+		// would silently create a folder tree under the VM folder.
+		want := "/" + orStr(dc, "DC") + "/vm/" + s
+		if segs := strings.Split(s, "/"); len(segs) > 1 && segs[1] == "vm" {
+			want = "/" + s
+		}
+		d.errorf(n, "folder %q lacks the leading /; write the folder's full inventory path, e.g. %s", s, want)
+		return
 	case !strings.HasPrefix(s, "/"):
 		return
 	}
@@ -431,6 +452,9 @@ func (ps *problems) add(kind string, pos Position, format string, args ...any) {
 	pr.add(pos, fmt.Sprintf(format, args...))
 }
 
+// has reports whether a problem of kind was found already.
+func (ps *problems) has(kind string) bool { return ps.m[kind] != nil }
+
 func (ps *problems) flush() {
 	for _, k := range ps.order {
 		pr := ps.m[k]
@@ -462,9 +486,6 @@ func (d *decoder) render(p *Plan, cs []*compiled) {
 	r := &renderer{d: d, p: p, names: map[string]owner{}, macs: map[macgen.MAC]owner{}, taken: macgen.Set{}, files: map[string]owner{}}
 	for _, c := range cs {
 		r.group(c)
-	}
-	if len(d.errs) > 0 {
-		return
 	}
 	r.assignAutoMACs()
 }
@@ -504,7 +525,7 @@ func (r *renderer) group(c *compiled) {
 		*cl = Clone{Group: g.Name, Index: i, Name: v.Name, Folder: g.Folder, Source: g.Source, ResourcePool: g.ResourcePool}
 		r.nics(c, ps, cl, v)
 		r.serial(c, ps, cl, v)
-		r.config(c, cl, v)
+		r.config(c, ps, cl, v)
 		r.ready(g, cl, v)
 	}
 	ps.flush()
@@ -602,16 +623,19 @@ func (r *renderer) serial(c *compiled, ps *problems, cl *Clone, v Vars) {
 	}
 }
 
-// config renders the clone's guestinfo and extraConfig values; those with
-// {mac:N} wait until every MAC is known (auto MACs last).
-func (r *renderer) config(c *compiled, cl *Clone, v Vars) {
+// config renders the clone's guestinfo and extraConfig values and checks
+// the addresses they hold; those with {mac:N} are rendered again once every
+// MAC is known (auto MACs last).
+func (r *renderer) config(c *compiled, ps *problems, cl *Clone, v Vars) {
 	if len(c.kvs) == 0 {
 		return
 	}
 	cl.ExtraConfig = make(map[string]string, len(c.kvs))
 	for _, kv := range c.kvs {
+		s, problem := kv.t.render(v)
+		r.checkAddresses(kv, ps, cl, v, s, problem)
 		if !kv.t.Uses("mac") {
-			cl.ExtraConfig[kv.key] = kv.t.Render(v)
+			cl.ExtraConfig[kv.key] = s
 			continue
 		}
 		r.withMACs = append(r.withMACs, func() {
@@ -623,6 +647,34 @@ func (r *renderer) config(c *compiled, cl *Clone, v Vars) {
 			cl.ExtraConfig[kv.key] = kv.t.Render(v)
 		})
 	}
+}
+
+// checkAddresses reports a value s of kv, rendered for the clone, whose
+// {ip:...} address left its subnet (problem), or that counts an IPv4 address
+// with the index past an octet: "10.10.1.{index+10}" renders 10.10.1.256
+// for index 246.
+func (r *renderer) checkAddresses(kv compiledKV, ps *problems, cl *Clone, v Vars, s, problem string) {
+	if !kv.t.Uses("index") {
+		return
+	}
+	kind := "ip " + kv.key
+	if problem != "" {
+		ps.add(kind, r.d.pos(kv.node), "clone %s (index %d): %s: %s", cl.Name, cl.Index, kv.key, problem)
+		return
+	}
+	quad, octet, bad := badIPv4(s)
+	if !bad {
+		return
+	}
+	if ps.has(kind) {
+		ps.add(kind, Position{}, "") // counted only
+		return
+	}
+	hint := "write the address as {ip:BASE+index}, e.g. {ip:10.10.1.10+index}, which carries into the next octet, or lower count"
+	if sug := ipSuggestion(kv.t, v); sug != "" {
+		hint = fmt.Sprintf("write %s, which carries into the next octet, or lower count", sug)
+	}
+	ps.add(kind, r.d.pos(kv.node), "clone %s (index %d): %s renders %s, which is not an IPv4 address (%d is past 255); %s", cl.Name, cl.Index, kv.key, quad, octet, hint)
 }
 
 // ready renders the clone's readiness condition. A clone that waits for a
