@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/iclone-plan/iclone-plan/internal/suggest"
 )
 
 // Template is a compiled plan template such as "lab-web-{index:02}". The
@@ -187,7 +189,7 @@ func parsePlaceholder(body string, sc scope) (tpart, string) {
 		if strings.Count(name, ".") == 3 && strings.Contains(rest, "index") {
 			msg += "; write an address counted from a base as {ip:10.10.1.10+index}"
 		}
-		if s := suggest(strings.TrimSpace(strings.ToLower(name)), placeholders); s != "" {
+		if s := suggest.Closest(strings.TrimSpace(strings.ToLower(name)), placeholders); s != "" {
 			msg = fmt.Sprintf("unknown placeholder %s; did you mean {%s}?", ph, s)
 		}
 		return tpart{}, msg
@@ -370,42 +372,4 @@ func (p tpart) appendIndex(b []byte, index int) []byte {
 		b = append(b, '0')
 	}
 	return append(b, d...)
-}
-
-// suggest returns the candidate closest to s (ignoring case) when it is
-// close enough to be a likely typo, else "".
-func suggest(s string, candidates []string) string {
-	best, bestD := "", 1<<30
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if best == "" || bestD > max(1, len(best)/3) {
-		return ""
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
-			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
