@@ -129,23 +129,57 @@ func badIPv4(s string) (quad string, octet int, found bool) {
 
 func isDigitOrDot(c byte) bool { return c == '.' || c >= '0' && c <= '9' }
 
-// ipSuggestion returns the {ip:...} placeholder that renders t's value when
-// that value is one IPv4 address counting with the index, as
-// "10.10.1.{index+10}" does, or "".
+// ipSuggestion returns the template that renders what t does with its
+// IPv4 address written as {ip:...}, when t's value is literal text around
+// one address that counts with the index, as "10.10.1.{index+10}/24" is
+// ("{ip:10.10.1.10+index}/24"), or "".
 func ipSuggestion(t *Template, v Vars) string {
-	at := func(i int) (uint64, bool) {
-		v.Index = i
-		a, err := netip.ParseAddr(t.Render(v))
-		if err != nil || !a.Is4() {
-			return 0, false
+	last := v.Index
+	for _, p := range t.parts {
+		if p.ph != 0 && p.ph != 'i' {
+			return "" // {name} and the like would be rendered into it
 		}
-		b := a.As4()
-		return uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]), true
 	}
-	base, ok0 := at(0)
-	next, ok1 := at(1)
-	if !ok0 || !ok1 || next != base+1 {
+	v.Index = 0
+	s0 := t.Render(v)
+	v.Index = 1
+	s1 := t.Render(v)
+	st0, en0, a0, ok0 := firstIPv4(s0)
+	st1, en1, a1, ok1 := firstIPv4(s1)
+	if !ok0 || !ok1 || a1 != a0+1 || s0[:st0] != s1[:st1] || s0[en0:] != s1[en1:] ||
+		strings.ContainsAny(s0[:st0]+s0[en0:], "{}") {
 		return ""
 	}
-	return "{ip:" + fmtIP(base) + "+index}"
+	prefix, suffix := s0[:st0], s0[en0:]
+	// Only a form that renders the same for every index up to the first
+	// bad one: "10.10.{index/100}.{index+7}" counts differently.
+	for i := 2; i < last; i++ {
+		v.Index = i
+		if t.Render(v) != prefix+fmtIP(a0+uint64(i))+suffix {
+			return ""
+		}
+	}
+	return prefix + "{ip:" + s0[st0:en0] + "+index}" + suffix
+}
+
+// firstIPv4 finds the first valid IPv4 address in s, delimited as badIPv4
+// delimits them, and returns its bounds and value.
+func firstIPv4(s string) (start, end int, addr uint64, ok bool) {
+	for i := 0; i < len(s); {
+		if !isDigitOrDot(s[i]) {
+			i++
+			continue
+		}
+		j := i
+		for j < len(s) && isDigitOrDot(s[j]) {
+			j++
+		}
+		run := strings.TrimSuffix(s[i:j], ".")
+		if a, err := netip.ParseAddr(run); err == nil && a.Is4() {
+			b := a.As4()
+			return i, i + len(run), uint64(b[0])<<24 | uint64(b[1])<<16 | uint64(b[2])<<8 | uint64(b[3]), true
+		}
+		i = j
+	}
+	return 0, 0, 0, false
 }

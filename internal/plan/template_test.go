@@ -197,3 +197,31 @@ func TestBadIPv4(t *testing.T) {
 		}
 	}
 }
+
+// TestIPSuggestion: the {ip:...} form suggested for a template that counts
+// an address past an octet renders what the template did for every index
+// before the first bad one, or there is no suggestion.
+func TestIPSuggestion(t *testing.T) {
+	tests := []struct {
+		tmpl  string
+		index int // the first bad index
+		want  string
+	}{
+		{"10.10.1.{index+10}", 246, "{ip:10.10.1.10+index}"},
+		{"10.10.1.{index+10}/24", 246, "{ip:10.10.1.10+index}/24"},
+		{"ip=10.10.1.{index}", 256, "ip={ip:10.10.1.0+index}"},
+		{"10.10.{index/100}.{index+7}", 249, ""}, // counts differently past 99
+		{"{name} 10.10.1.{index+10}", 246, ""},   // the name would be baked in
+		{"10.10.1.{index:02x}", 256, ""},         // hex: not one address a step
+		{"10.10.1.{index+10} 10.10.2.1", 246, "{ip:10.10.1.10+index} 10.10.2.1"},
+	}
+	for _, tt := range tests {
+		tm, errs := parseTemplate(tt.tmpl, inConfig)
+		if len(errs) > 0 {
+			t.Fatalf("parseTemplate(%q): %v", tt.tmpl, errs)
+		}
+		if got := ipSuggestion(tm, Vars{Name: "lab-web-01", Index: tt.index}); got != tt.want {
+			t.Errorf("ipSuggestion(%q) = %q; want %q", tt.tmpl, got, tt.want)
+		}
+	}
+}
