@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -157,11 +160,32 @@ func slicesContains(list []string, s string) bool {
 }
 
 // cli runs iclone-plan (the binary testscript.Main puts on $PATH) with args.
+// A run still going after nightlyCLITimeout is sent SIGQUIT, so that its
+// goroutines are in the result rather than the test hanging.
 func (n *nightlyRun) cli(args ...string) result {
 	n.t.Helper()
-	cmd := exec.Command("iclone-plan", args...)
+	ctx, cancel := context.WithTimeout(context.Background(), nightlyCLITimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "iclone-plan", args...)
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Env = n.env
 	return runCLI(n.t, cmd)
+}
+
+// nightlyCLITimeout bounds one CLI run of TestNightlyExample: a night takes
+// seconds on an idle machine.
+const nightlyCLITimeout = 10 * time.Minute
+
+// simStatus says whether the simulator still runs and what it wrote to
+// stderr, for a failure's message.
+func (n *nightlyRun) simStatus() string {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.sim.cmd.Process.Pid))
+	if err == nil && !strings.Contains(string(stat), ") Z ") {
+		return "the simulator still runs"
+	}
+	time.Sleep(time.Second) // for its last words to reach the buffer
+	return fmt.Sprintf("the simulator has exited; its stderr:\n%s", n.sim.stderr.String())
 }
 
 // nightly.yaml runs every night for a month: with its sources frozen, as its
@@ -197,7 +221,7 @@ func TestNightlyExample(t *testing.T) {
 		for night := 1; night <= nights; night++ {
 			r := n.cli(n.apply...)
 			if r.code != 0 || !strings.Contains(r.stdout, "Apply complete: ") {
-				t.Fatalf("night %d: %v", night, r)
+				t.Fatalf("night %d: %v\n%s", night, r, n.simStatus())
 			}
 			clones := nightlyClones(t, n.vim)
 			if len(clones) != want {
