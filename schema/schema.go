@@ -10,3 +10,15 @@ import _ "embed"
 //
 //go:embed plan.schema.json
 var JSON []byte
+
+// ReportJSON is the schema of the run report (apply --report FILE, and the
+// report line of apply --json), report.schema.json.
+//
+//go:embed report.schema.json
+var ReportJSON []byte
+
+// EventsJSON is the schema of one line of the apply --json event stream,
+// events.schema.json; its report line refers to report.schema.json.
+//
+//go:embed events.schema.json
+var EventsJSON []byte

@@ -14,8 +14,9 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/vim25/types"
 
-	"github.com/iclone-plan/iclone-plan/internal/bridge"
+	"github.com/iclone-plan/iclone-plan/internal/apply"
 	"github.com/iclone-plan/iclone-plan/internal/executor"
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
@@ -132,7 +133,7 @@ func (e *benchEnv) diff(b *testing.B, p *plan.Plan) *plan.Changes {
 func (e *benchEnv) apply(b *testing.B, p *plan.Plan) (*plan.Changes, *executor.Report) {
 	b.Helper()
 	ch := e.diff(b, p)
-	rep, err := executor.Run(context.Background(), ch, bridge.Cloud{Ops: e.ops}, executor.OptionsFrom(p.Execution, newRunID()))
+	rep, err := executor.Run(context.Background(), ch, e.ops, executor.OptionsFrom(p.Execution, apply.NewRunID()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -201,7 +202,7 @@ func govcClone(ctx context.Context, c *vsphere.Client, ch *plan.Changes, it *pla
 	if extra == nil {
 		extra = map[string]string{}
 	}
-	maps.Copy(extra, plan.Markers(ch.Plan, cl, src, run, time.Now()))
+	maps.Copy(extra, ownership.Markers{Plan: ch.Plan.Name, Group: cl.Group, Index: cl.Index, Spec: cl.SpecHash(), Run: run, Created: time.Now(), Source: src.InstanceUUID}.ExtraConfig())
 	for _, k := range slices.Sorted(maps.Keys(extra)) {
 		spec.Config = append(spec.Config, &types.OptionValue{Key: k, Value: extra[k]})
 	}
@@ -405,7 +406,7 @@ func BenchmarkApply500Serial(b *testing.B) {
 		b.StartTimer()
 		start := time.Now()
 		ch := env.diffWithFolders(b, p)
-		run := newRunID()
+		run := apply.NewRunID()
 		for _, it := range creates(ch) {
 			if err := govcClone(ctx, env.client, ch, it, run); err != nil {
 				b.Fatal(err)
@@ -442,7 +443,7 @@ func BenchmarkApply500SessionPerClone(b *testing.B) {
 				if order == "interleaved" {
 					items = interleave(items)
 				}
-				run := newRunID()
+				run := apply.NewRunID()
 				work := make(chan *plan.Change)
 				var wg sync.WaitGroup
 				for range p.Execution.Parallelism {
@@ -588,7 +589,7 @@ func BenchmarkApply10k(b *testing.B) {
 				}
 			}
 		}()
-		rep, err := executor.Run(context.Background(), ch, bridge.Cloud{Ops: e.ops}, executor.OptionsFrom(p.Execution, newRunID()))
+		rep, err := executor.Run(context.Background(), ch, e.ops, executor.OptionsFrom(p.Execution, apply.NewRunID()))
 		close(stop)
 		peakHeap = max(peakHeap, <-sampled)
 		if err != nil {

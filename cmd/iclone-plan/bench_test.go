@@ -13,6 +13,7 @@ import (
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/iclone-plan/iclone-plan/internal/apply"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
@@ -112,7 +113,7 @@ func BenchmarkPlan10k(b *testing.B) {
 // returns the number of VMs read.
 func planOnce(b *testing.B, p *plan.Plan, c *vsphere.Client, cache *vsphere.DeviceCache) int {
 	b.Helper()
-	inv, err := c.ReadInventoryWith(context.Background(), "DC0", vsphere.ReadOptions{Cache: cache, Fresh: sourcePaths(p)})
+	inv, err := c.ReadInventoryWith(context.Background(), "DC0", vsphere.ReadOptions{Cache: cache, Fresh: apply.SourcePaths(p)})
 	if err != nil {
 		b.Fatal(err)
 	}

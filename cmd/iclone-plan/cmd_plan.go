@@ -71,13 +71,14 @@ GOVC_DATACENTER); --sim uses an in-process simulator seeded with the plan.
 }
 
 func (a *app) runPlan(cmd *cobra.Command, path string, f *planFlags) error {
-	p, t, inv, err := a.observe(cmd.Context(), path, &f.conn, f.refresh)
+	o, err := a.observe(cmd.Context(), path, &f.conn, f.refresh)
 	if err != nil {
 		return err
 	}
-	defer t.close()
-	ch := plan.Diff(p, inv, plan.Options{ReplaceAll: f.replaceAll, ChainWarning: f.chainWarning})
-	h := ui.PlanHeader{Plan: p.Name, File: path, VCenter: t.client.Host()}
+	defer o.Target.Close()
+	p := o.Plan
+	ch := plan.Diff(p, o.Inventory, plan.Options{ReplaceAll: f.replaceAll, ChainWarning: f.chainWarning})
+	h := ui.PlanHeader{Plan: p.Name, File: path, VCenter: o.Target.Client.Host()}
 	if f.json {
 		err = ui.WriteJSON(a.stdout, ui.NewPlanDoc(h, ch))
 	} else {

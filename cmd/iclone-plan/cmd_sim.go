@@ -30,9 +30,16 @@ folders, datastores, port groups and running source VMs with the NICs and
 serial ports the plan edits.
 
 The timing model (--stun, --latency, --host-limit) and the fault hooks
-(--fail-clone, --fail-leave-vm) are off by default.`,
+(--fail-clone, --fail-leave-vm) are off by default.
+
+--deny-privilege PRIV takes a privilege from the user, everywhere or, as
+PRIV@PATH, on the inventory object at PATH and below it: the
+AuthorizationManager reports it missing and every method that needs it
+fails with NoPermission naming the privilege and the object, as vCenter
+does for an account whose role lacks it.`,
 		Example: `  iclone-plan sim --seed plans/examples/lab.yaml --hosts 2 --host-limit 4
-  iclone-plan sim --listen 127.0.0.1:0 --vms 5000`,
+  iclone-plan sim --listen 127.0.0.1:0 --vms 5000
+  iclone-plan sim --seed plans/examples/lab.yaml --deny-privilege VirtualMachine.Provisioning.Clone`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if seedPlan != "" {
@@ -72,6 +79,7 @@ The timing model (--stun, --latency, --host-limit) and the fault hooks
 	f.DurationVar(&opts.GuestReadyAfter, "guest-ready-after", 0, "a clone's guest comes up this long after power-on: Tools run and, if it carries guestinfo.iclone.name, it sets guestinfo.iclone.ready (0: at once)")
 	f.IntVar(&opts.GuestNeverReady, "guest-never-ready", 0, "the guest of the Nth instant clone never comes up (0: none)")
 	f.IntVar(&opts.ChainDepth, "chain-depth", 0, "start the seeded sources' disks at this many delta levels (vSphere stops at 255)")
+	f.StringArrayVar(&opts.DenyPrivileges, "deny-privilege", nil, "take this privilege from the user (repeatable); PRIV@PATH only on the inventory object at PATH and below (e.g. Folder.Create@/Lab/vm)")
 	f.StringVar(&opts.Username, "username", sim.DefaultUsername, "the only user name the simulator accepts")
 	f.StringVar(&opts.Password, "password", sim.DefaultPassword, "the only password the simulator accepts")
 	return cmd

@@ -28,12 +28,12 @@ and why), and the plan's clones that do not exist. Nothing is changed.
   iclone-plan status --json plans/lab.yaml | jq '.clones[] | select(.drift != "in sync")'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			p, t, inv, err := a.observe(cmd.Context(), args[0], &conn, refresh)
+			o, err := a.observe(cmd.Context(), args[0], &conn, refresh)
 			if err != nil {
 				return err
 			}
-			defer t.close()
-			d := ui.NewStatusDoc(ui.PlanHeader{Plan: p.Name, File: args[0], VCenter: t.client.Host()}, plan.Diff(p, inv, plan.Options{}))
+			defer o.Target.Close()
+			d := ui.NewStatusDoc(ui.PlanHeader{Plan: o.Plan.Name, File: args[0], VCenter: o.Target.Client.Host()}, plan.Diff(o.Plan, o.Inventory, plan.Options{}))
 			if asJSON {
 				return ui.WriteJSON(a.stdout, d)
 			}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/iclone-plan/iclone-plan/internal/plan"
+	"github.com/iclone-plan/iclone-plan/internal/ui"
 	"github.com/spf13/cobra"
 )
 
@@ -33,7 +34,7 @@ every plan is valid and 1 otherwise.`,
 			for _, path := range args {
 				p, err := plan.Load(path)
 				if err == nil {
-					if err := p.WriteSummary(a.stdout); err != nil {
+					if err := ui.RenderSummary(a.stdout, p); err != nil {
 						return err
 					}
 					continue

@@ -5,7 +5,8 @@ import (
 	"strconv"
 )
 
-// Exit codes, as documented in the README and DESIGN.md section 5.
+// Exit codes, as documented in the README; docs/design.md (section 5,
+// "Outcomes") maps the executor's outcomes to them.
 const (
 	ExitOK             = 0   // success; plan: no changes
 	ExitError          = 1   // error, nothing changed

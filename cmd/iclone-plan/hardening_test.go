@@ -1,7 +1,7 @@
 package main
 
-// The hardening suites of issue 8: each proves a promise of DESIGN.md
-// section 4 against the real CLI (a subprocess) and the simulator, and
+// The hardening suites of issue 8: each proves an invariant of
+// docs/design.md (section 7) against the real CLI (a subprocess) and the simulator, and
 // prints how many inputs or trials it ran. docs/guarantees.md lists them.
 
 import (

@@ -66,8 +66,8 @@ var (
 		label  string
 		action plan.Action
 	}{{"create", plan.Create}, {"replace", plan.Replace}, {"destroy", plan.Destroy}, {"unchanged", plan.NoOp}}
-	operationActions = []string{"create", "replace", "destroy"}
-	operationStates  = []string{"done", "failed", "rolled-back", "skipped"}
+	operationActions = []executor.Op{executor.OpCreate, executor.OpReplace, executor.OpDestroy}
+	operationStates  = []executor.ActionState{executor.ActionDone, executor.ActionFailed, executor.ActionRolledBack, executor.ActionSkipped}
 )
 
 // newRunMetrics derives the metrics of a run from what it recorded and the
@@ -92,7 +92,7 @@ func newRunMetrics(planPath string, rec *runRecord, runErr error, started, finis
 	}
 	if r := rec.report; r != nil {
 		for _, a := range r.Actions {
-			m.Operations[a.Op+"/"+a.State]++
+			m.Operations[string(a.Op)+"/"+string(a.State)]++
 		}
 		m.Failures = len(r.Failed())
 		m.Leftovers = len(r.Leftover)
@@ -190,7 +190,7 @@ func (m *runMetrics) WriteTo(w io.Writer) (int64, error) {
 	metric("iclone_plan_last_run_clone_operations", "gauge", "Clone operations of the last apply by action and final state: done, failed, rolled-back (undone by the rollback) or skipped (never started).")
 	for _, a := range operationActions {
 		for _, s := range operationStates {
-			sample("iclone_plan_last_run_clone_operations", pl+`,action="`+a+`",state="`+s+`"`, float64(m.Operations[a+"/"+s]))
+			sample("iclone_plan_last_run_clone_operations", pl+`,action="`+string(a)+`",state="`+string(s)+`"`, float64(m.Operations[string(a)+"/"+string(s)]))
 		}
 	}
 	metric("iclone_plan_last_run_failures", "gauge", "Operations of the last apply that failed for good (after retries).")
@@ -214,7 +214,7 @@ func escapeLabel(s string) string {
 func (a *app) applyWithMetrics(ctx context.Context, path string, f *applyFlags, destroy bool) error {
 	rec := &runRecord{}
 	started := time.Now()
-	err := a.runApply(ctx, path, f, destroy, rec)
+	err := a.applyFlow(ctx, path, f, destroy, rec)
 	if f.metricsFile == "" {
 		return err
 	}

@@ -90,7 +90,7 @@ func TestMetricsRendering(t *testing.T) {
 		r := &executor.Report{Plan: p.Name, Outcome: outcome, Started: started, Finished: finished}
 		for _, op := range ops {
 			a, st, _ := strings.Cut(op, "/")
-			r.Actions = append(r.Actions, &executor.Action{Op: a, State: st})
+			r.Actions = append(r.Actions, &executor.Action{Op: executor.Op(a), State: executor.ActionState(st)})
 		}
 		for range leftovers {
 			r.Leftover = append(r.Leftover, executor.Leftover{Name: "x", What: "destroy failed"})

@@ -20,7 +20,7 @@ func TestSeedFromPlanFile(t *testing.T) {
 		want       *sim.Seed
 		err        string
 	}{
-		{name: "plan of DESIGN.md section 3", plan: simSeedPlan, want: &sim.Seed{
+		{name: "the example plan of the design", plan: simSeedPlan, want: &sim.Seed{
 			Datacenter: "Lab",
 			Sources: []sim.SeedSource{
 				{Path: "/Lab/vm/golden/web-golden", NICs: []sim.SeedNIC{{Adapter: 1, Network: "Lab-Net"}, {Adapter: 2}}, SerialPorts: 1, Datastores: []string{"datastore1"}},

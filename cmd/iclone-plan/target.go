@@ -2,9 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,7 +10,7 @@ import (
 
 	"github.com/spf13/pflag"
 
-	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/apply"
 	"github.com/iclone-plan/iclone-plan/internal/macgen"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
@@ -35,40 +32,12 @@ func (f *connFlags) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&f.sim, "sim", false, "run against an in-process vCenter simulator seeded with the plan's sources (no vCenter needed)")
 }
 
-// target is a connected vCenter (or simulator) and how to let go of it.
-type target struct {
-	client *vsphere.Client
-	sim    *sim.Simulator
-}
-
-func (t *target) close() {
-	if t.client != nil {
-		_ = t.client.Logout(context.Background())
-	}
-	if t.sim != nil {
-		t.sim.Close()
-	}
-}
-
 // loadPlan loads a plan file; an invalid plan is reported as its error list.
-func loadPlan(path string) (*plan.Plan, error) {
-	p, err := plan.Load(path)
-	if err != nil {
-		var list plan.ErrorList
-		if errors.As(err, &list) {
-			return nil, fmt.Errorf("%s is not a valid plan (%d error(s)):\n%w", path, len(list), err)
-		}
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("plan file %s does not exist", path)
-		}
-		return nil, fmt.Errorf("reading plan %s: %w", path, err)
-	}
-	return p, nil
-}
+func loadPlan(path string) (*plan.Plan, error) { return apply.LoadPlan(path) }
 
 // connect opens the target for plan p: the in-process simulator seeded with
 // p when --sim is set, else vCenter as the flags and govc environment say.
-func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*target, error) {
+func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.Target, error) {
 	cfg := vsphere.ConfigFromEnv(os.Getenv)
 	if f.url != "" {
 		cfg.URL = f.url
@@ -79,13 +48,13 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*target,
 	if p.Datacenter != "" {
 		cfg.Datacenter = p.Datacenter
 	}
-	t := &target{}
+	var simulator *sim.Simulator
 	if f.sim {
 		s, err := sim.Start(ctx, sim.Options{Seed: seedFromPlan(p)})
 		if err != nil {
 			return nil, fmt.Errorf("starting the simulator: %w", err)
 		}
-		t.sim = s
+		simulator = s
 		ca, err := s.CertificateFile()
 		if err != nil {
 			s.Close()
@@ -98,42 +67,32 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*target,
 	}
 	c, err := vsphere.Connect(ctx, cfg)
 	if err != nil {
-		t.close()
+		if simulator != nil {
+			simulator.Close()
+		}
 		return nil, err
 	}
-	t.client = c
+	t := &apply.Target{Client: c, Close: func() {
+		_ = c.Logout(context.Background())
+		if simulator != nil {
+			simulator.Close()
+		}
+	}}
+	if simulator == nil {
+		// The simulator's inventory is new every time: nothing to cache.
+		t.Cache = func(dc string, refresh bool) *vsphere.DeviceCache { return openCache(c, dc, refresh) }
+	}
 	return t, nil
 }
 
 // observe loads the plan at path, connects to its vCenter and reads the
-// inventory: what plan and status share. They are read-only, so they may
-// take the devices of VMs no plan owns from the inventory cache (see
-// openCache); refresh reads them all and rewrites it. apply and destroy
-// always read everything (and rewrite it). The caller closes the target.
-func (a *app) observe(ctx context.Context, path string, conn *connFlags, refresh bool) (*plan.Plan, *target, *inventory.Inventory, error) {
-	p, err := loadPlan(path)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	t, err := a.connect(ctx, conn, p)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	var cache *vsphere.DeviceCache
-	if t.sim == nil {
-		cache = openCache(t.client, t.client.Datacenter(), refresh)
-	}
-	inv, err := readInventory(ctx, t.client, t.client.Datacenter(), p, cache)
-	if err != nil {
-		t.close()
-		return nil, nil, nil, err
-	}
-	if cache != nil {
-		// The cache only saves time: a cache that cannot be written (no
-		// home directory, a read-only one) means a full read next time.
-		_ = cache.Save()
-	}
-	return p, t, inv, nil
+// inventory (apply.Observe): what plan and status share. They are
+// read-only, so they may take the devices of VMs no plan owns from the
+// inventory cache (see openCache); refresh reads them all and rewrites it.
+// apply and destroy always read everything (and rewrite it). The caller
+// closes the target.
+func (a *app) observe(ctx context.Context, path string, conn *connFlags, refresh bool) (*apply.Observation, error) {
+	return apply.Observe(ctx, path, func(ctx context.Context, p *plan.Plan) (*apply.Target, error) { return a.connect(ctx, conn, p) }, refresh)
 }
 
 // cacheHelp is the help text on the inventory cache of plan and status.
@@ -164,8 +123,7 @@ func openCache(c *vsphere.Client, dc string, refresh bool) *vsphere.DeviceCache 
 		}
 		dir = filepath.Join(d, "iclone-plan")
 	}
-	sum := sha256.Sum256([]byte(c.InstanceUUID() + "\x00" + c.Host() + "\x00" + dc))
-	cache := vsphere.OpenDeviceCache(filepath.Join(dir, "inventory-"+hex.EncodeToString(sum[:8])+".json"))
+	cache := vsphere.OpenDeviceCache(apply.CacheFile(dir, c, dc))
 	if refresh {
 		cache.Reset()
 	}
@@ -176,41 +134,6 @@ func openCache(c *vsphere.Client, dc string, refresh bool) *vsphere.DeviceCache 
 // --no-color or NO_COLOR (https://no-color.org).
 func (a *app) style(noColor bool) ui.Style {
 	return ui.Style{Color: !noColor && os.Getenv("NO_COLOR") == "" && isTerminal(a.stdout)}
-}
-
-// readInventory reads the datacenter's inventory and has vCenter check each
-// of the plan's sources (CheckInstantClone_Task) for the planner.
-func readInventory(ctx context.Context, c *vsphere.Client, dc string, p *plan.Plan, cache *vsphere.DeviceCache) (*inventory.Inventory, error) {
-	inv, err := c.ReadInventoryWith(ctx, dc, vsphere.ReadOptions{Cache: cache, Fresh: sourcePaths(p)})
-	if err != nil {
-		return nil, err
-	}
-	byPath := make(map[string]string, len(inv.VMs))
-	for _, vm := range inv.VMs {
-		byPath[vm.Path] = vm.Ref
-	}
-	var refs []string
-	for _, g := range p.Groups {
-		if ref, ok := byPath[plan.ResolvePath(inv.Datacenter, "vm", g.Source)]; ok && g.Count > 0 && !slices.Contains(refs, ref) {
-			refs = append(refs, ref)
-		}
-	}
-	if err := c.CheckSources(ctx, inv, refs); err != nil {
-		return nil, err
-	}
-	return inv, nil
-}
-
-// sourcePaths gives, for a datacenter path, the inventory paths of p's
-// sources: the VMs an inventory read always reads afresh.
-func sourcePaths(p *plan.Plan) func(dc string) []string {
-	return func(dc string) []string {
-		var paths []string
-		for _, g := range p.Groups {
-			paths = append(paths, plan.ResolvePath(dc, "vm", g.Source))
-		}
-		return paths
-	}
 }
 
 // seedFromPlan is the inventory the simulator needs for p to apply as-is:

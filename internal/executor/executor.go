@@ -4,7 +4,8 @@
 // backoff, a timeout per task, and rollback of the run when it fails.
 //
 // The executor never prints. It reports through Hooks, and its result is a
-// Report. The safety rules it keeps are those of DESIGN.md section 4:
+// Report. The safety rules it keeps are docs/design.md's invariants
+// (section 7; the protocol is section 4, "Ownership"):
 //
 //   - It only ever touches VMs the plan's Changes name (which the planner
 //     only lets be VMs carrying the plan's marker) and VMs it created itself.
@@ -23,13 +24,15 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 )
 
-// Cloud is what the executor needs of vCenter. internal/vsphere implements
-// it; every method is safe for concurrent use. VMs are identified by their
-// managed object reference value.
+// Cloud is what the executor needs of vCenter. *vsphere.Ops implements it;
+// every method is safe for concurrent use. VMs are identified by their
+// managed object reference value. The requests are internal/cloud's types,
+// and a failed call's error carries a *cloud.Fault that says whether a
+// retry may help: the executor never sees vSphere's own types.
 type Cloud interface {
 	// EnsureFolder creates the VM folder at path (and its parents) if it
 	// does not exist, and reports whether it created it.
@@ -39,7 +42,7 @@ type Cloud interface {
 	// InstantClone runs InstantClone_Task as req says, calls started with
 	// the task's reference as soon as the task exists, and returns the new
 	// VM's reference when the task succeeds.
-	InstantClone(ctx context.Context, req *CloneRequest, started func(task string)) (vm string, err error)
+	InstantClone(ctx context.Context, req *cloud.CloneRequest, started func(task string)) (vm string, err error)
 	// FindVM returns the reference and markers of the VM called name in the
 	// folder at path, or "" if there is none.
 	FindVM(ctx context.Context, folder, name string) (vm string, markers map[string]string, err error)
@@ -49,44 +52,11 @@ type Cloud interface {
 	// Rename renames the VM.
 	Rename(ctx context.Context, vm, name string) error
 	// Reconfigure changes the VM's NIC connection states and extraConfig.
-	Reconfigure(ctx context.Context, vm string, change *VMChange) error
-	// WaitReady blocks until the VM's guest is ready as ready says (Tools
+	Reconfigure(ctx context.Context, vm string, change *cloud.VMChange) error
+	// WaitGuest blocks until the VM's guest is ready as ready says (Tools
 	// running, the ready key set), or ctx ends; the error then says what
 	// is missing. Many waits may run at once.
-	WaitReady(ctx context.Context, vm string, ready *plan.CloneReady) error
-}
-
-// CloneRequest is one instant clone.
-type CloneRequest struct {
-	// Source is the source VM's reference.
-	Source string
-	// Name is the clone's name.
-	Name string
-	// Folder is the inventory path of the clone's folder.
-	Folder string
-	// Pool is the resource pool reference; "" means the source's.
-	Pool string
-	// NICs are the NIC edits (manual MACs, networks).
-	NICs []plan.NIC
-	// Serial are the serial-port file edits.
-	Serial []plan.SerialPort
-	// ExtraConfig is merged into the clone's extraConfig: guestinfo, the
-	// plan's extraConfig and the ownership markers.
-	ExtraConfig map[string]string
-	// Disconnected makes every NIC start disconnected (replacements, until
-	// the old clone is out of the way).
-	Disconnected bool
-}
-
-// VMChange is a reconfiguration of a VM's NICs and markers.
-type VMChange struct {
-	// Connect, if set, connects (or disconnects) every NIC, now and at
-	// power-on.
-	Connect *bool
-	// Restore sets each NIC (by device key) back to the recorded state.
-	Restore []inventory.NIC
-	// ExtraConfig sets keys; an empty value removes the key.
-	ExtraConfig map[string]string
+	WaitGuest(ctx context.Context, vm string, ready cloud.Ready) error
 }
 
 // Options say how to run. Load them from the plan's execution block with
@@ -101,8 +71,9 @@ type Options struct {
 	Rate float64
 	// Retries is how often a transient fault is retried.
 	Retries int
-	// Backoff is the wait before the first retry, doubled each time;
-	// 0 means one second.
+	// Backoff is the wait before the first retry, doubled each time up to
+	// ten seconds, less a random part of up to half (jitter); 0 means one
+	// second.
 	Backoff time.Duration
 	// TaskTimeout bounds each task; 0 means no timeout.
 	TaskTimeout time.Duration
@@ -129,11 +100,20 @@ func OptionsFrom(e plan.Execution, runID string) Options {
 	}
 }
 
-// Hooks report what the executor does. They are called from the executor's
-// goroutines, one call at a time, and must not block for long.
+// Hooks report what the executor does.
 type Hooks struct {
-	// Event is called for every step: see EventType.
+	// Event is called for every step: see EventType. Events are delivered
+	// one at a time, under the executor's lock: Event must not block for
+	// long (no disk syncs; use Journal for those).
 	Event func(Event)
+	// Journal, if set, is called when a vCenter task starts, before
+	// anything else happens with the task, from the goroutine that started
+	// it and outside the executor's lock: it may write and sync a file.
+	// Calls may come from several goroutines at once. An error is a
+	// failure of the run itself: nothing new is submitted, and the run
+	// rolls back whatever onFailure says, with the error as its cause (a
+	// run whose tasks are not recorded is not crash-safe).
+	Journal func(op Op, name, task string) error
 }
 
 // EventType says what an Event reports.
@@ -154,11 +134,43 @@ const (
 	EventFinish       EventType = "finish"        // the run ended; Outcome is set
 )
 
+// Op names what an Event, Action or rollback Step is about.
+type Op string
+
+// Operations of a run.
+const (
+	OpCreate     Op = "create"     // a new clone
+	OpReplace    Op = "replace"    // a new clone swapped in for the current one
+	OpDestroy    Op = "destroy"    // a VM destroyed (or, in rollback, a clone this run made)
+	OpFolder     Op = "folder"     // a folder created
+	OpDisconnect Op = "disconnect" // a VM on its way out disconnected to free a MAC
+	OpCleanup    Op = "cleanup"    // a half-made VM of a failed clone task removed
+	OpReady      Op = "ready"      // a clone's guest became ready
+
+	// Rollback steps.
+	OpUnswap       Op = "unswap"        // a swap undone: the old clone back in place
+	OpRemoveFolder Op = "remove-folder" // a folder this run created removed
+	OpRestoreNICs  Op = "restore-nics"  // a disconnected VM's NICs restored
+)
+
+// ActionState is where an Action is. (A replacement's iclone.state marker
+// is something else: ownership.State.)
+type ActionState string
+
+// States of an Action.
+const (
+	ActionQueued     ActionState = "queued"      // not started yet; never left in a finished report
+	ActionDone       ActionState = "done"        // succeeded
+	ActionFailed     ActionState = "failed"      // failed for good
+	ActionSkipped    ActionState = "skipped"     // never started: the run stopped first
+	ActionRolledBack ActionState = "rolled-back" // succeeded, then undone by the rollback
+)
+
 // Event is one step of a run.
 type Event struct {
 	Time     time.Time
 	Type     EventType
-	Op       string        // "create", "replace", "swap", "destroy", "cleanup", "folder", ...
+	Op       Op
 	Name     string        // clone name
 	VM       string        // VM reference, when known
 	Task     string        // task reference, for EventTaskStarted
@@ -206,25 +218,25 @@ type Report struct {
 
 // Action is one planned operation and how it went.
 type Action struct {
-	Op       string    `json:"op"` // create, replace, destroy, folder
-	Name     string    `json:"name"`
-	Group    string    `json:"group,omitempty"`
-	Index    int       `json:"index,omitempty"`
-	Reason   string    `json:"reason,omitempty"`
-	VM       string    `json:"vm,omitempty"`    // the VM created or destroyed
-	OldVM    string    `json:"oldVm,omitempty"` // for replace: the clone replaced
-	Tasks    []string  `json:"tasks,omitempty"`
-	Attempts int       `json:"attempts,omitempty"`
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
-	State    string    `json:"state"` // pending, done, failed, skipped, rolled-back
-	Error    string    `json:"error,omitempty"`
-	Fault    string    `json:"fault,omitempty"` // the vSphere fault type, if any
+	Op       Op          `json:"op"` // create, replace, destroy, folder, disconnect
+	Name     string      `json:"name"`
+	Group    string      `json:"group,omitempty"`
+	Index    int         `json:"index,omitempty"`
+	Reason   string      `json:"reason,omitempty"`
+	VM       string      `json:"vm,omitempty"`    // the VM created or destroyed
+	OldVM    string      `json:"oldVm,omitempty"` // for replace: the clone replaced
+	Tasks    []string    `json:"tasks,omitempty"`
+	Attempts int         `json:"attempts,omitempty"`
+	Started  time.Time   `json:"started,omitzero"`
+	Finished time.Time   `json:"finished,omitzero"`
+	State    ActionState `json:"state"`
+	Error    string      `json:"error,omitempty"`
+	Fault    string      `json:"fault,omitempty"` // the vSphere fault type, if any
 }
 
 // Step is one rollback step.
 type Step struct {
-	Op    string `json:"op"` // destroy, unswap, remove-folder
+	Op    Op     `json:"op"` // destroy, unswap, remove-folder, restore-nics
 	Name  string `json:"name"`
 	VM    string `json:"vm,omitempty"`
 	Error string `json:"error,omitempty"`
@@ -241,7 +253,7 @@ type Leftover struct {
 func (r *Report) Failed() []*Action {
 	var out []*Action
 	for _, a := range r.Actions {
-		if a.State == "failed" {
+		if a.State == ActionFailed {
 			out = append(out, a)
 		}
 	}

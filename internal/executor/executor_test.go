@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/iclone-plan/iclone-plan/internal/bridge"
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
 	"github.com/iclone-plan/iclone-plan/internal/executor"
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
@@ -81,13 +81,16 @@ type lab struct {
 	submitted []time.Time
 }
 
+// *vsphere.Ops is the executor's Cloud, with no adapter between them.
+var _ executor.Cloud = (*vsphere.Ops)(nil)
+
 // recordingCloud is the real Cloud, recording submission times.
 type recordingCloud struct {
 	executor.Cloud
 	l *lab
 }
 
-func (c recordingCloud) InstantClone(ctx context.Context, req *executor.CloneRequest, started func(string)) (string, error) {
+func (c recordingCloud) InstantClone(ctx context.Context, req *cloud.CloneRequest, started func(string)) (string, error) {
 	c.l.mu.Lock()
 	c.l.submitted = append(c.l.submitted, time.Now())
 	c.l.mu.Unlock()
@@ -142,7 +145,7 @@ func (l *lab) apply(t testing.TB, p *plan.Plan, ctx context.Context, tweak func(
 	if tweak != nil {
 		tweak(&opts)
 	}
-	rep, err := executor.Run(ctx, ch, recordingCloud{bridge.Cloud{Ops: l.ops}, l}, opts)
+	rep, err := executor.Run(ctx, ch, recordingCloud{l.ops, l}, opts)
 	return ch, rep, err
 }
 
@@ -430,7 +433,7 @@ func TestMaxAgeRebuild(t *testing.T) {
 		t.Fatalf("a day later: %d to replace, %d in place; want the 2 db clones replaced", ch.Count(plan.Replace), ch.Count(plan.NoOp))
 	}
 	opts := executor.OptionsFrom(p.Execution, "nightly-run-1")
-	if _, err := executor.Run(context.Background(), ch, bridge.Cloud{Ops: l.ops}, opts); err != nil {
+	if _, err := executor.Run(context.Background(), ch, l.ops, opts); err != nil {
 		t.Fatal(err)
 	}
 	inv := l.inventory(t)

@@ -3,6 +3,8 @@ package executor
 import (
 	"context"
 	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
 )
 
 // persistDefault is how long rollback and commit retry transient faults
@@ -26,18 +28,17 @@ func (r *runner) persistDeadline() time.Time {
 // step gets a single attempt. A fault that is not transient, or that
 // outlasts the deadline, is returned.
 func (r *runner) persist(work context.Context, deadline time.Time, step func(context.Context) error) error {
-	pause := r.opts.Backoff
-	for {
+	for attempt := 1; ; attempt++ {
+		pause := r.retry.delay(attempt)
 		ctx, cancel := work, context.CancelFunc(func() {})
 		if time.Now().Before(deadline) {
 			ctx, cancel = context.WithDeadline(work, deadline)
 		}
 		err := step(ctx)
 		cancel()
-		if err == nil || !Transient(err) || time.Now().Add(pause).After(deadline) {
+		if err == nil || !cloud.IsTransient(err) || time.Now().Add(pause).After(deadline) {
 			return err
 		}
 		time.Sleep(pause)
-		pause = min(2*pause, 10*time.Second)
 	}
 }

@@ -13,14 +13,9 @@ import (
 	"github.com/hashicorp/go-multierror"
 	"golang.org/x/time/rate"
 
-	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
-)
-
-// Markers of iclone.state while a run is in flight.
-const (
-	StatePending = "pending" // a replacement not yet swapped in
-	StateRetired = "retired" // a replaced clone awaiting destruction
 )
 
 // Run carries out ch. It returns the run's Report and, unless the run
@@ -43,12 +38,14 @@ type runner struct {
 	opts  Options
 	now   func() time.Time
 	lim   *rate.Limiter
+	retry backoff
 
 	mu       sync.Mutex // guards everything below and serializes hooks
 	report   *Report
 	progress Progress
 	failures int
 	cause    error
+	fatal    error // a failure of the run itself (abort): it rolls back
 	stopped  bool
 	undo     []undoStep // LIFO
 	retired  []*opState // replaced clones to destroy when the run commits
@@ -57,7 +54,7 @@ type runner struct {
 
 // undoStep reverses one change this run made.
 type undoStep struct {
-	op   string // "destroy", "unswap", "remove-folder", "restore-nics"
+	op   Op
 	name string
 	vm   string
 	fn   func(ctx context.Context) error
@@ -86,7 +83,7 @@ func newRunner(ch *plan.Changes, cloud Cloud, opts Options) *runner {
 	if opts.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(opts.Rate), 1)
 	}
-	return &runner{ch: ch, cloud: cloud, opts: opts, now: now, lim: lim,
+	return &runner{ch: ch, cloud: cloud, opts: opts, now: now, lim: lim, retry: newBackoff(opts.Backoff),
 		report: &Report{Run: opts.RunID, Plan: ch.Plan.Name, Actions: []*Action{}}}
 }
 
@@ -116,7 +113,7 @@ func (r *runner) pushUndo(u undoStep) {
 func (r *runner) fail(a *Action, err error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a.State, a.Error, a.Fault, a.Finished = "failed", err.Error(), FaultName(err), r.now()
+	a.State, a.Error, a.Fault, a.Finished = ActionFailed, err.Error(), cloud.FaultName(err), r.now()
 	r.progress.Failed++
 	r.failures++
 	if r.cause == nil {
@@ -129,6 +126,22 @@ func (r *runner) fail(a *Action, err error) {
 	}
 }
 
+// abort stops the run for err, a failure of the run itself rather than of
+// one operation: nothing new starts, and the run rolls back whatever
+// onFailure says, with err as its cause.
+func (r *runner) abort(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.fatal != nil {
+		return
+	}
+	r.fatal = err
+	if !r.stopped {
+		r.stopped = true
+		r.emit(Event{Type: EventStopping, Err: err})
+	}
+}
+
 func (r *runner) isStopped() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -136,31 +149,8 @@ func (r *runner) isStopped() bool {
 }
 
 func (r *runner) run(ctx context.Context) (*Report, error) {
-	rep := r.report
-	rep.Started = r.now()
-	var ops []*opState
-	// Debris of a dead run (pending replacements, retired clones, VMs with
-	// broken markers) may hold a clone's name: it goes first. What the plan
-	// no longer has goes last, when the run commits.
-	var debris, destroys []*plan.Change
-	for i := range r.ch.Items {
-		it := &r.ch.Items[i]
-		switch it.Action {
-		case plan.Create, plan.Replace:
-			a := &Action{Op: it.Action.String(), Name: it.Name, Group: it.Group, Index: it.Index, Reason: it.Reason, State: "pending"}
-			if it.Current != nil {
-				a.OldVM = it.Current.Ref
-			}
-			rep.Actions = append(rep.Actions, a)
-			ops = append(ops, &opState{change: it, action: a, src: r.ch.Sources[it.Clone.Source], folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
-		case plan.Destroy:
-			if strings.HasPrefix(it.Reason, plan.ReasonInterrupted) {
-				debris = append(debris, it)
-			} else {
-				destroys = append(destroys, it)
-			}
-		}
-	}
+	r.report.Started = r.now()
+	ops, debris, destroys := r.sortChanges()
 	r.mu.Lock()
 	r.progress.Total = len(ops)
 	r.emit(Event{Type: EventStart})
@@ -177,47 +167,80 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	if !r.isStopped() {
 		r.schedule(ctx, work, ops)
 	}
+	for _, a := range r.report.Actions {
+		if a.State == ActionQueued {
+			a.State = ActionSkipped
+		}
+	}
+	runErr := r.conclude(ctx, work, destroys)
+	return r.finish(runErr)
+}
 
+// sortChanges makes an operation (and its report Action) of each create
+// and replace, and sorts the destroys: debris of a dead run (pending
+// replacements, retired clones, VMs with broken markers) may hold a
+// clone's name, so it goes first; what the plan no longer has goes last,
+// when the run commits.
+func (r *runner) sortChanges() (ops []*opState, debris, destroys []*plan.Change) {
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		switch it.Action {
+		case plan.Create, plan.Replace:
+			a := &Action{Op: Op(it.Action.String()), Name: it.Name, Group: it.Group, Index: it.Index, Reason: it.Reason, State: ActionQueued}
+			if it.Current != nil {
+				a.OldVM = it.Current.Ref
+			}
+			r.report.Actions = append(r.report.Actions, a)
+			ops = append(ops, &opState{change: it, action: a, src: r.ch.Sources[it.Clone.Source], folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
+		case plan.Destroy:
+			if it.Debris {
+				debris = append(debris, it)
+			} else {
+				destroys = append(destroys, it)
+			}
+		}
+	}
+	return ops, debris, destroys
+}
+
+// conclude rolls the run back (an interrupt, an abort, or failures without
+// onFailure: continue) or commits it, destroying what was replaced and
+// what the plan no longer has. It returns the run's error, if any.
+func (r *runner) conclude(ctx, work context.Context, destroys []*plan.Change) *RunError {
 	interrupted := ctx.Err() != nil
 	r.mu.Lock()
-	failed := r.failures > 0
-	rollback := interrupted || (failed && !r.opts.Continue)
-	r.mu.Unlock()
-	for _, a := range rep.Actions {
-		if a.State == "pending" {
-			a.State = "skipped"
-		}
+	rollback := interrupted || r.fatal != nil || (r.failures > 0 && !r.opts.Continue)
+	cause := r.cause
+	if r.fatal != nil {
+		cause = r.fatal
 	}
-
-	var runErr *RunError
-	switch {
-	case rollback:
-		cause := r.cause
-		if interrupted {
-			cause = ErrInterrupted
-		}
-		rbErr := r.rollback(work)
-		runErr = &RunError{Outcome: OutcomeRolledBack, Cause: cause}
-		if interrupted {
-			runErr.Outcome = OutcomeInterrupted
-		}
-		if rbErr == nil {
-			rbErr = r.unknownErr()
-		}
-		if rbErr != nil {
-			runErr.Outcome, runErr.Rollback = OutcomeRollbackIncomplete, rbErr
-		}
-	default:
-		// Commit: destroy what was replaced and what the plan no longer has.
+	r.mu.Unlock()
+	if !rollback {
 		r.commit(work, destroys)
 		r.mu.Lock()
-		failed = r.failures > 0
-		r.mu.Unlock()
-		if failed {
-			runErr = &RunError{Outcome: OutcomePartial, Cause: r.cause}
+		defer r.mu.Unlock()
+		if r.failures > 0 {
+			return &RunError{Outcome: OutcomePartial, Cause: r.cause}
 		}
+		return nil
 	}
+	runErr := &RunError{Outcome: OutcomeRolledBack, Cause: cause}
+	if interrupted {
+		runErr.Outcome, runErr.Cause = OutcomeInterrupted, ErrInterrupted
+	}
+	rbErr := r.rollback(work)
+	if rbErr == nil {
+		rbErr = r.unknownErr()
+	}
+	if rbErr != nil {
+		runErr.Outcome, runErr.Rollback = OutcomeRollbackIncomplete, rbErr
+	}
+	return runErr
+}
 
+// finish stamps the report with the run's end and outcome.
+func (r *runner) finish(runErr *RunError) (*Report, error) {
+	rep := r.report
 	rep.Finished = r.now()
 	rep.Outcome = OutcomeSuccess
 	if runErr != nil {
@@ -267,16 +290,16 @@ func (r *runner) prepare(ctx, work context.Context) {
 			continue
 		}
 		vm, nics := it.Current.Ref, it.Current.NICs
-		if err := r.cloud.Reconfigure(work, vm, &VMChange{Connect: new(false)}); err != nil {
-			a := &Action{Op: "disconnect", Name: it.Name, VM: vm, State: "pending"}
+		if err := r.cloud.Reconfigure(work, vm, &cloud.VMChange{Connect: new(false)}); err != nil {
+			a := &Action{Op: OpDisconnect, Name: it.Name, VM: vm, State: ActionQueued}
 			r.mu.Lock()
 			r.report.Actions = append(r.report.Actions, a)
 			r.mu.Unlock()
 			r.fail(a, err)
 			return
 		}
-		r.pushUndo(undoStep{op: "restore-nics", name: it.Name, vm: vm, fn: func(ctx context.Context) error {
-			return r.cloud.Reconfigure(ctx, vm, &VMChange{Restore: nics})
+		r.pushUndo(undoStep{op: OpRestoreNICs, name: it.Name, vm: vm, fn: func(ctx context.Context) error {
+			return r.cloud.Reconfigure(ctx, vm, &cloud.VMChange{Restore: nics})
 		}})
 	}
 }
@@ -304,7 +327,7 @@ func (r *runner) makeFolders(work context.Context) bool {
 		errs := make([]error, len(level))
 		r.mu.Lock()
 		for i, f := range level {
-			actions[i] = &Action{Op: "folder", Name: f, State: "pending", Started: r.now()}
+			actions[i] = &Action{Op: OpFolder, Name: f, State: ActionQueued, Started: r.now()}
 			r.report.Actions = append(r.report.Actions, actions[i])
 		}
 		r.mu.Unlock()
@@ -321,8 +344,8 @@ func (r *runner) makeFolders(work context.Context) bool {
 		ok := true
 		for i, f := range level {
 			if created[i] {
-				r.pushUndo(undoStep{op: "remove-folder", name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
-				r.event(Event{Type: EventFolder, Op: "folder", Name: f})
+				r.pushUndo(undoStep{op: OpRemoveFolder, name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
+				r.event(Event{Type: EventFolder, Op: OpFolder, Name: f})
 			}
 			if errs[i] != nil {
 				r.fail(actions[i], fmt.Errorf("creating folder %s: %w", f, errs[i]))
@@ -330,7 +353,7 @@ func (r *runner) makeFolders(work context.Context) bool {
 				continue
 			}
 			r.mu.Lock()
-			actions[i].State, actions[i].Finished = "done", r.now()
+			actions[i].State, actions[i].Finished = ActionDone, r.now()
 			r.mu.Unlock()
 		}
 		if !ok {
@@ -342,135 +365,81 @@ func (r *runner) makeFolders(work context.Context) bool {
 
 // schedule runs the clone operations within the overall, per-host and
 // per-source limits, starting one as soon as a slot is free and the rate
-// allows. Which one starts is chosen among the sources that have a free slot
-// (each source's operations start in plan order):
-//
-//  1. the source with the fewest operations in flight: the stun phases of
-//     one source's clones are serialized by vSphere, so a second clone of a
-//     busy source waits where a first clone of an idle one would not;
-//  2. then the source whose host has the most pending operations per
-//     operation in flight: a host's share of the slots follows its share of
-//     the remaining work, so the most loaded host, which bounds the run,
-//     is never starved while lighter ones run ahead;
-//  3. then the source with the most pending operations, then plan order.
-//
-// Picking costs one pass over the sources, not the operations.
+// allows; which one starts is slots.pick's choice. An operation releases
+// its slot when its clone task ends, and finishes later, after its guest
+// is ready and it is swapped in: waiting for guests must not hold up clone
+// submissions. Once the run stops (failures, an interrupt), nothing new
+// starts and schedule waits for the operations in flight.
 func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
-	type queue struct {
-		src, host string
-		ops       []*opState // pending, in plan order
-	}
-	var queues []*queue
-	bySource := map[string]*queue{}
-	for _, o := range ops {
-		q := bySource[o.src.Ref]
-		if q == nil {
-			q = &queue{src: o.src.Ref, host: o.src.HostRef}
-			bySource[o.src.Ref] = q
-			queues = append(queues, q)
-		}
-		q.ops = append(q.ops, o)
-	}
-	// An operation releases its slot (overall, host, source) when its clone
-	// task ends, and finishes later, after its guest is ready and it is
-	// swapped in: waiting for guests must not hold up clone submissions.
-	released := make(chan *opState, len(ops))
-	finished := make(chan *opState, len(ops))
+	s := newSlots(ops, limits{overall: r.opts.Parallelism, perHost: r.opts.PerHost, perSource: r.opts.PerSource})
+	ends := make(chan opEnd, 2*len(ops)) // a release and a finish per operation: sends never block
 	running := 0
-	perHost, perSource := map[string]int{}, map[string]int{}
-	hostPending := map[string]int{}
-	for _, o := range ops {
-		hostPending[o.src.HostRef]++
-	}
-	inflight, pending := 0, len(ops)
-	// better reports whether q should start before b (both startable).
-	better := func(q, b *queue) bool {
-		if a, c := perSource[q.src], perSource[b.src]; a != c {
-			return a < c
-		}
-		if q.host != b.host {
-			// hostPending[q]/(perHost[q]+1) > hostPending[b]/(perHost[b]+1)
-			a, c := hostPending[q.host]*(perHost[b.host]+1), hostPending[b.host]*(perHost[q.host]+1)
-			if a != c {
-				return a > c
-			}
-		}
-		return len(q.ops) > len(b.ops)
-	}
-	pick := func() *queue {
-		var best *queue
-		for _, q := range queues {
-			if len(q.ops) == 0 ||
-				(r.opts.PerHost > 0 && perHost[q.host] >= r.opts.PerHost) ||
-				(r.opts.PerSource > 0 && perSource[q.src] >= r.opts.PerSource) {
-				continue
-			}
-			if best == nil || better(q, best) {
-				best = q
-			}
-		}
-		return best
-	}
-	end := func(o *opState) {
-		inflight--
-		perHost[o.src.HostRef]--
-		perSource[o.src.Ref]--
-	}
-	for pending > 0 || running > 0 {
+	for s.pending > 0 || running > 0 {
 		stop := r.isStopped() || ctx.Err() != nil
-		if !stop && inflight < r.opts.Parallelism {
-			if q := pick(); q != nil {
-				if err := r.lim.Wait(ctx); err != nil {
-					continue // interrupted: stop submitting
+		if !stop {
+			if q := s.pick(); q != nil {
+				if r.lim.Wait(ctx) == nil { // else interrupted: stop submitting
+					r.launch(ctx, work, s.take(q), ends)
+					running++
 				}
-				o := q.ops[0]
-				q.ops[0] = nil
-				q.ops = q.ops[1:]
-				pending--
-				hostPending[q.host]--
-				inflight++
-				perHost[q.host]++
-				perSource[q.src]++
-				r.mu.Lock()
-				r.progress.InFlight++
-				r.mu.Unlock()
-				running++
-				go func() {
-					// The progress count drops with the release itself, so an
-					// event right after it never shows a finished clone in flight.
-					release := sync.OnceFunc(func() {
-						r.mu.Lock()
-						r.progress.InFlight--
-						r.mu.Unlock()
-						released <- o
-					})
-					r.runOp(ctx, work, o, release)
-					release()
-					finished <- o
-				}()
 				continue
 			}
 		}
 		if stop && running == 0 {
 			return
 		}
-		select {
-		case o := <-released:
-			end(o)
-		case <-finished:
+		e, ok := r.nextEnd(ctx, ends, stop)
+		switch {
+		case !ok:
+			continue // interrupted: look again, now stopping
+		case e.finished:
 			running--
-		case <-ctx.Done():
-			// Wake up to stop submitting; in-flight operations still end.
-			if running == 0 {
-				return
-			}
-			select {
-			case o := <-released:
-				end(o)
-			case <-finished:
-				running--
-			}
+		default:
+			s.release(e.op)
 		}
+	}
+}
+
+// opEnd is a slot released (the clone task ended) or, with finished, an
+// operation over.
+type opEnd struct {
+	op       *opState
+	finished bool
+}
+
+// launch starts o in its own goroutine, which reports on ends when o's
+// slot is released and when o is over.
+func (r *runner) launch(ctx, work context.Context, o *opState, ends chan<- opEnd) {
+	r.mu.Lock()
+	r.progress.InFlight++
+	r.mu.Unlock()
+	go func() {
+		// The progress count drops with the release itself, so an event
+		// right after it never shows a finished clone in flight.
+		release := sync.OnceFunc(func() {
+			r.mu.Lock()
+			r.progress.InFlight--
+			r.mu.Unlock()
+			ends <- opEnd{op: o}
+		})
+		r.runOp(ctx, work, o, release)
+		release()
+		ends <- opEnd{op: o, finished: true}
+	}()
+}
+
+// nextEnd waits for the next release or finish. While submitting, an
+// interrupt also wakes it (ok false), to stop submitting; once stopping,
+// only the operations in flight matter.
+func (r *runner) nextEnd(ctx context.Context, ends <-chan opEnd, stopping bool) (e opEnd, ok bool) {
+	if stopping {
+		return <-ends, true
+	}
+	select {
+	case e = <-ends:
+		return e, true
+	case <-ctx.Done():
+		return opEnd{}, false
 	}
 }
 
@@ -488,14 +457,15 @@ func (r *runner) runOp(ctx, work context.Context, o *opState, release func()) {
 	r.mu.Unlock()
 	replace := o.change.Action == plan.Replace && o.change.Current != nil
 
-	markers := plan.Markers(r.ch.Plan, c, o.src, r.opts.RunID, r.now())
+	markers := ownership.Markers{Plan: r.ch.Plan.Name, Group: c.Group, Index: c.Index, Spec: c.SpecHash(),
+		Run: r.opts.RunID, Created: r.now(), Source: o.src.InstanceUUID}
 	name := c.Name
 	if replace {
-		markers[inventory.MarkerState] = StatePending
+		markers.State = ownership.Replacement
 		name = tempName(c.Name, "~"+shortRun(r.opts.RunID))
 	}
-	req := &CloneRequest{Source: o.src.Ref, Name: name, Folder: o.folder, Pool: plan.ResolvePath(r.ch.Datacenter, "host", c.ResourcePool),
-		NICs: c.NICs, Serial: c.Serial, ExtraConfig: mergeConfig(c.ExtraConfig, markers), Disconnected: replace || c.ConnectAfterReady}
+	req := &cloud.CloneRequest{Source: o.src.Ref, Name: name, Folder: o.folder, Pool: plan.ResolvePath(r.ch.Datacenter, "host", c.ResourcePool),
+		NICs: nicEdits(c.NICs), Serial: serialEdits(c.Serial), ExtraConfig: mergeConfig(c.ExtraConfig, markers.ExtraConfig()), Disconnected: replace || c.ConnectAfterReady}
 
 	vm, err := r.cloneWithRetries(ctx, work, o, req)
 	release()
@@ -504,7 +474,7 @@ func (r *runner) runOp(ctx, work context.Context, o *opState, release func()) {
 		return
 	}
 	a.VM = vm
-	r.pushUndo(undoStep{op: "destroy", name: name, vm: vm, fn: func(ctx context.Context) error { return r.cloud.Destroy(ctx, vm) }})
+	r.pushUndo(undoStep{op: OpDestroy, name: name, vm: vm, fn: func(ctx context.Context) error { return r.cloud.Destroy(ctx, vm) }})
 
 	if c.Ready != nil {
 		if err := r.awaitReady(ctx, o, vm); err != nil {
@@ -512,7 +482,7 @@ func (r *runner) runOp(ctx, work context.Context, o *opState, release func()) {
 			return
 		}
 		if c.ConnectAfterReady && !replace {
-			if err := r.cloud.Reconfigure(work, vm, &VMChange{Connect: new(true)}); err != nil {
+			if err := r.cloud.Reconfigure(work, vm, &cloud.VMChange{Connect: new(true)}); err != nil {
 				r.fail(a, fmt.Errorf("connecting the NICs of the ready clone: %w", err))
 				return
 			}
@@ -526,7 +496,7 @@ func (r *runner) runOp(ctx, work context.Context, o *opState, release func()) {
 		}
 	}
 	r.mu.Lock()
-	a.State, a.Finished = "done", r.now()
+	a.State, a.Finished = ActionDone, r.now()
 	r.progress.Done++
 	if replace {
 		r.retired = append(r.retired, o)
@@ -542,22 +512,21 @@ func (r *runner) awaitReady(ctx context.Context, o *opState, vm string) error {
 	wctx, cancel := context.WithTimeout(ctx, rd.Timeout)
 	defer cancel()
 	start := r.now()
-	if err := r.cloud.WaitReady(wctx, vm, rd); err != nil {
+	if err := r.cloud.WaitGuest(wctx, vm, cloud.Ready{Tools: rd.Tools, Key: rd.Key, Value: rd.Value}); err != nil {
 		if ctx.Err() != nil {
 			return fmt.Errorf("interrupted while waiting for the guest: %w", err)
 		}
 		return fmt.Errorf("guest not ready within %s: %w", rd.Timeout, err)
 	}
-	r.event(Event{Type: EventReady, Op: "ready", Name: o.action.Name, VM: vm, Elapsed: r.now().Sub(start)})
+	r.event(Event{Type: EventReady, Op: OpReady, Name: o.action.Name, VM: vm, Elapsed: r.now().Sub(start)})
 	return nil
 }
 
 // cloneWithRetries runs the instant clone, retrying transient faults with
 // exponential backoff. A failed attempt that left a half-made VM of this
 // run behind is cleaned up before anything else happens.
-func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *CloneRequest) (string, error) {
+func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *cloud.CloneRequest) (string, error) {
 	a := o.action
-	backoff := r.opts.Backoff
 	for attempt := 1; ; attempt++ {
 		r.mu.Lock()
 		a.Attempts = attempt
@@ -568,8 +537,9 @@ func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *Cl
 			r.mu.Lock()
 			started = task
 			a.Tasks = append(a.Tasks, task)
-			r.emit(Event{Type: EventTaskStarted, Op: a.Op, Name: req.Name, Task: task, Attempt: attempt})
 			r.mu.Unlock()
+			r.journal(a.Op, req.Name, task)
+			r.event(Event{Type: EventTaskStarted, Op: a.Op, Name: req.Name, Task: task, Attempt: attempt})
 		})
 		cancel()
 		if err == nil {
@@ -584,19 +554,29 @@ func (r *runner) cloneWithRetries(ctx, work context.Context, o *opState, req *Cl
 			err = fmt.Errorf("%w (and its half-made VM could not be removed: %v)", err, cerr)
 			return "", err
 		}
-		if attempt > r.opts.Retries || !Transient(err) || ctx.Err() != nil || r.isStopped() {
+		if attempt > r.opts.Retries || !cloud.IsTransient(err) || ctx.Err() != nil || r.isStopped() {
 			return "", err
 		}
 		r.event(Event{Type: EventRetry, Op: a.Op, Name: a.Name, Attempt: attempt, Err: err})
 		select {
-		case <-time.After(backoff):
+		case <-time.After(r.retry.delay(attempt)):
 		case <-ctx.Done():
 			return "", err
 		}
-		backoff *= 2
 		if err := r.lim.Wait(ctx); err != nil {
 			return "", err
 		}
+	}
+}
+
+// journal records a started task through the Journal hook, outside the
+// lock; a failed record aborts the run.
+func (r *runner) journal(op Op, name, task string) {
+	if r.opts.Hooks.Journal == nil {
+		return
+	}
+	if err := r.opts.Hooks.Journal(op, name, task); err != nil {
+		r.abort(fmt.Errorf("recording task %s of %s in the journal: %w", task, name, err))
 	}
 }
 
@@ -610,16 +590,16 @@ func (r *runner) taskContext(work context.Context) (context.Context, context.Can
 // cleanupHalfMade destroys a VM that a failed clone task of this run left
 // behind under the requested name (vSphere backs out failed instant clones
 // except in a small window at their very end).
-func (r *runner) cleanupHalfMade(work context.Context, req *CloneRequest) error {
+func (r *runner) cleanupHalfMade(work context.Context, req *cloud.CloneRequest) error {
 	vm, markers, err := r.cloud.FindVM(work, req.Folder, req.Name)
 	if err != nil {
 		return err
 	}
-	if vm == "" || markers[inventory.MarkerRun] != r.opts.RunID {
+	if vm == "" || markers[ownership.KeyRun] != r.opts.RunID {
 		return nil
 	}
 	err = r.cloud.Destroy(work, vm)
-	r.event(Event{Type: EventDone, Op: "cleanup", Name: req.Name, VM: vm, Err: err})
+	r.event(Event{Type: EventDone, Op: OpCleanup, Name: req.Name, VM: vm, Err: err})
 	return err
 }
 
@@ -636,10 +616,10 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 	}{
 		{
 			do: func(ctx context.Context) error {
-				return r.cloud.Reconfigure(ctx, old.Ref, &VMChange{Connect: new(false), ExtraConfig: map[string]string{inventory.MarkerState: StateRetired}})
+				return r.cloud.Reconfigure(ctx, old.Ref, &cloud.VMChange{Connect: new(false), ExtraConfig: ownership.SetState(ownership.Retired)})
 			},
 			undo: func(ctx context.Context) error {
-				return r.cloud.Reconfigure(ctx, old.Ref, &VMChange{Restore: old.NICs, ExtraConfig: map[string]string{inventory.MarkerState: ""}})
+				return r.cloud.Reconfigure(ctx, old.Ref, &cloud.VMChange{Restore: old.NICs, ExtraConfig: ownership.SetState(ownership.Live)})
 			},
 		},
 		{
@@ -652,10 +632,10 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 		},
 		{
 			do: func(ctx context.Context) error {
-				return r.cloud.Reconfigure(ctx, newVM, &VMChange{Connect: new(true), ExtraConfig: map[string]string{inventory.MarkerState: ""}})
+				return r.cloud.Reconfigure(ctx, newVM, &cloud.VMChange{Connect: new(true), ExtraConfig: ownership.SetState(ownership.Live)})
 			},
 			undo: func(ctx context.Context) error {
-				return r.cloud.Reconfigure(ctx, newVM, &VMChange{Connect: new(false), ExtraConfig: map[string]string{inventory.MarkerState: StatePending}})
+				return r.cloud.Reconfigure(ctx, newVM, &cloud.VMChange{Connect: new(false), ExtraConfig: ownership.SetState(ownership.Replacement)})
 			},
 		},
 	}
@@ -675,7 +655,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 			// stack, and rollback (or the next apply) removes it.
 			if uerr := unswap(work); uerr != nil {
 				// The old clone is not as it was: rollback tries again.
-				r.pushUndo(undoStep{op: "unswap", name: name, vm: old.Ref, fn: unswap})
+				r.pushUndo(undoStep{op: OpUnswap, name: name, vm: old.Ref, fn: unswap})
 				return fmt.Errorf("swapping in the replacement: %w; undoing the swap also failed: %v", err, uerr)
 			}
 			if derr := r.cloud.Destroy(work, newVM); derr == nil {
@@ -685,7 +665,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 		}
 		completed++
 	}
-	r.pushUndo(undoStep{op: "unswap", name: name, vm: old.Ref, fn: unswap})
+	r.pushUndo(undoStep{op: OpUnswap, name: name, vm: old.Ref, fn: unswap})
 	return nil
 }
 
@@ -695,7 +675,7 @@ func (r *runner) dropUndo(vm string) {
 	defer r.mu.Unlock()
 	out := r.undo[:0]
 	for _, u := range r.undo {
-		if u.vm != vm || u.op != "destroy" {
+		if u.vm != vm || u.op != OpDestroy {
 			out = append(out, u)
 		}
 	}
@@ -728,8 +708,8 @@ func (r *runner) rollback(work context.Context) error {
 	}
 	r.mu.Lock()
 	for _, a := range r.report.Actions {
-		if a.State == "done" {
-			a.State = "rolled-back"
+		if a.State == ActionDone {
+			a.State = ActionRolledBack
 		}
 	}
 	r.mu.Unlock()
@@ -764,7 +744,7 @@ func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
 	sem := make(chan struct{}, r.opts.Parallelism)
 	deadline := r.persistDeadline()
 	for _, t := range targets {
-		a := &Action{Op: "destroy", Name: t.name, VM: t.vm, Reason: t.reason, State: "pending"}
+		a := &Action{Op: OpDestroy, Name: t.name, VM: t.vm, Reason: t.reason, State: ActionQueued}
 		r.mu.Lock()
 		r.report.Actions = append(r.report.Actions, a)
 		r.mu.Unlock()
@@ -782,8 +762,8 @@ func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
 				return
 			}
 			r.mu.Lock()
-			a.State, a.Finished = "done", r.now()
-			r.emit(Event{Type: EventDone, Op: "destroy", Name: t.name, VM: t.vm})
+			a.State, a.Finished = ActionDone, r.now()
+			r.emit(Event{Type: EventDone, Op: OpDestroy, Name: t.name, VM: t.vm})
 			r.mu.Unlock()
 		}()
 	}
@@ -813,5 +793,22 @@ func mergeConfig(a, b map[string]string) map[string]string {
 	out := make(map[string]string, len(a)+len(b))
 	maps.Copy(out, a)
 	maps.Copy(out, b)
+	return out
+}
+
+// nicEdits and serialEdits turn the plan's device edits into the Cloud's.
+func nicEdits(nics []plan.NIC) []cloud.NICEdit {
+	var out []cloud.NICEdit
+	for _, n := range nics {
+		out = append(out, cloud.NICEdit(n))
+	}
+	return out
+}
+
+func serialEdits(ports []plan.SerialPort) []cloud.SerialEdit {
+	var out []cloud.SerialEdit
+	for _, s := range ports {
+		out = append(out, cloud.SerialEdit(s))
+	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
 	"github.com/iclone-plan/iclone-plan/internal/executor"
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
@@ -30,11 +31,11 @@ func (c *slowCloud) RemoveFolder(context.Context, string) error         { return
 func (c *slowCloud) FindVM(context.Context, string, string) (string, map[string]string, error) {
 	return "", nil, nil
 }
-func (c *slowCloud) Destroy(context.Context, string) error                         { return nil }
-func (c *slowCloud) Rename(context.Context, string, string) error                  { return nil }
-func (c *slowCloud) Reconfigure(context.Context, string, *executor.VMChange) error { return nil }
-func (c *slowCloud) WaitReady(context.Context, string, *plan.CloneReady) error     { return nil }
-func (c *slowCloud) InstantClone(_ context.Context, req *executor.CloneRequest, started func(string)) (string, error) {
+func (c *slowCloud) Destroy(context.Context, string) error                      { return nil }
+func (c *slowCloud) Rename(context.Context, string, string) error               { return nil }
+func (c *slowCloud) Reconfigure(context.Context, string, *cloud.VMChange) error { return nil }
+func (c *slowCloud) WaitGuest(context.Context, string, cloud.Ready) error       { return nil }
+func (c *slowCloud) InstantClone(_ context.Context, req *cloud.CloneRequest, started func(string)) (string, error) {
 	c.mu.Lock()
 	c.n++
 	vm := fmt.Sprintf("vm-new-%d", c.n)

@@ -1,10 +1,9 @@
 package executor
 
 import (
-	"errors"
 	"fmt"
 
-	"github.com/vmware/govmomi/task"
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
 )
 
 // unknownOutcome records, as a leftover, a clone whose task was started
@@ -13,8 +12,8 @@ import (
 // rollback knows nothing of. Such a VM carries the plan's marker, so the
 // next apply finds it; the report must say so, and the rollback cannot be
 // called complete. cerr is the error of looking for the half-made VM.
-func (r *runner) unknownOutcome(req *CloneRequest, started string, err, cerr error) {
-	if started == "" || taskEnded(err) {
+func (r *runner) unknownOutcome(req *cloud.CloneRequest, started string, err, cerr error) {
+	if started == "" || cloud.TaskEnded(err) {
 		return
 	}
 	what := fmt.Sprintf("instant clone task %s did not report its end (%v); it may have made this VM, which the next apply finds by its marker", started, err)
@@ -36,12 +35,4 @@ func (r *runner) unknownErr() error {
 		return nil
 	}
 	return fmt.Errorf("%d clone task(s) did not report their end; what they made may be left (see the report)", r.unknown)
-}
-
-// taskEnded reports whether err is the error of a task that ended (it
-// failed), as opposed to an error of waiting for it.
-func taskEnded(err error) bool {
-	var te task.Error
-	var pte *task.Error
-	return errors.As(err, &te) || errors.As(err, &pte)
 }

@@ -9,25 +9,25 @@ package inventory
 
 import (
 	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 )
 
-// Marker keys are the plain (not guest-visible) extraConfig keys that every
-// clone carries from birth; they are set in the InstantCloneSpec itself, so a
-// clone is owned from the moment it exists. The inventory is the state: there
-// is no state file. See DESIGN.md section 4.
+// Marker keys, as internal/ownership defines them; internal/vsphere reads
+// them under these names.
 const (
-	MarkerPlan    = "iclone.plan"    // plan name
-	MarkerGroup   = "iclone.group"   // group name
-	MarkerIndex   = "iclone.index"   // 1-based index within the group
-	MarkerSpec    = "iclone.spec"    // hash of the clone's desired spec
-	MarkerRun     = "iclone.run"     // id of the run that created the clone
-	MarkerCreated = "iclone.created" // RFC 3339 creation time
-	MarkerSource  = "iclone.source"  // instance UUID of the source VM at clone time
-	MarkerState   = "iclone.state"   // "pending" while a replacement is not yet swapped in
+	MarkerPlan    = ownership.KeyPlan
+	MarkerGroup   = ownership.KeyGroup
+	MarkerIndex   = ownership.KeyIndex
+	MarkerSpec    = ownership.KeySpec
+	MarkerRun     = ownership.KeyRun
+	MarkerCreated = ownership.KeyCreated
+	MarkerSource  = ownership.KeySource
+	MarkerState   = ownership.KeyState
 )
 
-// MarkerKeys lists every marker key, in a stable order.
-var MarkerKeys = []string{MarkerPlan, MarkerGroup, MarkerIndex, MarkerSpec, MarkerRun, MarkerCreated, MarkerSource, MarkerState}
+// MarkerKeys lists every marker key, in a stable order (ownership.Keys).
+var MarkerKeys = ownership.Keys
 
 // Inventory is a snapshot of one datacenter, read at ReadAt.
 type Inventory struct {
@@ -85,7 +85,7 @@ type VM struct {
 }
 
 // Owned reports whether the VM carries the ownership marker of plan.
-func (v *VM) Owned(plan string) bool { return v.Markers[MarkerPlan] == plan && plan != "" }
+func (v *VM) Owned(plan string) bool { return v.Markers[ownership.KeyPlan] == plan && plan != "" }
 
 // NIC is a virtual ethernet card. Adapter is its 1-based position among the
 // VM's ethernet cards, as the vSphere client labels them "Network adapter N".

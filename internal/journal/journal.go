@@ -43,7 +43,7 @@ func DefaultPath(plan, host string) (string, error) {
 	return filepath.Join(dir, "iclone-plan", plan+"@"+safe+".journal"), nil
 }
 
-// Journal appends entries for one run.
+// Journal appends entries for one run. It is safe for concurrent use.
 type Journal struct {
 	mu  sync.Mutex
 	f   *os.File
@@ -51,6 +51,7 @@ type Journal struct {
 	// sync: the journal is a regular file, synced after every entry (a
 	// device such as /dev/null cannot be).
 	sync bool
+	err  error // the first failed write: the journal is broken from then on
 }
 
 // Open opens (creating it and its directory) the journal at path for run.
@@ -76,10 +77,21 @@ func Open(path, run string) (*Journal, error) {
 	return j, j.Record(Entry{Kind: "start"})
 }
 
-// Record appends e (with the run id and time) and syncs it to disk.
+// Record appends e (with the run id and time) and syncs it to disk. Once a
+// record has failed, every later one fails with the same error: the journal
+// may end in a torn line, and the run must stop (see the executor's
+// Hooks.Journal).
 func (j *Journal) Record(e Entry) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	if j.err != nil {
+		return j.err
+	}
+	j.err = j.write(e)
+	return j.err
+}
+
+func (j *Journal) write(e Entry) error {
 	e.Run = j.run
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()

@@ -140,3 +140,36 @@ func devNull(t *testing.T, dir string) string {
 	}
 	return path
 }
+
+// Once a record has failed, the journal stays failed: later records return
+// the first error and write nothing, even if the file would take them, so
+// a run never goes on as if its tasks were recorded.
+func TestRecordFailureIsSticky(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lab.journal")
+	j, err := Open(path, "run-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := j.f
+	ro, err := os.Open(path) // writes to a read-only descriptor fail
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.f = ro
+	first := j.Record(Entry{Kind: "task", Task: "task-1"})
+	if first == nil {
+		t.Fatal("a write to a read-only descriptor succeeded")
+	}
+	j.f = good
+	if err := j.Record(Entry{Kind: "task", Task: "task-2"}); err != first {
+		t.Errorf("second record: %v, want the first error %v", err, first)
+	}
+	if err := j.Finish(); err == nil {
+		t.Error("Finish of a failed journal succeeded")
+	}
+	ro.Close()
+	runs, err := Unfinished(path)
+	if err != nil || len(runs) != 0 {
+		t.Errorf("unfinished = %v, %v; want nothing recorded after the failure", runs, err)
+	}
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 	"github.com/iclone-plan/iclone-plan/internal/macgen"
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 )
 
 // Action is what apply does about one clone. Its rune doubles as the display
@@ -85,6 +86,11 @@ type Change struct {
 	// Current is the existing VM the change replaces, destroys or keeps; nil
 	// for Create and for conflicts about names and sources.
 	Current *inventory.VM
+	// Debris marks a Destroy of what an interrupted run left behind (a
+	// replacement never swapped in, a retired clone, a VM whose markers are
+	// incomplete). Debris may hold a clone's name, so apply destroys it
+	// first; its Reason starts with ReasonInterrupted.
+	Debris bool
 }
 
 // Source is a group's source VM as found in the inventory.
@@ -209,53 +215,95 @@ func (e *ConflictError) Error() string { return e.Text }
 // marker is never replaced or destroyed; if it holds a clone's name (in the
 // clone's folder) or one of the plan's MACs, that is a Conflict.
 func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
+	d := newDiffer(p, inv, opts)
+	d.indexInventory()
+	d.resolveSources()
+	d.diffClones()
+	chainBudget(d.ch, opts)
+	d.macCollisions()
+	d.leftovers()
+	d.sortItems()
+	for _, f := range d.ch.Folders {
+		d.fp.add("folder-missing", f)
+	}
+	d.ch.Fingerprint = d.fp.sum()
+	return d.ch
+}
+
+// slot is a clone's place in the plan: its group and index.
+type slot struct {
+	group string
+	index int
+}
+
+// differ is one Diff in progress: its inputs, the indexes it builds of the
+// inventory and the Changes it fills in, step by step.
+type differ struct {
+	p    *Plan
+	inv  *inventory.Inventory
+	opts Options
+	ch   *Changes
+	fp   *fingerprint
+
+	byPath      map[string]*inventory.VM
+	owned       map[slot][]*inventory.VM // the plan's VMs by the slot their markers name
+	stray       []*inventory.VM          // the plan's VMs whose markers name no slot
+	foreignMACs map[macgen.MAC][]string  // MACs of VMs the plan does not own
+	badSource   map[string]bool          // group name -> its source is unusable
+	planned     macgen.Set               // the plan's MACs, by owner label
+	macClone    map[string]string        // owner label in planned -> clone name
+}
+
+func newDiffer(p *Plan, inv *inventory.Inventory, opts Options) *differ {
 	now := opts.Now
 	if now.IsZero() {
 		now = inv.ReadAt
 	}
-	ch := &Changes{Plan: p, Datacenter: inv.Datacenter, Sources: map[string]Source{}, Now: now}
-	fp := newFingerprint()
+	return &differ{p: p, inv: inv, opts: opts, fp: newFingerprint(),
+		ch:     &Changes{Plan: p, Datacenter: inv.Datacenter, Sources: map[string]Source{}, Now: now},
+		byPath: make(map[string]*inventory.VM, len(inv.VMs)), owned: map[slot][]*inventory.VM{},
+		foreignMACs: map[macgen.MAC][]string{}, badSource: map[string]bool{},
+		planned: macgen.Set{}, macClone: map[string]string{}}
+}
 
-	byPath := make(map[string]*inventory.VM, len(inv.VMs))
-	type slot struct {
-		group string
-		index int
-	}
-	owned := map[slot][]*inventory.VM{}
-	var stray []*inventory.VM // owned, but with markers that name no slot
-	foreignMACs := map[macgen.MAC][]string{}
-	for i := range inv.VMs {
-		vm := &inv.VMs[i]
-		byPath[vm.Path] = vm
-		if vm.Owned(p.Name) {
-			idx, err := strconv.Atoi(vm.Markers[inventory.MarkerIndex])
-			g := vm.Markers[inventory.MarkerGroup]
+// indexInventory indexes the VMs by path, the plan's own by slot, and the
+// MACs of everyone else's.
+func (d *differ) indexInventory() {
+	for i := range d.inv.VMs {
+		vm := &d.inv.VMs[i]
+		d.byPath[vm.Path] = vm
+		if vm.Owned(d.p.Name) {
+			idx, err := strconv.Atoi(vm.Markers[ownership.KeyIndex])
+			g := vm.Markers[ownership.KeyGroup]
 			if err != nil || g == "" {
-				stray = append(stray, vm)
+				d.stray = append(d.stray, vm)
 				continue
 			}
-			owned[slot{g, idx}] = append(owned[slot{g, idx}], vm)
+			d.owned[slot{g, idx}] = append(d.owned[slot{g, idx}], vm)
 			continue
 		}
 		for _, n := range vm.NICs {
 			if m, err := macgen.ParseMAC(n.MAC); err == nil {
-				foreignMACs[m] = append(foreignMACs[m], fmt.Sprintf("VM %s adapter %d", vm.Path, n.Adapter))
+				d.foreignMACs[m] = append(d.foreignMACs[m], fmt.Sprintf("VM %s adapter %d", vm.Path, n.Adapter))
 			}
 		}
 	}
+}
 
-	// Sources.
-	badSource := map[string]bool{} // group name -> its source is unusable
-	for _, g := range p.Groups {
+// resolveSources finds each group's source VM; a missing or unusable one
+// is a conflict for the whole group.
+func (d *differ) resolveSources() {
+	inv, ch := d.inv, d.ch
+	for _, g := range d.p.Groups {
 		if g.Count == 0 {
 			continue
 		}
-		src := byPath[ResolvePath(inv.Datacenter, "vm", g.Source)]
+		src := d.byPath[ResolvePath(inv.Datacenter, "vm", g.Source)]
 		if src == nil {
-			badSource[g.Name] = true
+			d.badSource[g.Name] = true
 			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source,
 				Reason: fmt.Sprintf("source VM %s of group %q does not exist in %s; fix the group's source path or create the VM", g.Source, g.Name, inv.Datacenter)})
-			fp.add("source-missing", g.Source)
+			d.fp.add("source-missing", g.Source)
 			continue
 		}
 		s := Source{Path: src.Path, Ref: src.Ref, HostRef: src.HostRef, PoolRef: src.PoolRef,
@@ -263,111 +311,115 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 		if h, ok := inv.Hosts[src.HostRef]; ok {
 			s.HostName = h.Name
 		}
-		for _, d := range src.DiskChainDepth {
-			s.ChainDepth = max(s.ChainDepth, d)
+		for _, depth := range src.DiskChainDepth {
+			s.ChainDepth = max(s.ChainDepth, depth)
 		}
 		ch.Sources[g.Source] = s
-		fp.add("source", src.Path, src.Ref, src.HostRef, src.PowerState, strconv.FormatBool(src.Frozen), src.InstanceUUID)
+		d.fp.add("source", src.Path, src.Ref, src.HostRef, src.PowerState, strconv.FormatBool(src.Frozen), src.InstanceUUID)
 		for _, w := range inv.Checks[src.Ref].Warnings {
 			if msg := fmt.Sprintf("vCenter warns about source VM %s: %s", src.Path, w); !slices.Contains(ch.Warnings, msg) {
 				ch.Warnings = append(ch.Warnings, msg)
 			}
 		}
 		if problem := sourceProblem(g, src, inv); problem != "" {
-			badSource[g.Name] = true
+			d.badSource[g.Name] = true
 			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source, Reason: problem})
 		}
 	}
+}
 
-	// Desired clones.
-	planned := macgen.Set{}
+// diffClones decides every desired clone's action (those of groups whose
+// source is usable), and notes the folders to create and the plan's MACs.
+func (d *differ) diffClones() {
 	folders := map[string]bool{}
-	for _, g := range p.Groups {
+	for _, g := range d.p.Groups {
 		for i := range g.Clones {
 			c := &g.Clones[i]
-			if f := CloneFolder(inv.Datacenter, c); !inv.Folders[f] {
+			if f := CloneFolder(d.inv.Datacenter, c); !d.inv.Folders[f] {
 				folders[f] = true
 			}
 			for _, n := range c.NICs {
 				if m, err := macgen.ParseMAC(n.MAC); err == nil {
-					planned.Add(m, fmt.Sprintf("%s adapter %d", c.Name, n.Adapter))
+					label := fmt.Sprintf("%s adapter %d", c.Name, n.Adapter)
+					d.planned.Add(m, label)
+					d.macClone[label] = c.Name
 				}
 			}
-			if badSource[g.Name] {
+			if d.badSource[g.Name] {
 				continue
 			}
-			ch.Items = append(ch.Items, diffClone(p, g, c, inv, byPath, owned[slot{g.Name, c.Index}], ch.Sources[g.Source], opts, now, fp)...)
-			delete(owned, slot{g.Name, c.Index})
+			d.ch.Items = append(d.ch.Items, d.diffClone(g, c)...)
+			delete(d.owned, slot{g.Name, c.Index})
 		}
 	}
 	for f := range folders {
-		ch.Folders = append(ch.Folders, f)
+		d.ch.Folders = append(d.ch.Folders, f)
 	}
-	slices.Sort(ch.Folders)
+	slices.Sort(d.ch.Folders)
+}
 
-	chainBudget(ch, opts)
-
-	// MACs of the plan already used by VMs the plan does not own.
-	collisions := macgen.Collisions(planned, foreignMACs)
-	for _, col := range collisions {
-		name, _, _ := strings.Cut(col.Planned, " adapter ")
-		fp.add("mac", col.MAC.String(), col.Present)
-		for i := range ch.Items {
-			it := &ch.Items[i]
+// macCollisions makes a conflict of each clone with a MAC already used by a
+// VM the plan does not own.
+func (d *differ) macCollisions() {
+	for _, col := range macgen.Collisions(d.planned, d.foreignMACs) {
+		name := d.macClone[col.Planned]
+		d.fp.add("mac", col.MAC.String(), col.Present)
+		for i := range d.ch.Items {
+			it := &d.ch.Items[i]
 			if it.Name == name && it.Action != Conflict && it.Clone != nil {
 				it.Action, it.Reason = Conflict, col.String()
 				break
 			}
 		}
 	}
+}
 
-	// Owned VMs that no desired clone claims: groups removed, counts lowered,
-	// or left behind with broken markers.
-	var leftovers []*inventory.VM
-	for s, vms := range owned {
+// leftovers destroys the owned VMs that no desired clone claims: groups
+// removed, counts lowered, or left behind with broken markers.
+func (d *differ) leftovers() {
+	var gone []*inventory.VM
+	for s, vms := range d.owned {
 		reason := ReasonNotInPlan
-		if g := p.Group(s.group); g == nil {
+		if g := d.p.Group(s.group); g == nil {
 			reason = fmt.Sprintf("%s: group %q removed", ReasonNotInPlan, s.group)
 		} else if s.index > g.Count || s.index < 1 {
 			reason = fmt.Sprintf("%s: index %d beyond count %d", ReasonNotInPlan, s.index, g.Count)
 		}
 		for _, vm := range vms {
-			r := reason
-			if vm.Markers[inventory.MarkerState] != "" {
-				r = ReasonInterrupted
+			c := Change{Action: Destroy, Reason: reason, Group: s.group, Index: s.index, Name: vm.Name, Current: vm}
+			if ownership.StateOf(vm.Markers) != ownership.Live {
+				c.Reason, c.Debris = ReasonInterrupted, true
 			}
-			ch.Items = append(ch.Items, Change{Action: Destroy, Reason: r, Group: s.group, Index: s.index, Name: vm.Name, Current: vm})
-			leftovers = append(leftovers, vm)
+			d.ch.Items = append(d.ch.Items, c)
+			gone = append(gone, vm)
 		}
 	}
-	for _, vm := range stray {
-		ch.Items = append(ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Name: vm.Name, Current: vm})
-		leftovers = append(leftovers, vm)
+	for _, vm := range d.stray {
+		d.ch.Items = append(d.ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Name: vm.Name, Current: vm, Debris: true})
+		gone = append(gone, vm)
 	}
-	for _, vm := range leftovers {
-		fp.addVM(vm)
+	for _, vm := range gone {
+		d.fp.addVM(vm)
 	}
+}
 
-	// Groups in plan order; leftovers of removed groups last.
-	groupIndex := make(map[string]int, len(p.Groups))
-	for i, g := range p.Groups {
+// sortItems orders the items: conflicts, then the clones by group in plan
+// order and index, then destroys; leftovers of removed groups last.
+func (d *differ) sortItems() {
+	groupIndex := make(map[string]int, len(d.p.Groups))
+	for i, g := range d.p.Groups {
 		groupIndex[g.Name] = i
 	}
 	order := func(name string) int {
 		if i, ok := groupIndex[name]; ok {
 			return i
 		}
-		return len(p.Groups)
+		return len(d.p.Groups)
 	}
-	slices.SortStableFunc(ch.Items, func(a, b Change) int {
+	slices.SortStableFunc(d.ch.Items, func(a, b Change) int {
 		return cmp.Or(cmp.Compare(rank(a.Action), rank(b.Action)), cmp.Compare(order(a.Group), order(b.Group)),
 			cmp.Compare(a.Index, b.Index), cmp.Compare(a.Name, b.Name))
 	})
-	for _, f := range ch.Folders {
-		fp.add("folder-missing", f)
-	}
-	ch.Fingerprint = fp.sum()
-	return ch
 }
 
 // chainBudget works out each source's delta-chain depth after the apply:
@@ -475,16 +527,15 @@ func sourceProblem(g *Group, src *inventory.VM, inv *inventory.Inventory) string
 
 // diffClone decides the action for one desired clone given the VMs the plan
 // owns in its slot (group, index).
-func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map[string]*inventory.VM,
-	slotVMs []*inventory.VM, src Source, opts Options, now time.Time, fp *fingerprint) []Change {
+func (d *differ) diffClone(g *Group, c *Clone) []Change {
 	ch := &Change{Group: g.Name, Index: c.Index, Name: c.Name, Clone: c}
-	path := clonePath(inv, c)
+	path := clonePath(d.inv, c)
 
-	if vm := byPath[path]; vm != nil && !vm.Owned(p.Name) {
-		fp.add("foreign", vm.Path, vm.Ref)
+	if vm := d.byPath[path]; vm != nil && !vm.Owned(d.p.Name) {
+		d.fp.add("foreign", vm.Path, vm.Ref)
 		ch.Action = Conflict
 		owner := "no iclone-plan marker"
-		if o := vm.Markers[inventory.MarkerPlan]; o != "" {
+		if o := vm.Markers[ownership.KeyPlan]; o != "" {
 			owner = fmt.Sprintf("it belongs to plan %q", o)
 		}
 		ch.Reason = fmt.Sprintf("name taken: VM %s (%s) is not owned by this plan (%s); rename or remove that VM, or change cloneName", path, vm.Ref, owner)
@@ -494,17 +545,18 @@ func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map
 	// The live clone is the one at the clone's path that is not a pending
 	// replacement; any other VM of the slot is debris of an interrupted run
 	// and is destroyed.
+	slotVMs := d.owned[slot{g.Name, c.Index}]
 	var live *inventory.VM
 	for _, vm := range slotVMs {
-		fp.addVM(vm)
-		if vm.Markers[inventory.MarkerState] == "" && (live == nil || vm.Path == path) {
+		d.fp.addVM(vm)
+		if ownership.StateOf(vm.Markers) == ownership.Live && (live == nil || vm.Path == path) {
 			live = vm
 		}
 	}
 	out := []Change{*ch}
 	for _, vm := range slotVMs {
 		if vm != live {
-			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm})
+			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm, Debris: true})
 		}
 	}
 	ch = &out[0]
@@ -513,30 +565,36 @@ func diffClone(p *Plan, g *Group, c *Clone, inv *inventory.Inventory, byPath map
 		return out
 	}
 	ch.Current = live
-	switch {
-	case live.Markers[inventory.MarkerSpec] != c.SpecHash():
-		ch.Action, ch.Reason = Replace, ReasonSpecChanged
-	case live.Path != path:
-		ch.Action, ch.Reason = Replace, fmt.Sprintf("%s (was %s)", ReasonNameChanged, live.Name)
-	case src.InstanceUUID != "" && live.Markers[inventory.MarkerSource] != src.InstanceUUID:
-		ch.Action, ch.Reason = Replace, ReasonSourceChanged
-	case live.PowerState != "poweredOn":
-		ch.Action, ch.Reason = Replace, ReasonPoweredOff
-	case g.MaxAge > 0 && expired(live, g.MaxAge, now):
-		ch.Action, ch.Reason = Replace, fmt.Sprintf("%s (%s)", ReasonMaxAge, fmtDuration(g.MaxAge))
-	case opts.ReplaceAll:
-		ch.Action, ch.Reason = Replace, ReasonReplaceAll
-	default:
-		ch.Action = NoOp
-	}
+	ch.Action, ch.Reason = d.keepOrReplace(g, c, live, path)
 	return out
+}
+
+// keepOrReplace decides whether the live clone stays (NoOp) or is replaced,
+// and why.
+func (d *differ) keepOrReplace(g *Group, c *Clone, live *inventory.VM, path string) (Action, string) {
+	src := d.ch.Sources[g.Source]
+	switch {
+	case live.Markers[ownership.KeySpec] != c.SpecHash():
+		return Replace, ReasonSpecChanged
+	case live.Path != path:
+		return Replace, fmt.Sprintf("%s (was %s)", ReasonNameChanged, live.Name)
+	case src.InstanceUUID != "" && live.Markers[ownership.KeySource] != src.InstanceUUID:
+		return Replace, ReasonSourceChanged
+	case live.PowerState != "poweredOn":
+		return Replace, ReasonPoweredOff
+	case g.MaxAge > 0 && expired(live, g.MaxAge, d.ch.Now):
+		return Replace, fmt.Sprintf("%s (%s)", ReasonMaxAge, fmtDuration(g.MaxAge))
+	case d.opts.ReplaceAll:
+		return Replace, ReasonReplaceAll
+	}
+	return NoOp, ""
 }
 
 // expired reports whether the clone was created at least maxAge before now.
 // A clone whose creation time cannot be read is treated as expired, so a
 // nightly rebuild never keeps a clone forever.
 func expired(vm *inventory.VM, maxAge time.Duration, now time.Time) bool {
-	t, err := time.Parse(time.RFC3339, vm.Markers[inventory.MarkerCreated])
+	t, err := time.Parse(time.RFC3339, vm.Markers[ownership.KeyCreated])
 	return err != nil || !now.Before(t.Add(maxAge))
 }
 
@@ -576,7 +634,7 @@ func (f *fingerprint) add(fields ...string) { f.lines = append(f.lines, strings.
 
 func (f *fingerprint) addVM(vm *inventory.VM) {
 	fields := []string{"vm", vm.Ref, vm.Path, vm.PowerState}
-	for _, k := range inventory.MarkerKeys {
+	for _, k := range ownership.Keys {
 		fields = append(fields, vm.Markers[k])
 	}
 	for _, n := range vm.NICs {
@@ -594,19 +652,4 @@ func (f *fingerprint) sum() string {
 		h.Write([]byte{'\n'})
 	}
 	return hex.EncodeToString(h.Sum(nil))[:32]
-}
-
-// Markers returns the ownership markers a new clone carries from birth (set
-// in its InstantCloneSpec): DESIGN.md section 4. run is the id of the run
-// creating it and created its creation time.
-func Markers(p *Plan, c *Clone, src Source, run string, created time.Time) map[string]string {
-	return map[string]string{
-		inventory.MarkerPlan:    p.Name,
-		inventory.MarkerGroup:   c.Group,
-		inventory.MarkerIndex:   strconv.Itoa(c.Index),
-		inventory.MarkerSpec:    c.SpecHash(),
-		inventory.MarkerRun:     run,
-		inventory.MarkerCreated: created.UTC().Format(time.RFC3339),
-		inventory.MarkerSource:  src.InstanceUUID,
-	}
 }

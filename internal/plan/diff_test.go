@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 )
 
 var diffNow = time.Date(2026, 11, 25, 3, 0, 0, 0, time.UTC)
@@ -76,7 +77,7 @@ func cloneVM(t testing.TB, p *Plan, group string, index int, created time.Time) 
 	c := &g.Clones[index-1]
 	vm := inventory.VM{Ref: fmt.Sprintf("vm-%s-%d", group, index), Name: c.Name, Folder: CloneFolder("/DC0", c),
 		HostRef: "host-1", PowerState: "poweredOn",
-		Markers: Markers(p, c, Source{InstanceUUID: "uuid-" + group}, "run-1", created)}
+		Markers: ownership.Markers{Plan: p.Name, Group: c.Group, Index: c.Index, Spec: c.SpecHash(), Run: "run-1", Created: created, Source: "uuid-" + group}.ExtraConfig()}
 	vm.Path = vm.Folder + "/" + vm.Name
 	for _, n := range c.NICs {
 		vm.NICs = append(vm.NICs, inventory.NIC{Adapter: n.Adapter, MAC: n.MAC, AddressType: "manual", Network: n.Network, Connected: true})
@@ -105,13 +106,17 @@ func vmNamed(inv *inventory.Inventory, name string) *inventory.VM {
 	panic("no VM " + name)
 }
 
-// summary renders the changes one per line: "symbol name (reason)".
+// summary renders the changes one per line: "symbol name (reason)", and
+// " [debris]" for what the executor destroys first (Change.Debris).
 func summary(ch *Changes) string {
 	var lines []string
 	for _, it := range ch.Items {
 		l := it.Action.Symbol() + " " + it.Name
 		if it.Reason != "" {
 			l += " (" + it.Reason + ")"
+		}
+		if it.Debris {
+			l += " [debris]"
 		}
 		lines = append(lines, l)
 	}
@@ -213,7 +218,7 @@ func TestDiff(t *testing.T) {
 				inv.VMs = append(inv.VMs, pending, broken)
 				return inv
 			},
-			want: "  lab-web-01\n  lab-web-02\n  lab-web-03\n  lab-db-1\n- lab-web-02.iclone-new (left by an interrupted run)\n- half (left by an interrupted run (its iclone markers are incomplete))", dirty: true,
+			want: "  lab-web-01\n  lab-web-02\n  lab-web-03\n  lab-db-1\n- lab-web-02.iclone-new (left by an interrupted run) [debris]\n- half (left by an interrupted run (its iclone markers are incomplete)) [debris]", dirty: true,
 		},
 		{
 			name: "decoy with a clone's name is a conflict and is never touched",

@@ -1,5 +1,5 @@
 // Package plan is the plan model of iclone-plan: loading version-1 plan files
-// with positioned errors, validating every rule of DESIGN.md section 3, and
+// with positioned errors, validating every rule of docs/plan-reference.md, and
 // rendering templates into the desired state of each clone.
 //
 // Load and Parse do no I/O apart from reading the one file: the result is a
@@ -9,8 +9,9 @@
 //
 // # File format (version 1)
 //
-// The keys are those of DESIGN.md section 3; schema/plan.schema.json
-// describes each one. Beyond the design draft:
+// The keys are those of docs/plan-reference.md, generated from
+// schema/plan.schema.json, which describes each one. Beyond the first
+// draft of the format:
 //
 //   - allowLocalMACs (top level, default false) allows locally administered
 //     unicast MACs in mac templates. Auto MACs stay in VMware's manual range.

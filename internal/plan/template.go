@@ -9,7 +9,7 @@ import (
 )
 
 // Template is a compiled plan template such as "lab-web-{index:02}". The
-// language (DESIGN.md section 3):
+// language (docs/plan-reference.md):
 //
 //	{plan}          the plan's name
 //	{group}         the group's name

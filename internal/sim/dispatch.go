@@ -44,13 +44,19 @@ type vmWithInstantClone struct {
 func (w *vmWithInstantClone) InstantCloneTask(ctx *simulator.Context, req *types.InstantClone_Task) soap.HasFault {
 	ref, fault := w.sim.startInstantClone(ctx, w.VirtualMachine, req)
 	if fault != nil {
-		return &methods.InstantClone_TaskBody{Fault_: simulator.Fault("", fault)}
+		return &methods.InstantClone_TaskBody{Fault_: simulator.Fault(faultMessage(fault), fault)}
 	}
 	return &methods.InstantClone_TaskBody{Res: &types.InstantClone_TaskResponse{Returnval: ref}}
 }
 
-// DestroyTask implements VirtualMachine.Destroy_Task (see vmTask).
+// DestroyTask implements VirtualMachine.Destroy_Task: it keeps the files
+// other VMs' disks chain to (see files.go and vmTask).
 func (w *vmWithInstantClone) DestroyTask(ctx *simulator.Context, req *types.Destroy_Task) soap.HasFault {
+	if w.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOff {
+		// vcsim refuses to destroy a VM that is not powered off, and the
+		// call holds the VM's lock: the destroy goes ahead.
+		w.sim.keepShared(ctx, w.VirtualMachine)
+	}
 	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.DestroyTask(ctx, req) })
 }
 
@@ -162,6 +168,11 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 		// process, so a wrapper there could shadow another simulator's VM.
 		return nil, nil
 	}
+	if len(s.denials) > 0 {
+		if f := s.checkPrivileges(ctx, m); f != nil {
+			return nil, f
+		}
+	}
 	if m.This.Type == "ListView" && (m.Name == "ModifyListView" || m.Name == "ResetListView") {
 		if lv, ok := ctx.Session.Get(m.This).(*simulator.ListView); ok {
 			wrapOnce(ctx, lv, func() mo.Reference { return &listViewNotifyLater{ListView: lv, sim: s} })
@@ -184,8 +195,8 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 		return nil, nil
 	}
 	switch m.Name {
-	case "InstantClone_Task":
-	case "Destroy_Task", "ReconfigVM_Task", "Rename_Task":
+	case "InstantClone_Task", "Destroy_Task":
+	case "ReconfigVM_Task", "Rename_Task":
 		if !raceBuild {
 			return nil, nil
 		}
@@ -332,11 +343,13 @@ func (h *hook) UpdateObject(_ *simulator.Context, obj mo.Reference, changes []ty
 	}
 }
 
-// RemoveObject drops the dispatch wrappers of a removed VM.
+// RemoveObject drops the dispatch wrappers of a removed VM, and deletes
+// the files it alone still kept (see files.go).
 func (h *hook) RemoveObject(ctx *simulator.Context, ref types.ManagedObjectReference) {
 	if ref.Type != "VirtualMachine" {
 		return
 	}
+	h.s.deleteOrphans(ctx, h.s.chains.remove(ref))
 	h.s.wrapMu.Lock()
 	regs := h.s.wrapped[ref]
 	delete(h.s.wrapped, ref)

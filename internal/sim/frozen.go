@@ -14,31 +14,16 @@ import (
 // A source frozen from inside the guest (vmware-rpctool
 // "instantclone.freeze") reports runtime.instantCloneFrozen. Its clones add
 // no level to its delta chain (vSphere gives it a delta that stays empty
-// while it is frozen), and the first clone takes over the source's network
-// identity: the source is not on the network, so the first clone keeps the
-// generated MACs the plan does not edit, as vSphere documents ("the instant
-// clone simply assumes the identity of the source"). Later clones get new
-// generated MACs, as clones of a running source do.
+// while it is frozen). Its clones' NICs get new generated MACs like those
+// of any instant clone, the first clone's included: the identity the SDK
+// guide says a frozen source's first clone "assumes" is the guest's
+// in-memory network identity (hostname, IP addresses), not the virtual
+// NIC's MAC (see docs/guest-customization.md).
 
 // isFrozen reports whether vm is a frozen instant-clone source.
 func isFrozen(vm *simulator.VirtualMachine) bool {
 	f := vm.Runtime.InstantCloneFrozen
 	return f != nil && *f
-}
-
-// claimIdentity reports whether this clone of the frozen source src is its
-// first, which takes over the source's identity. Only one clone claims it.
-func (s *Simulator) claimIdentity(src types.ManagedObjectReference) bool {
-	s.frozenMu.Lock()
-	defer s.frozenMu.Unlock()
-	if s.identityTaken == nil {
-		s.identityTaken = map[types.ManagedObjectReference]bool{}
-	}
-	if s.identityTaken[src] {
-		return false
-	}
-	s.identityTaken[src] = true
-	return true
 }
 
 // shapeSource freezes a seeded source and gives its disks a chain of depth

@@ -51,27 +51,58 @@ func TestChainGrowthRunningAndFrozen(t *testing.T) {
 	}
 }
 
-// The first clone of a frozen source takes over its identity (the MACs the
-// spec does not edit); later clones get new generated MACs.
-func TestFrozenFirstCloneTakesIdentity(t *testing.T) {
-	seed := testSeed()
-	seed.Sources[1].Frozen = true
-	e := start(t, Options{Seed: seed})
-	src := e.vm("/Lab/vm/golden/db-golden")
-	srcMAC := nics(e.props(src.Reference()))[0].MacAddress
-	first := nics(e.props(e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: "first"})))[0].MacAddress
-	second := nics(e.props(e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: "second"})))[0].MacAddress
-	if first != srcMAC {
-		t.Errorf("first clone of a frozen source has MAC %s, want the source's %s", first, srcMAC)
-	}
-	if second == srcMAC || second == first {
-		t.Errorf("second clone has MAC %s (source %s, first %s), want a new one", second, srcMAC, first)
-	}
-	// A running source's first clone gets a new MAC.
-	run := e.vm("/Lab/vm/golden/web-golden")
-	runMAC := nics(e.props(run.Reference()))[1].MacAddress
-	if got := nics(e.props(e.mustClone(run, types.VirtualMachineInstantCloneSpec{Name: "r1"})))[1].MacAddress; got == runMAC {
-		t.Errorf("clone of a running source kept its generated MAC %s", got)
+// Every instant clone gets new generated MACs for the NICs the spec does
+// not give a MAC, the first clone of a frozen source included. The vSphere
+// Web Services SDK Programming Guide ("Guest Customization of Instant Clone
+// Virtual Machines") says that clone "assumes the identity of the source":
+// the guest's in-memory network identity (hostname, IP), which the source,
+// frozen, no longer uses on the network. The virtual NIC's MAC is the
+// clone's own, as for every instant clone; a MAC the spec sets is kept.
+func TestFrozenFirstCloneGetsNewMACs(t *testing.T) {
+	for _, tt := range []struct {
+		name   string
+		source string // of testSeed
+		frozen bool
+	}{
+		{"frozen", "/Lab/vm/golden/db-golden", true},
+		{"running", "/Lab/vm/golden/web-golden", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			seed := testSeed()
+			seed.Sources[0].Frozen = tt.frozen
+			seed.Sources[1].Frozen = tt.frozen
+			e := start(t, Options{Seed: seed})
+			src := e.vm(tt.source)
+			srcMACs := map[string]bool{}
+			for _, n := range nics(e.props(src.Reference())) {
+				srcMACs[n.MacAddress] = true
+			}
+			seen := map[string]string{}
+			for _, name := range []string{"first", "second"} {
+				for i, n := range nics(e.props(e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: name}))) {
+					switch {
+					case srcMACs[n.MacAddress]:
+						t.Errorf("clone %s NIC %d has the source's MAC %s, want a new generated one", name, i+1, n.MacAddress)
+					case seen[n.MacAddress] != "":
+						t.Errorf("clone %s NIC %d has MAC %s, as clone %s has", name, i+1, n.MacAddress, seen[n.MacAddress])
+					case n.AddressType != string(types.VirtualEthernetCardMacTypeGenerated):
+						t.Errorf("clone %s NIC %d address type %q, want generated", name, i+1, n.AddressType)
+					}
+					seen[n.MacAddress] = name
+				}
+			}
+			// A MAC the spec sets is the clone's, first clone or not.
+			nic := nics(e.props(src.Reference()))[0]
+			edit := *nic
+			edit.AddressType, edit.MacAddress = string(types.VirtualEthernetCardMacTypeManual), "00:50:56:3f:00:01"
+			spec := types.VirtualMachineInstantCloneSpec{Name: "manual", Location: types.VirtualMachineRelocateSpec{
+				DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{
+					Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: &types.VirtualVmxnet3{VirtualVmxnet: types.VirtualVmxnet{VirtualEthernetCard: edit}},
+				}}}}
+			if got := nics(e.props(e.mustClone(src, spec)))[0].MacAddress; got != "00:50:56:3f:00:01" {
+				t.Errorf("clone with a manual MAC has %s, want 00:50:56:3f:00:01", got)
+			}
+		})
 	}
 }
 
@@ -92,11 +123,18 @@ func TestSeedChainDepthAndFrozen(t *testing.T) {
 	}
 }
 
-// check runs VmProvisioningChecker.CheckInstantClone_Task on vm.
+// check runs VmProvisioningChecker.CheckInstantClone_Task on vm with a
+// spec that is fine for a healthy source.
 func (e *env) check(vm types.ManagedObjectReference) types.CheckResult {
 	e.t.Helper()
+	return e.checkSpec(vm, types.VirtualMachineInstantCloneSpec{Name: "check"})
+}
+
+// checkSpec runs VmProvisioningChecker.CheckInstantClone_Task on vm with spec.
+func (e *env) checkSpec(vm types.ManagedObjectReference, spec types.VirtualMachineInstantCloneSpec) types.CheckResult {
+	e.t.Helper()
 	res, err := methods.CheckInstantClone_Task(e.ctx, e.c, &types.CheckInstantClone_Task{
-		This: *e.c.ServiceContent.VmProvisioningChecker, Vm: vm, Spec: types.VirtualMachineInstantCloneSpec{Name: "check"}})
+		This: *e.c.ServiceContent.VmProvisioningChecker, Vm: vm, Spec: spec})
 	if err != nil {
 		e.t.Fatalf("CheckInstantClone_Task: %v", err)
 	}
@@ -121,7 +159,7 @@ func TestCheckInstantClone(t *testing.T) {
 	if r := e.check(web.Reference()); len(r.Error)+len(r.Warning) != 0 || r.Host == nil {
 		t.Errorf("a healthy source: errors %q, warnings %q, host %v", messages(r.Error), messages(r.Warning), r.Host)
 	}
-	if r := e.check(off.Reference()); !strings.Contains(messages(r.Error), "poweredOff") {
+	if r := e.check(off.Reference()); messages(r.Error) != "The attempted operation cannot be performed in the current state (Powered off)." {
 		t.Errorf("a powered-off source: errors %q", messages(r.Error))
 	}
 	fillChain(t, e.sim, db.Reference(), 150)

@@ -1,7 +1,11 @@
 package sim
 
 import (
+	"context"
+	"fmt"
 	"time"
+
+	"github.com/vmware/govmomi/find"
 
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
@@ -16,15 +20,66 @@ import (
 // guest scripts in plans/examples/guest do. Options.GuestNeverReady makes
 // the Nth instant clone's guest never come up.
 
+// A clone's guest is its source's: a clone of a source whose Tools do not
+// run (not installed, or not running when it was cloned) has no Tools
+// running either, and its guest never reports readiness. Seeded running
+// sources, and the running VMs of vcsim's default inventory, have Tools
+// running (SeedSource.NoTools leaves them out).
+
 // Guest keys of the contract between iclone-plan and the guest scripts.
 const (
 	GuestNameKey  = "guestinfo.iclone.name"
 	GuestReadyKey = "guestinfo.iclone.ready"
 )
 
-// bootGuest starts the guest model for clone n.
-func (s *Simulator) bootGuest(ctx *simulator.Context, clone *simulator.VirtualMachine, n int64) {
-	if s.opts.GuestNeverReady > 0 && int64(s.opts.GuestNeverReady) == n {
+// toolsRunning reports whether a guest's Tools run.
+func toolsRunning(g *types.GuestInfo) bool {
+	return g != nil && g.ToolsRunningStatus == string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)
+}
+
+// toolsChanges are the property changes of a guest whose Tools start.
+func toolsChanges() []types.PropertyChange {
+	return []types.PropertyChange{
+		{Name: "guest.toolsStatus", Val: types.VirtualMachineToolsStatusToolsOk},
+		{Name: "guest.toolsRunningStatus", Val: string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)},
+		{Name: "guest.toolsVersionStatus2", Val: string(types.VirtualMachineToolsVersionStatusGuestToolsCurrent)},
+		{Name: "summary.guest.toolsStatus", Val: types.VirtualMachineToolsStatusToolsOk},
+		{Name: "summary.guest.toolsRunningStatus", Val: string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)},
+	}
+}
+
+// startTools starts the Tools of the guest of the VM at path (a seeded
+// source).
+func (s *Simulator) startTools(ctx context.Context, finder *find.Finder, path string) error {
+	obj, err := finder.VirtualMachine(ctx, path)
+	if err != nil {
+		return fmt.Errorf("sim: seed: source %s: %w", path, err)
+	}
+	base := s.model.Service.Context
+	if vm, ok := base.Map.Get(obj.Reference()).(*simulator.VirtualMachine); ok {
+		base.WithLock(vm, func() { base.Update(vm, toolsChanges()) })
+	}
+	return nil
+}
+
+// startDefaultTools starts the Tools of the running VMs of vcsim's default
+// inventory.
+func (s *Simulator) startDefaultTools() {
+	base := s.model.Service.Context
+	for _, obj := range base.Map.All("VirtualMachine") {
+		vm := obj.(*simulator.VirtualMachine)
+		base.WithLock(vm, func() {
+			if vm.Runtime.PowerState == types.VirtualMachinePowerStatePoweredOn {
+				base.Update(vm, toolsChanges())
+			}
+		})
+	}
+}
+
+// bootGuest starts the guest model for clone n, whose source's Tools run
+// if tools.
+func (s *Simulator) bootGuest(ctx *simulator.Context, clone *simulator.VirtualMachine, n int64, tools bool) {
+	if !tools || s.opts.GuestNeverReady > 0 && int64(s.opts.GuestNeverReady) == n {
 		return
 	}
 	ready := func() {
@@ -32,10 +87,7 @@ func (s *Simulator) bootGuest(ctx *simulator.Context, clone *simulator.VirtualMa
 			if clone.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
 				return
 			}
-			changes := []types.PropertyChange{
-				{Name: "guest.toolsStatus", Val: types.VirtualMachineToolsStatusToolsOk},
-				{Name: "guest.toolsRunningStatus", Val: string(types.VirtualMachineToolsRunningStatusGuestToolsRunning)},
-			}
+			changes := toolsChanges()
 			var name string
 			for _, o := range clone.Config.ExtraConfig {
 				if ov := o.GetOptionValue(); ov.Key == GuestNameKey {

@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"path"
+	"strings"
 	"testing"
 	"time"
 
@@ -57,5 +59,40 @@ func TestGuestModel(t *testing.T) {
 	}
 	if _, ok := e.waitGuest(never, 2*time.Second); ok {
 		t.Errorf("the 3rd clone's guest came up; GuestNeverReady is 3")
+	}
+}
+
+// A clone's guest is its source's: clones of a source with Tools running
+// get Tools running; clones of a source without Tools have none, and
+// never answer in the ready key. (An instant clone resumes the source's
+// running guest: vSphere Web Services SDK Programming Guide, "Instant
+// Clone Virtual Machines".)
+func TestGuestToolsFollowSource(t *testing.T) {
+	seed := testSeed()
+	seed.Sources[1].NoTools = true // db-golden
+	e := start(t, Options{Seed: seed})
+	for _, tt := range []struct {
+		source string
+		want   types.VirtualMachineToolsRunningStatus
+		ready  string
+	}{
+		{"/Lab/vm/golden/web-golden", types.VirtualMachineToolsRunningStatusGuestToolsRunning, "c-web"},
+		{"/Lab/vm/golden/db-golden", types.VirtualMachineToolsRunningStatusGuestToolsNotRunning, ""},
+	} {
+		src := e.vm(tt.source)
+		if got := e.props(src.Reference(), "guest").Guest.ToolsRunningStatus; got != string(tt.want) {
+			t.Fatalf("source %s Tools %s, want %s", tt.source, got, tt.want)
+		}
+		name := "c-" + strings.TrimSuffix(path.Base(tt.source), "-golden")
+		// GuestReadyAfter is 0: the guest model has run when the task ends.
+		clone := e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: name,
+			Config: []types.BaseOptionValue{&types.OptionValue{Key: GuestNameKey, Value: name}}})
+		vm := e.props(clone, "guest", "config.extraConfig")
+		if vm.Guest.ToolsRunningStatus != string(tt.want) {
+			t.Errorf("clone of %s: Tools %s, want %s as its source's", tt.source, vm.Guest.ToolsRunningStatus, tt.want)
+		}
+		if got := extraConfig(vm)[GuestReadyKey]; got != tt.ready {
+			t.Errorf("clone of %s: ready key %q, want %q", tt.source, got, tt.ready)
+		}
 	}
 }

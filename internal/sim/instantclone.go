@@ -27,18 +27,20 @@ import (
 // source's chain has this many, instant clones of it fail (KB 67186).
 const MaxDeltaLevels = 255
 
-// cloneFault is a task fault with the message the task error carries.
+// cloneFault is the fault an instant clone task fails with. Its message is
+// vCenter's for the fault (faultMessage): what the clone refused is in the
+// fault's fields, as vCenter reports it (InvalidArgument.invalidProperty,
+// DuplicateName.name, InvalidPowerState.existingState).
 type cloneFault struct {
 	fault types.BaseMethodFault
-	msg   string
 }
 
-func failf(f types.BaseMethodFault, format string, args ...any) *cloneFault {
-	return &cloneFault{fault: f, msg: fmt.Sprintf(format, args...)}
-}
+func failf(f types.BaseMethodFault) *cloneFault { return &cloneFault{fault: f} }
 
-func invalidArgument(prop, format string, args ...any) *cloneFault {
-	return failf(&types.InvalidArgument{InvalidProperty: prop}, format, args...)
+// invalidArgument is InvalidArgument naming the spec's property at fault,
+// as vCenter's "A specified parameter was not correct: spec.location.pool".
+func invalidArgument(prop string) *cloneFault {
+	return failf(&types.InvalidArgument{InvalidProperty: prop})
 }
 
 // startInstantClone runs in the SOAP call, which holds the source VM's lock:
@@ -103,9 +105,6 @@ func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task
 	// Latency is counted from the task's start, so that a task runs for
 	// Latency when its work takes less.
 	res, f := s.instantClone(ctx, task, src, spec, n, started.Add(s.opts.Latency))
-	if f != nil {
-		f.msg = fmt.Sprintf("instant clone of %q to %q failed: %s", task.Info.EntityName, spec.Name, f.msg)
-	}
 
 	// Complete before releasing the slot, so a queued task never starts
 	// before the one it waited for has completed.
@@ -116,7 +115,7 @@ func (s *Simulator) runInstantClone(ctx *simulator.Context, task *simulator.Task
 		info.State, info.Result = types.TaskInfoStateSuccess, res
 		if f != nil {
 			info.State, info.Result = types.TaskInfoStateError, nil
-			info.Error = &types.LocalizedMethodFault{Fault: f.fault, LocalizedMessage: f.msg}
+			info.Error = &types.LocalizedMethodFault{Fault: f.fault, LocalizedMessage: faultMessage(f.fault)}
 		}
 		setTaskInfo(ctx, task, info)
 	})
@@ -166,9 +165,7 @@ type clonePlan struct {
 	connected map[int32]types.VirtualDeviceConnectInfo
 	config    types.VirtualMachineConfigSpec
 	event     types.VmEvent // of the source
-	// takeIdentity: the first clone of a frozen source keeps the source's
-	// generated MACs (see frozen.go).
-	takeIdentity bool
+	tools     bool          // the source's Tools run, so the clone's do
 }
 
 // instantClone does the work of one running task. It returns the clone's
@@ -196,7 +193,7 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 			DestFolder:   types.FolderEventArgument{Folder: p.folder.Self, EntityEventArgument: types.EntityEventArgument{Name: p.folder.Name}},
 			DestName:     p.name,
 			DestHost:     *p.event.Host,
-			Reason:       types.LocalizedMethodFault{Fault: f.fault, LocalizedMessage: f.msg},
+			Reason:       types.LocalizedMethodFault{Fault: f.fault, LocalizedMessage: faultMessage(f.fault)},
 		})
 		return nil, f
 	}
@@ -213,8 +210,7 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 	time.Sleep(s.opts.Stun)
 	ctx.WithLock(src, func() {
 		if st := src.Runtime.PowerState; st != types.VirtualMachinePowerStatePoweredOn {
-			f = failf(&types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: st},
-				"the source is %s; instant clone needs a powered-on (or frozen) source: power it on", st)
+			f = failf(&types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: st})
 			return
 		}
 		// A frozen source's chain does not grow: its delta stays empty.
@@ -246,10 +242,8 @@ func (s *Simulator) instantClone(ctx *simulator.Context, task *simulator.Task, s
 		sleepUntil(deadline)
 		return fail(s.injectedFault(n))
 	}
-	if f := s.powerOn(ctx, clone, p); f != nil {
-		return fail(f)
-	}
-	s.bootGuest(ctx, clone, n)
+	s.powerOn(ctx, clone, p)
+	s.bootGuest(ctx, clone, n, p.tools)
 
 	ev := s.vmEvent(ctx, clone)
 	s.postEvent(ctx, &types.VmClonedEvent{
@@ -288,160 +282,16 @@ func (s *Simulator) injectedFault(n int64) *cloneFault {
 		msg = fmt.Sprintf("injected failure of instant clone #%d (simulator option FailWhen)", n)
 	}
 	if s.opts.FailFault != nil {
-		return &cloneFault{fault: s.opts.FailFault, msg: msg}
+		return failf(s.opts.FailFault)
 	}
-	return failf(&types.SystemError{Reason: msg}, "%s", msg)
-}
-
-// prepare validates the spec against the source and works out the clone's
-// placement, devices and configuration.
-func (s *Simulator) prepare(ctx *simulator.Context, src *simulator.VirtualMachine, spec *types.VirtualMachineInstantCloneSpec) (*clonePlan, *cloneFault) {
-	p := &clonePlan{name: spec.Name, connected: make(map[int32]types.VirtualDeviceConnectInfo)}
-	var (
-		devices []types.BaseVirtualDevice
-		extra   []types.BaseOptionValue
-		cfg     types.VirtualMachineConfigInfo
-		pool    *types.ManagedObjectReference
-		vmx     object.DatastorePath
-		f       *cloneFault
-	)
-	ctx.WithLock(src, func() {
-		p.srcName = src.Name
-		if src.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn {
-			f = failf(&types.InvalidPowerState{RequestedState: types.VirtualMachinePowerStatePoweredOn, ExistingState: src.Runtime.PowerState},
-				"the source is %s; instant clone needs a powered-on (or frozen) source: power it on", src.Runtime.PowerState)
-			return
-		}
-		if src.Runtime.Host == nil {
-			f = failf(&types.InvalidState{}, "the source is on no host")
-			return
-		}
-		p.host = *src.Runtime.Host
-		pool = src.ResourcePool
-		cfg = *src.Config
-		vmx.FromString(src.Config.Files.VmPathName)
-		all := types.MustDeepCopy(types.ArrayOfVirtualDevice{VirtualDevice: src.Config.Hardware.Device})
-		devices = all.VirtualDevice
-		ex := types.MustDeepCopy(types.ArrayOfOptionValue{OptionValue: src.Config.ExtraConfig})
-		extra = ex.OptionValue
-		p.event = s.vmEvent(ctx, src)
-		p.takeIdentity = isFrozen(src)
-	})
-	if f != nil {
-		return nil, f
-	}
-	wrap := func(f *cloneFault) (*clonePlan, *cloneFault) { return nil, f }
-
-	if strings.TrimSpace(spec.Name) == "" {
-		return wrap(invalidArgument("spec.name", "the clone name is empty: set spec.name"))
-	}
-	if len(spec.Name) > 80 {
-		return wrap(invalidArgument("spec.name", "the clone name is longer than 80 characters"))
-	}
-	loc := spec.Location
-	switch {
-	case loc.Host != nil && *loc.Host != p.host:
-		return wrap(invalidArgument("spec.location.host", "an instant clone runs on its source's host %s; leave spec.location.host unset", p.host.Value))
-	case len(loc.Disk) > 0:
-		return wrap(invalidArgument("spec.location.disk", "instant clone does not support disk placement; leave spec.location.disk unset"))
-	case loc.DiskMoveType != "":
-		return wrap(invalidArgument("spec.location.diskMoveType", "instant clone does not support diskMoveType; leave it unset"))
-	case loc.Service != nil:
-		return wrap(invalidArgument("spec.location.service", "instant clone cannot cross vCenters; leave spec.location.service unset"))
-	}
-
-	dc := datacenterOf(ctx, src)
-	if dc == nil {
-		return wrap(failf(&types.InvalidState{}, "the source is not in a datacenter"))
-	}
-
-	// Folder: the spec's, else the datacenter's VM folder.
-	folderRef := dc.VmFolder
-	if loc.Folder != nil {
-		folderRef = *loc.Folder
-	}
-	folder, ok := ctx.Map.Get(folderRef).(*simulator.Folder)
-	if !ok || !slices.Contains(folder.ChildType, "VirtualMachine") {
-		return wrap(invalidArgument("spec.location.folder", "%s is not a VM folder", folderRef.Value))
-	}
-	if d := datacenterOf(ctx, folder); d == nil || d.Self != dc.Self {
-		return wrap(invalidArgument("spec.location.folder", "folder %q is not in the source's datacenter %q", folder.Name, dc.Name))
-	}
-	p.folder = folder
-
-	// Pool: the spec's, else the source's. It must belong to the compute
-	// resource of the source's host.
-	if loc.Pool != nil {
-		pool = loc.Pool
-	}
-	if pool == nil {
-		return wrap(invalidArgument("spec.location.pool", "the source has no resource pool; set spec.location.pool"))
-	}
-	if !poolServesHost(ctx, *pool, p.host) {
-		return wrap(invalidArgument("spec.location.pool", "resource pool %s is not on the source's host %s", pool.Value, p.host.Value))
-	}
-	p.pool = *pool
-
-	// Datastore: the spec's, else the source's. It must be mounted on the host.
-	p.datastore = vmx.Datastore
-	if loc.Datastore != nil {
-		ds, ok := ctx.Map.Get(*loc.Datastore).(*simulator.Datastore)
-		if !ok {
-			return wrap(invalidArgument("spec.location.datastore", "%s is not a datastore", loc.Datastore.Value))
-		}
-		p.datastore = ds.Name
-	}
-	if datastoreOnHost(ctx, p.datastore, p.host) == nil {
-		return wrap(invalidArgument("spec.location.datastore", "datastore %q is not mounted on the source's host", p.datastore))
-	}
-
-	// Devices: copies of the source's, with the allowed edits applied.
-	p.takeIdentity = p.takeIdentity && s.claimIdentity(src.Self)
-	if f := s.applyDeviceChanges(ctx, dc, devices, loc.DeviceChange, p); f != nil {
-		return wrap(f)
-	}
-	p.devices = devices
-
-	bios := spec.BiosUuid
-	if bios == "" {
-		bios = uuid.NewString()
-	} else if _, err := uuid.Parse(bios); err != nil {
-		return wrap(invalidArgument("spec.biosUuid", "%q is not a UUID (12345678-abcd-1234-cdef-123456789abc)", bios))
-	}
-
-	// spec.config is merged into the source's extraConfig.
-	for _, o := range spec.Config {
-		ov := o.GetOptionValue()
-		i := slices.IndexFunc(extra, func(e types.BaseOptionValue) bool { return e.GetOptionValue().Key == ov.Key })
-		if i >= 0 {
-			extra[i] = &types.OptionValue{Key: ov.Key, Value: ov.Value}
-		} else {
-			extra = append(extra, &types.OptionValue{Key: ov.Key, Value: ov.Value})
-		}
-	}
-
-	p.config = types.VirtualMachineConfigSpec{
-		Name:              spec.Name,
-		Version:           cfg.Version,
-		GuestId:           cfg.GuestId,
-		Annotation:        cfg.Annotation,
-		Firmware:          cfg.Firmware,
-		Uuid:              bios,
-		InstanceUuid:      uuid.NewString(),
-		NumCPUs:           cfg.Hardware.NumCPU,
-		NumCoresPerSocket: cfg.Hardware.NumCoresPerSocket,
-		MemoryMB:          int64(cfg.Hardware.MemoryMB),
-		ExtraConfig:       extra,
-		Files:             &types.VirtualMachineFileInfo{VmPathName: "[" + p.datastore + "]"},
-	}
-	return p, nil
+	return failf(&types.SystemError{Reason: msg})
 }
 
 var macRE = regexp.MustCompile(`^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$`)
 
 // applyDeviceChanges applies the spec's device changes to the copied devices.
 // Only edits of ethernet cards (MAC, backing, connection) and of file-backed
-// serial ports (file, connection) are allowed. Generated MACs of cards not
+// serial and parallel ports (file, connection) are allowed. Generated MACs of cards not
 // given a manual MAC are regenerated; manual MACs not edited are kept.
 func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Datacenter, devices []types.BaseVirtualDevice, changes []types.BaseVirtualDeviceConfigSpec, p *clonePlan) *cloneFault {
 	list := object.VirtualDeviceList(devices)
@@ -450,19 +300,19 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		spec := c.GetVirtualDeviceConfigSpec()
 		prop := fmt.Sprintf("spec.location.deviceChange[%d]", i)
 		if spec.Device == nil {
-			return invalidArgument(prop+".device", "device change %d has no device", i)
+			return invalidArgument(prop + ".device")
 		}
 		label := list.Name(spec.Device)
 		if spec.Operation != types.VirtualDeviceConfigSpecOperationEdit {
-			return invalidArgument(prop+".operation", "device change %d (%s) is an %q; instant clone allows only edits of network adapters and file-backed serial ports", i, label, spec.Operation)
+			return invalidArgument(prop + ".operation")
 		}
 		if spec.FileOperation != "" {
-			return invalidArgument(prop+".fileOperation", "device change %d (%s) has a file operation; instant clone allows none", i, label)
+			return invalidArgument(prop + ".fileOperation")
 		}
 		key := spec.Device.GetVirtualDevice().Key
 		old := list.FindByKey(key)
 		if old == nil {
-			return invalidArgument(prop+".device.key", "device change %d edits device key %d, which the source does not have", i, key)
+			return invalidArgument(prop + ".device.key")
 		}
 		label = list.Name(old)
 		od, nd := old.GetVirtualDevice(), spec.Device.GetVirtualDevice()
@@ -470,15 +320,15 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		case types.BaseVirtualEthernetCard:
 			n, ok := spec.Device.(types.BaseVirtualEthernetCard)
 			if !ok {
-				return invalidArgument(prop+".device", "device change %d changes the type of network adapter %s; only its MAC, network and connection may change", i, label)
+				return invalidArgument(prop + ".device")
 			}
 			oc, nc := o.GetVirtualEthernetCard(), n.GetVirtualEthernetCard()
 			if nc.AddressType == string(types.VirtualEthernetCardMacTypeManual) {
 				if !macRE.MatchString(nc.MacAddress) {
-					return invalidArgument(prop+".device.macAddress", "network adapter %s: %q is not a MAC address (xx:xx:xx:xx:xx:xx)", label, nc.MacAddress)
+					return invalidArgument(prop + ".device.macAddress")
 				}
 				if hw, _ := net.ParseMAC(nc.MacAddress); hw[0]&1 == 1 {
-					return invalidArgument(prop+".device.macAddress", "network adapter %s: %s is a multicast MAC address", label, nc.MacAddress)
+					return invalidArgument(prop + ".device.macAddress")
 				}
 				oc.AddressType = nc.AddressType
 				oc.MacAddress = strings.ToLower(nc.MacAddress)
@@ -487,37 +337,53 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 			if nd.Backing != nil {
 				if b, ok := nd.Backing.(*types.VirtualEthernetCardNetworkBackingInfo); ok {
 					if ctx.Map.FindByName(b.DeviceName, dc.Network) == nil {
-						return invalidArgument(prop+".device.backing", "network adapter %s: network %q does not exist in datacenter %q", label, b.DeviceName, dc.Name)
+						return invalidArgument(prop + ".device.backing")
 					}
 				}
 				od.Backing = nd.Backing
 			}
 		case *types.VirtualSerialPort:
 			if _, ok := spec.Device.(*types.VirtualSerialPort); !ok {
-				return invalidArgument(prop+".device", "device change %d changes the type of %s", i, label)
+				return invalidArgument(prop + ".device")
 			}
 			if _, ok := od.Backing.(*types.VirtualSerialPortFileBackingInfo); !ok {
-				return invalidArgument(prop+".device", "%s is not file-backed; instant clone edits only file-backed serial ports", label)
+				return invalidArgument(prop + ".device")
 			}
 			if nd.Backing != nil {
 				b, ok := nd.Backing.(*types.VirtualSerialPortFileBackingInfo)
 				if !ok {
-					return invalidArgument(prop+".device.backing", "%s: the new backing must be a file", label)
+					return invalidArgument(prop + ".device.backing")
 				}
-				var dp object.DatastorePath
-				if !dp.FromString(b.FileName) || dp.Path == "" {
-					return invalidArgument(prop+".device.backing.fileName", "%s: %q is not a datastore path ([datastore] path)", label, b.FileName)
-				}
-				if datastoreOnHost(ctx, dp.Datastore, p.host) == nil {
-					return failf(&types.InvalidDatastorePath{InvalidDatastore: types.InvalidDatastore{Name: dp.Datastore}, DatastorePath: b.FileName},
-						"%s: datastore %q of %q is not mounted on the source's host", label, dp.Datastore, b.FileName)
+				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
+					return f
 				}
 				od.Backing = &types.VirtualSerialPortFileBackingInfo{
 					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: b.FileName},
 				}
 			}
+		case *types.VirtualParallelPort:
+			// The InstantCloneSpec reference allows edits of "filebacked
+			// Serial/Parallel ports" alike.
+			if _, ok := spec.Device.(*types.VirtualParallelPort); !ok {
+				return invalidArgument(prop + ".device")
+			}
+			if _, ok := od.Backing.(*types.VirtualParallelPortFileBackingInfo); !ok {
+				return invalidArgument(prop + ".device")
+			}
+			if nd.Backing != nil {
+				b, ok := nd.Backing.(*types.VirtualParallelPortFileBackingInfo)
+				if !ok {
+					return invalidArgument(prop + ".device.backing")
+				}
+				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
+					return f
+				}
+				od.Backing = &types.VirtualParallelPortFileBackingInfo{
+					VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: b.FileName},
+				}
+			}
 		default:
-			return invalidArgument(prop+".device", "device change %d edits %s; instant clone allows only edits of network adapters and file-backed serial ports", i, label)
+			return invalidArgument(prop + ".device")
 		}
 		if nd.Connectable != nil {
 			c := *nd.Connectable
@@ -536,11 +402,23 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		}
 		if nic, ok := d.(types.BaseVirtualEthernetCard); ok && !edited[vd.Key] {
 			c := nic.GetVirtualEthernetCard()
-			if c.AddressType != string(types.VirtualEthernetCardMacTypeManual) && !p.takeIdentity {
+			if c.AddressType != string(types.VirtualEthernetCardMacTypeManual) {
 				c.AddressType = string(types.VirtualEthernetCardMacTypeGenerated)
 				c.MacAddress = s.NewMAC()
 			}
 		}
+	}
+	return nil
+}
+
+// checkPortFile checks the file a serial or parallel port edit names.
+func (s *Simulator) checkPortFile(ctx *simulator.Context, p *clonePlan, label, file, prop string) *cloneFault {
+	var dp object.DatastorePath
+	if !dp.FromString(file) || dp.Path == "" {
+		return invalidArgument(prop + ".device.backing.fileName")
+	}
+	if datastoreOnHost(ctx, dp.Datastore, p.host) == nil {
+		return failf(&types.InvalidDatastorePath{InvalidDatastore: types.InvalidDatastore{Name: dp.Datastore}, DatastorePath: file})
 	}
 	return nil
 }
@@ -560,16 +438,11 @@ func (s *Simulator) NewMAC() string {
 // creates a VM in it, and waiting for it under namesMu would make the
 // clones of every folder wait for the slowest one.
 func (s *Simulator) reserveName(ctx *simulator.Context, p *clonePlan) (func(), *cloneFault) {
-	dup := func(obj types.ManagedObjectReference) *cloneFault {
-		return failf(&types.DuplicateName{Name: p.name, Object: obj},
-			"folder %q already has an object named %q; choose another name or remove that object",
-			p.folder.Name, p.name)
-	}
 	s.namesMu.Lock()
 	inflight := s.names[p.folder.Self]
 	if inflight[p.name] {
 		s.namesMu.Unlock()
-		return nil, dup(p.folder.Self)
+		return nil, failf(&types.DuplicateName{Name: p.name, Object: p.folder.Self})
 	}
 	if inflight == nil {
 		inflight = make(map[string]bool)
@@ -585,9 +458,24 @@ func (s *Simulator) reserveName(ctx *simulator.Context, p *clonePlan) (func(), *
 
 	if taken := findChild(ctx, p.folder, p.name); taken != nil {
 		release()
-		return nil, dup(taken.Reference())
+		return nil, failf(&types.DuplicateName{Name: p.name, Object: taken.Reference()})
 	}
 	return release, nil
+}
+
+// nameTaken is reserveName's check without the reservation, for
+// CheckInstantClone_Task.
+func (s *Simulator) nameTaken(ctx *simulator.Context, p *clonePlan) *cloneFault {
+	s.namesMu.Lock()
+	inflight := s.names[p.folder.Self][p.name]
+	s.namesMu.Unlock()
+	if inflight {
+		return failf(&types.DuplicateName{Name: p.name, Object: p.folder.Self})
+	}
+	if taken := findChild(ctx, p.folder, p.name); taken != nil {
+		return failf(&types.DuplicateName{Name: p.name, Object: taken.Reference()})
+	}
+	return nil
 }
 
 // findChild returns the child of folder named name, if any. vcsim's
@@ -628,25 +516,28 @@ func (s *Simulator) addDeltas(ctx *simulator.Context, src *simulator.VirtualMach
 		}
 		b, ok := disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo)
 		if !ok {
-			return created, failf(&types.NotSupported{}, "disk %d of the source has a %T; the simulator clones only flat disks", disk.Key, disk.Backing)
+			return created, failf(&types.NotSupported{})
 		}
 		levels := 0
 		for x := b.Parent; x != nil; x = x.Parent {
 			levels++
 		}
 		if levels >= MaxDeltaLevels {
-			msg := fmt.Sprintf("disk %s of the source already has %d delta disks, the most a chain may have; consolidate or freeze the source, or clone from another source (KB 67186)", b.FileName, levels)
-			return created, &cloneFault{msg: msg, fault: &types.SystemError{
+			// The fault of KB 67186: a SystemError "Launch failure" caused
+			// by a GenericVmConfigFault "Unable to prepare migration.".
+			const prep = "Unable to prepare migration."
+			cause := &types.GenericVmConfigFault{Reason: prep}
+			cause.FaultMessage = []types.LocalizableMessage{{Key: "msg.migrate.prepare.failed", Message: prep}}
+			return created, failf(&types.SystemError{
 				RuntimeFault: types.RuntimeFault{MethodFault: types.MethodFault{
-					FaultCause:   &types.LocalizedMethodFault{Fault: &types.GenericVmConfigFault{Reason: msg}, LocalizedMessage: msg},
-					FaultMessage: []types.LocalizableMessage{{Key: "msg.migrate.prepare.failed", Message: "Unable to prepare migration."}},
+					FaultCause: &types.LocalizedMethodFault{Fault: cause, LocalizedMessage: prep},
 				}},
 				Reason: "Launch failure",
-			}}
+			})
 		}
 
-		// The clone's disk: a new delta in the clone's directory (vcsim
-		// names it when the path is empty) whose parent is the source's top.
+		// The clone's disk: a new delta in the clone's directory (named
+		// by createClone) whose parent is the source's top.
 		for _, cd := range p.devices {
 			if cd.GetVirtualDevice().Key != disk.Key {
 				continue
@@ -666,7 +557,7 @@ func (s *Simulator) addDeltas(ctx *simulator.Context, src *simulator.VirtualMach
 		name := deltaName(b.FileName, levels+1)
 		if err := s.writeDelta(ctx, b.FileName, name); err != nil {
 			s.deleteDisks(ctx, created)
-			return nil, failf(&types.CannotCreateFile{FileFault: types.FileFault{File: name}}, "cannot create delta disk %s: %v", name, err)
+			return nil, failf(&types.CannotCreateFile{FileFault: types.FileFault{File: name}})
 		}
 		created = append(created, name)
 		parent := *b
@@ -778,18 +669,39 @@ func (s *Simulator) deleteDisks(ctx *simulator.Context, names []string) {
 // createClone creates the clone VM, powered off, through vcsim's own
 // CreateVM_Task so it is a real simulator VM.
 func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulator.VirtualMachine, *cloneFault) {
+	// The clone's files go into a directory of its own (see files.go).
+	dir, err := s.makeVMDir(ctx, p.datastore, p.name)
+	if err != nil {
+		return nil, failf(&types.CannotCreateFile{FileFault: types.FileFault{File: "[" + p.datastore + "] " + p.name}})
+	}
 	defaults := object.VirtualDeviceList(esx.VirtualDevice)
 	config := p.config
+	config.Files = &types.VirtualMachineFileInfo{VmPathName: dir + "/" + p.name + ".vmx"}
+	ndisks := 0
 	for _, d := range p.devices {
 		if defaults.Find(object.VirtualDeviceList(p.devices).Name(d)) != nil {
 			continue // CreateVM_Task adds the default devices itself
 		}
 		spec := &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationAdd, Device: d}
-		if _, ok := d.(*types.VirtualDisk); ok {
+		if disk, ok := d.(*types.VirtualDisk); ok {
 			spec.FileOperation = types.VirtualDeviceConfigSpecFileOperationCreate
+			name := p.name + ".vmdk"
+			if ndisks > 0 {
+				name = fmt.Sprintf("%s_%d.vmdk", p.name, ndisks)
+			}
+			ndisks++
+			disk.Backing.(*types.VirtualDiskFlatVer2BackingInfo).FileName = dir + "/" + name
 		}
 		config.DeviceChange = append(config.DeviceChange, spec)
 	}
+	created := false
+	defer func() {
+		if !created {
+			if local, err := localPath(ctx, dir); err == nil {
+				_ = os.RemoveAll(local)
+			}
+		}
+	}()
 
 	sub := *ctx // each vcsim task gets its own locking identity
 	unlock := lockCreateVM(ctx)
@@ -807,7 +719,7 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	body := res.(*methods.CreateVM_TaskBody)
 	if body.Fault_ != nil {
 		unlock()
-		return nil, failf(body.Fault_.VimFault().(types.BaseMethodFault), "creating the clone VM: %s", body.Fault_.String)
+		return nil, failf(body.Fault_.VimFault().(types.BaseMethodFault))
 	}
 	t := ctx.Map.Get(body.Res.Returnval).(*simulator.Task)
 	s.waitTask(ctx, t)
@@ -815,28 +727,22 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	var info types.TaskInfo
 	ctx.WithLock(t, func() { info = t.Info })
 	if info.Error != nil {
-		return nil, failf(info.Error.Fault, "creating the clone VM: %s", info.Error.LocalizedMessage)
+		return nil, failf(info.Error.Fault)
 	}
-	return ctx.Map.Get(info.Result.(types.ManagedObjectReference)).(*simulator.VirtualMachine), nil
+	created = true
+	clone := ctx.Map.Get(info.Result.(types.ManagedObjectReference)).(*simulator.VirtualMachine)
+	ctx.WithLock(clone, func() { s.chains.add(clone.Self, clone.Config.Hardware.Device) })
+	return clone, nil
 }
 
-// powerOn powers the clone on and restores the connection state its NICs
-// and serial ports had in the source (or were given by the spec): an instant
-// clone resumes the source's running state rather than booting.
-func (s *Simulator) powerOn(ctx *simulator.Context, clone *simulator.VirtualMachine, p *clonePlan) *cloneFault {
-	sub := *ctx
-	res := clone.PowerOnVMTask(&sub, &types.PowerOnVM_Task{This: clone.Self})
-	body := res.(*methods.PowerOnVM_TaskBody)
-	if body.Fault_ != nil {
-		return failf(body.Fault_.VimFault().(types.BaseMethodFault), "powering the clone on: %s", body.Fault_.String)
-	}
-	t := ctx.Map.Get(body.Res.Returnval).(*simulator.Task)
-	s.waitTask(ctx, t)
-	var info types.TaskInfo
-	ctx.WithLock(t, func() { info = t.Info })
-	if info.Error != nil {
-		return failf(info.Error.Fault, "powering the clone on: %s", info.Error.LocalizedMessage)
-	}
+// powerOn powers the clone on with the connection state its NICs and
+// serial and parallel ports had in the source (or were given by the spec):
+// an instant clone resumes the source's running state rather than booting.
+// It sets the power state itself rather than run vcsim's PowerOnVM_Task,
+// which would log VmStartingEvent and VmPoweredOnEvent for a power-on that
+// never happened: the clone's events are VmBeingClonedEvent and
+// VmClonedEvent (instantClone posts them).
+func (s *Simulator) powerOn(ctx *simulator.Context, clone *simulator.VirtualMachine, p *clonePlan) {
 	ctx.WithLock(clone, func() {
 		devices := types.MustDeepCopy(types.ArrayOfVirtualDevice{VirtualDevice: clone.Config.Hardware.Device}).VirtualDevice
 		for _, d := range devices {
@@ -846,9 +752,15 @@ func (s *Simulator) powerOn(ctx *simulator.Context, clone *simulator.VirtualMach
 				vd.Connectable.StartConnected = c.StartConnected
 			}
 		}
+		now := time.Now()
+		ctx.Update(clone, []types.PropertyChange{
+			{Name: "runtime.powerState", Val: types.VirtualMachinePowerStatePoweredOn},
+			{Name: "summary.runtime.powerState", Val: types.VirtualMachinePowerStatePoweredOn},
+			{Name: "runtime.bootTime", Val: now},
+			{Name: "summary.runtime.bootTime", Val: now},
+		})
 		setDevices(ctx, clone, devices)
 	})
-	return nil
 }
 
 func (s *Simulator) postEvent(ctx *simulator.Context, ev types.BaseEvent) {

@@ -268,24 +268,41 @@ func TestInstantCloneFaults(t *testing.T) {
 		return []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "edit", Device: d}}
 	}
 
+	// Each fault carries vCenter's own message: the texts as vCenter's
+	// clients print them (InvalidPowerState: vmware/vic#1049,
+	// fog/fog-vsphere#287; DuplicateName: ansible/ansible#69185;
+	// InvalidArgument: vmware/pyvmomi-community-samples#698).
+	const param = "A specified parameter was not correct: "
 	tests := []struct {
 		name string
 		src  string
 		spec types.VirtualMachineInstantCloneSpec
 		want types.BaseMethodFault
+		msg  string
 	}{
-		{"powered-off source", "/Lab/vm/golden/off-golden", types.VirtualMachineInstantCloneSpec{Name: "x1"}, &types.InvalidPowerState{}},
-		{"name taken in folder", "", types.VirtualMachineInstantCloneSpec{Name: "db-golden", Location: types.VirtualMachineRelocateSpec{Folder: ref(e.folder("/Lab/vm/golden"))}}, &types.DuplicateName{}},
-		{"empty name", "", types.VirtualMachineInstantCloneSpec{}, &types.InvalidArgument{}},
-		{"add a NIC", "", types.VirtualMachineInstantCloneSpec{Name: "x2", Location: types.VirtualMachineRelocateSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "add", Device: &newNIC}}}}, &types.InvalidArgument{}},
-		{"remove a NIC", "", types.VirtualMachineInstantCloneSpec{Name: "x3", Location: types.VirtualMachineRelocateSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "remove", Device: nic}}}}, &types.InvalidArgument{}},
-		{"edit a disk", "", types.VirtualMachineInstantCloneSpec{Name: "x4", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(disk)}}, &types.InvalidArgument{}},
-		{"edit an unknown device", "", types.VirtualMachineInstantCloneSpec{Name: "x5", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&unknown)}}, &types.InvalidArgument{}},
-		{"serial port to a URI", "", types.VirtualMachineInstantCloneSpec{Name: "x6", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&uriPort)}}, &types.InvalidArgument{}},
-		{"missing network", "", types.VirtualMachineInstantCloneSpec{Name: "x7", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&badNet)}}, &types.InvalidArgument{}},
-		{"multicast MAC", "", types.VirtualMachineInstantCloneSpec{Name: "x8", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&badMAC)}}, &types.InvalidArgument{}},
-		{"another host", "", types.VirtualMachineInstantCloneSpec{Name: "x9", Location: types.VirtualMachineRelocateSpec{Host: otherHost}}, &types.InvalidArgument{}},
-		{"bad BIOS UUID", "", types.VirtualMachineInstantCloneSpec{Name: "x10", BiosUuid: "not-a-uuid"}, &types.InvalidArgument{}},
+		{"powered-off source", "/Lab/vm/golden/off-golden", types.VirtualMachineInstantCloneSpec{Name: "x1"}, &types.InvalidPowerState{},
+			"The attempted operation cannot be performed in the current state (Powered off)."},
+		{"name taken in folder", "", types.VirtualMachineInstantCloneSpec{Name: "db-golden", Location: types.VirtualMachineRelocateSpec{Folder: ref(e.folder("/Lab/vm/golden"))}}, &types.DuplicateName{},
+			"The name 'db-golden' already exists."},
+		{"empty name", "", types.VirtualMachineInstantCloneSpec{}, &types.InvalidArgument{}, param + "spec.name"},
+		{"add a NIC", "", types.VirtualMachineInstantCloneSpec{Name: "x2", Location: types.VirtualMachineRelocateSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "add", Device: &newNIC}}}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].operation"},
+		{"remove a NIC", "", types.VirtualMachineInstantCloneSpec{Name: "x3", Location: types.VirtualMachineRelocateSpec{DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "remove", Device: nic}}}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].operation"},
+		{"edit a disk", "", types.VirtualMachineInstantCloneSpec{Name: "x4", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(disk)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device"},
+		{"edit an unknown device", "", types.VirtualMachineInstantCloneSpec{Name: "x5", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&unknown)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device.key"},
+		{"serial port to a URI", "", types.VirtualMachineInstantCloneSpec{Name: "x6", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&uriPort)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device.backing"},
+		{"missing network", "", types.VirtualMachineInstantCloneSpec{Name: "x7", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&badNet)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device.backing"},
+		{"multicast MAC", "", types.VirtualMachineInstantCloneSpec{Name: "x8", Location: types.VirtualMachineRelocateSpec{DeviceChange: edit(&badMAC)}}, &types.InvalidArgument{},
+			param + "spec.location.deviceChange[0].device.macAddress"},
+		{"another host", "", types.VirtualMachineInstantCloneSpec{Name: "x9", Location: types.VirtualMachineRelocateSpec{Host: otherHost}}, &types.InvalidArgument{},
+			param + "spec.location.host"},
+		{"bad BIOS UUID", "", types.VirtualMachineInstantCloneSpec{Name: "x10", BiosUuid: "not-a-uuid"}, &types.InvalidArgument{},
+			param + "spec.biosUuid"},
 	}
 	vmsBefore := countVMs(t, e)
 	for _, tt := range tests {
@@ -301,8 +318,18 @@ func TestInstantCloneFaults(t *testing.T) {
 			if fmt.Sprintf("%T", info.Error.Fault) != fmt.Sprintf("%T", tt.want) {
 				t.Errorf("fault %T (%s), want %T", info.Error.Fault, info.Error.LocalizedMessage, tt.want)
 			}
-			if !strings.Contains(info.Error.LocalizedMessage, "instant clone of") {
-				t.Errorf("message %q does not name the source", info.Error.LocalizedMessage)
+			if info.Error.LocalizedMessage != tt.msg {
+				t.Errorf("message %q, want vCenter's %q", info.Error.LocalizedMessage, tt.msg)
+			}
+			// CheckInstantClone_Task never passes what the clone refuses:
+			// it reports the same fault.
+			r := e.checkSpec(e.vm(p).Reference(), tt.spec)
+			found := false
+			for _, f := range r.Error {
+				found = found || (fmt.Sprintf("%T", f.Fault) == fmt.Sprintf("%T", tt.want) && f.LocalizedMessage == tt.msg)
+			}
+			if !found {
+				t.Errorf("CheckInstantClone_Task errors %q, want %q among them", messages(r.Error), tt.msg)
 			}
 		})
 	}
@@ -378,9 +405,16 @@ func TestDeltaChainLimit(t *testing.T) {
 		t.Errorf("clone's chain has %d deltas, want %d", n, MaxDeltaLevels)
 	}
 	info := e.clone(src, types.VirtualMachineInstantCloneSpec{Name: "one-too-many"})
+	// KB 67186: SystemError "Launch failure", caused by a
+	// GenericVmConfigFault "Unable to prepare migration.".
 	f, ok := faultOf(info).(*types.SystemError)
-	if !ok || f.Reason != "Launch failure" || !strings.Contains(info.Error.LocalizedMessage, "255") {
-		t.Fatalf("fault %T %v, want SystemError (Launch failure) about the 255-delta limit", faultOf(info), info.Error)
+	if !ok || f.Reason != "Launch failure" || info.Error.LocalizedMessage != "A general system error occurred: Launch failure" {
+		t.Fatalf("fault %T %v, want SystemError (Launch failure)", faultOf(info), info.Error)
+	}
+	if c := f.FaultCause; c == nil || c.LocalizedMessage != "Unable to prepare migration." {
+		t.Errorf("fault cause %+v, want GenericVmConfigFault \"Unable to prepare migration.\"", c)
+	} else if g, ok := c.Fault.(*types.GenericVmConfigFault); !ok || len(g.FaultMessage) != 1 || g.FaultMessage[0].Key != "msg.migrate.prepare.failed" {
+		t.Errorf("fault cause %T %+v, want a GenericVmConfigFault with message msg.migrate.prepare.failed", c.Fault, c.Fault)
 	}
 	if n := len(chain(disks(e.props(src.Reference()))[0])) - 1; n != MaxDeltaLevels {
 		t.Errorf("source chain has %d deltas after the failure, want %d", n, MaxDeltaLevels)
@@ -420,5 +454,109 @@ func TestSourceLayoutCatchesUp(t *testing.T) {
 			t.Fatalf("the source's layoutEx still lacks its top delta %s after %s: %v", top, refreshDelay+5*time.Second, files)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// File-backed parallel ports are edited like serial ones: the
+// VirtualMachineInstantCloneSpec reference (location) allows "edits of
+// VirtualEthernetCard and filebacked Serial/Parallel ports".
+func TestInstantCloneParallelPort(t *testing.T) {
+	seed := testSeed()
+	seed.Sources[0].ParallelPorts = 1
+	e := start(t, Options{Seed: seed})
+	src := e.vm("/Lab/vm/golden/web-golden")
+	ports := object.VirtualDeviceList(e.props(src.Reference()).Config.Hardware.Device).SelectByType((*types.VirtualParallelPort)(nil))
+	if len(ports) != 1 || ports[0].GetVirtualDevice().Key != 10000 {
+		t.Fatalf("seeded source parallel ports %v, want one keyed 10000", ports)
+	}
+	file := func(name string) types.BaseVirtualDeviceBackingInfo {
+		return &types.VirtualParallelPortFileBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: name}}
+	}
+	for _, tt := range []struct {
+		name    string
+		backing types.BaseVirtualDeviceBackingInfo
+		want    string // the clone's port file, or "" for InvalidArgument
+	}{
+		{"file", file("[datastore1] parallel/p1.log"), "[datastore1] parallel/p1.log"},
+		{"device", &types.VirtualParallelPortDeviceBackingInfo{VirtualDeviceDeviceBackingInfo: types.VirtualDeviceDeviceBackingInfo{DeviceName: "/dev/lp0"}}, ""},
+		{"not-a-path", file("p1.log"), ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			port := *ports[0].(*types.VirtualParallelPort)
+			port.Backing = tt.backing
+			port.Connectable = &types.VirtualDeviceConnectInfo{Connected: false, StartConnected: false}
+			info := e.clone(src, types.VirtualMachineInstantCloneSpec{Name: "par-" + tt.name, Location: types.VirtualMachineRelocateSpec{
+				DeviceChange: []types.BaseVirtualDeviceConfigSpec{&types.VirtualDeviceConfigSpec{Operation: "edit", Device: &port}},
+			}})
+			if tt.want == "" {
+				if _, ok := faultOf(info).(*types.InvalidArgument); !ok {
+					t.Fatalf("fault %T (%v), want InvalidArgument", faultOf(info), info.Error)
+				}
+				return
+			}
+			if info.Error != nil {
+				t.Fatalf("clone: %s", info.Error.LocalizedMessage)
+			}
+			got := object.VirtualDeviceList(e.props(info.Result.(types.ManagedObjectReference)).Config.Hardware.Device).SelectByType((*types.VirtualParallelPort)(nil))
+			if len(got) != 1 {
+				t.Fatalf("clone parallel ports %v, want one", got)
+			}
+			b, ok := got[0].GetVirtualDevice().Backing.(*types.VirtualParallelPortFileBackingInfo)
+			if !ok || b.FileName != tt.want {
+				t.Errorf("clone parallel port backing %#v, want file %s", got[0].GetVirtualDevice().Backing, tt.want)
+			}
+			if c := got[0].GetVirtualDevice().Connectable; c == nil || c.Connected {
+				t.Errorf("clone parallel port connection %+v, want disconnected as edited", c)
+			}
+		})
+	}
+}
+
+// An instant clone logs the clone events (VmBeingClonedEvent on the
+// source, VmClonedEvent on the clone, naming its source; the API
+// reference's VmCloneEvent family), not the events of a power-on: the
+// clone resumes its source's running state, it never boots.
+func TestInstantCloneEvents(t *testing.T) {
+	e := start(t, Options{Seed: testSeed()})
+	src := e.vm("/Lab/vm/golden/web-golden")
+	clone := e.mustClone(src, types.VirtualMachineInstantCloneSpec{Name: "evented"})
+	kinds := func(ref types.ManagedObjectReference) []string {
+		events, err := event.NewManager(e.c).QueryEvents(e.ctx, types.EventFilterSpec{
+			Entity: &types.EventFilterSpecByEntity{Entity: ref, Recursion: types.EventFilterSpecRecursionOptionSelf},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, ev := range events {
+			switch ev := ev.(type) {
+			case *types.VmBeingClonedEvent:
+				if ev.DestName != "evented" {
+					continue // a clone of another name
+				}
+			case *types.VmClonedEvent:
+				if ev.SourceVm.Vm != src.Reference() {
+					t.Errorf("VmClonedEvent names source %s, want %s", ev.SourceVm.Vm, src.Reference())
+				}
+			}
+			out = append(out, fmt.Sprintf("%T", ev)[len("*types."):])
+		}
+		return out
+	}
+	if got := kinds(src.Reference()); !slices.Contains(got, "VmBeingClonedEvent") {
+		t.Errorf("source events %v, want a VmBeingClonedEvent for the clone", got)
+	}
+	got := kinds(clone)
+	if !slices.Contains(got, "VmClonedEvent") {
+		t.Errorf("clone events %v, want VmClonedEvent", got)
+	}
+	for _, never := range []string{"VmStartingEvent", "VmPoweredOnEvent"} {
+		if slices.Contains(got, never) {
+			t.Errorf("clone events %v include %s, of a power-on that never happened", got, never)
+		}
+	}
+	// The clone is powered on all the same, with a boot time.
+	if vm := e.props(clone, "runtime"); vm.Runtime.PowerState != types.VirtualMachinePowerStatePoweredOn || vm.Runtime.BootTime == nil {
+		t.Errorf("clone power state %s, boot time %v; want poweredOn with a boot time", vm.Runtime.PowerState, vm.Runtime.BootTime)
 	}
 }

@@ -56,11 +56,18 @@ type SeedSource struct {
 	NICs []SeedNIC
 	// SerialPorts is how many file-backed serial ports the VM has.
 	SerialPorts int
+	// ParallelPorts is how many file-backed parallel ports the VM has
+	// (keyed 10000+ and labelled "Parallel port N", as vSphere does).
+	ParallelPorts int
 	// Datastores are datastores the plan's serial-port files name; they
 	// are created.
 	Datastores []string
 	// PoweredOff leaves the VM powered off (for testing InvalidPowerState).
 	PoweredOff bool
+	// NoTools leaves VMware Tools out of the VM's guest: its clones have
+	// no Tools either (and never report readiness). Other running sources
+	// have Tools running, as a golden VM's guest does.
+	NoTools bool
 	// Frozen freezes the VM (runtime.instantCloneFrozen), as
 	// vmware-rpctool "instantclone.freeze" in the guest would.
 	Frozen bool
@@ -307,6 +314,16 @@ func (s *Simulator) createSource(ctx context.Context, c *vim25.Client, finder *f
 		serialDS = src.Datastores[0]
 	}
 	devices := s.sourceDevices(name, nics, src.SerialPorts, serialDS)
+	for i := 1; i <= src.ParallelPorts; i++ {
+		port := &types.VirtualParallelPort{}
+		port.Key = int32(10000 + i - 1)
+		port.Backing = &types.VirtualParallelPortFileBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{
+			FileName: fmt.Sprintf("[%s] %s/parallel%d.log", serialDS, name, i),
+		}}
+		port.Connectable = &types.VirtualDeviceConnectInfo{StartConnected: true, Connected: true}
+		port.DeviceInfo = &types.Description{Label: fmt.Sprintf("Parallel port %d", i)}
+		devices = append(devices, port)
+	}
 	config := types.VirtualMachineConfigSpec{
 		Name:     name,
 		GuestId:  string(types.VirtualMachineGuestOsIdentifierOtherLinux64Guest),
@@ -322,6 +339,11 @@ func (s *Simulator) createSource(ctx context.Context, c *vim25.Client, finder *f
 	}
 	if err := s.createVM(ctx, c, folder, inv.pool, host, config, !src.PoweredOff); err != nil {
 		return err
+	}
+	if !src.PoweredOff && !src.NoTools {
+		if err := s.startTools(ctx, finder, src.Path); err != nil {
+			return err
+		}
 	}
 	return s.shapeSource(ctx, finder, src)
 }

@@ -11,8 +11,9 @@
 //     name taken in the folder, or being cloned to, fails with DuplicateName;
 //   - devices are copied; only edits of network adapters (MAC with
 //     addressType manual, backing, connection) and of file-backed serial
-//     ports are allowed, anything else fails with InvalidArgument; generated
+//     and parallel ports are allowed, anything else fails with InvalidArgument; generated
 //     MACs not given a manual one are regenerated (00:50:56:80-bf:xx:xx),
+//     also for a frozen source's first clone (see frozen.go),
 //     manual ones not edited are kept;
 //   - spec.config is merged into the source's extraConfig; the BIOS UUID is
 //     spec.biosUuid or new; the instance UUID is new;
@@ -29,7 +30,8 @@
 // InstantClone_Task too. The zero Options serve vcsim's default VPX
 // inventory; a Seed creates what a plan names instead: seeded source NICs
 // are keyed 4000+ and labelled "Network adapter N", serial ports keyed 9000+
-// and labelled "Serial port N", as the vSphere client numbers them.
+// and labelled "Serial port N", parallel ports keyed 10000+ and labelled
+// "Parallel port N", as the vSphere client numbers them.
 package sim
 
 import (
@@ -115,6 +117,13 @@ type Options struct {
 	// GuestNeverReady makes the guest of the GuestNeverReady-th instant
 	// clone (1-based, as FailClone counts) never come up. 0 disables.
 	GuestNeverReady int
+	// DenyPrivileges takes privileges from the user: each is a privilege
+	// ID, "PRIV" (denied everywhere) or "PRIV@PATH" (denied on the
+	// inventory object at PATH and below it), e.g.
+	// "VirtualMachine.Provisioning.Clone@/Lab/vm/golden". The
+	// AuthorizationManager reports them missing and every method that
+	// needs one fails with NoPermission (see deny.go).
+	DenyPrivileges []string
 	// ChainDepth starts every seeded source's disks at that many delta
 	// levels (see SeedSource.ChainDepth), to test the 255-level limit
 	// without hundreds of clones.
@@ -157,11 +166,12 @@ type Simulator struct {
 	background sync.WaitGroup
 	fileOps    fileOps       // race builds: vcsim's file deletions in flight
 	closing    chan struct{} // closed by Close
-
-	frozenMu      sync.Mutex
-	identityTaken map[types.ManagedObjectReference]bool // frozen sources whose first clone exists
+	chains     chains        // which disk files clones chain to (see files.go)
 
 	outage outage // Pause and Resume
+
+	denials []denial                     // Options.DenyPrivileges, resolved; read-only once started
+	root    types.ManagedObjectReference // the root folder, where Global privileges are held
 
 	closeOnce sync.Once
 }
@@ -208,6 +218,7 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		closing:    make(chan struct{}),
 	}
 	s.fileOps.init()
+	s.chains.init()
 
 	m := simulator.VPX()
 	if opts.Seed != nil {
@@ -252,13 +263,19 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		if err := s.seed(ctx, c, opts.Seed); err != nil {
 			return nil, err
 		}
+	} else {
+		s.startDefaultTools()
 	}
 	if opts.VMs > 0 {
 		if err := s.createExtraVMs(ctx, c, opts.VMs); err != nil {
 			return nil, err
 		}
 	}
+	if err := s.resolveDenials(ctx, c, opts.DenyPrivileges); err != nil {
+		return nil, err
+	}
 
+	fillFaultStrings(m.Service)
 	m.Service.TLS = new(tls.Config)
 	m.Service.Listen = &url.URL{Host: opts.Listen, User: url.UserPassword(opts.Username, opts.Password)}
 	if err := func() (err error) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 )
 
@@ -86,7 +87,7 @@ func changesWith(t *testing.T, conflict bool, mutate func(*inventory.Inventory))
 	clone := func(group string, index int, created time.Time) *inventory.VM {
 		c := &p.Group(group).Clones[index-1]
 		vm := inventory.VM{Ref: c.Name, Name: c.Name, Folder: plan.CloneFolder("/DC0", c), PowerState: "poweredOn",
-			Markers: plan.Markers(p, c, plan.Source{InstanceUUID: "uuid-" + group}, "run", created)}
+			Markers: ownership.Markers{Plan: p.Name, Group: c.Group, Index: c.Index, Spec: c.SpecHash(), Run: "run", Created: created, Source: "uuid-" + group}.ExtraConfig()}
 		vm.Path = vm.Folder + "/" + vm.Name
 		for _, n := range c.NICs {
 			vm.NICs = append(vm.NICs, inventory.NIC{Adapter: n.Adapter, MAC: n.MAC, Connected: index != 2})

@@ -46,13 +46,13 @@ func describe(e executor.Event) string {
 		return "created folder " + e.Name
 	case executor.EventDone:
 		switch e.Op {
-		case "create":
+		case executor.OpCreate:
 			return fmt.Sprintf("created %s (%s)", e.Name, e.VM)
-		case "replace":
+		case executor.OpReplace:
 			return fmt.Sprintf("replaced %s (now %s)", e.Name, e.VM)
-		case "destroy":
+		case executor.OpDestroy:
 			return fmt.Sprintf("destroyed %s (%s)", e.Name, e.VM)
-		case "cleanup":
+		case executor.OpCleanup:
 			if e.Err != nil {
 				return fmt.Sprintf("could not remove the half-made VM %s (%s): %s", e.Name, e.VM, errText)
 			}
@@ -206,7 +206,7 @@ type jsonProgress struct {
 }
 
 func (p *jsonProgress) Event(e executor.Event) {
-	je := JSONEvent{V: EventsFormat, Type: string(e.Type), Time: e.Time.UTC(), Op: e.Op, Name: e.Name, VM: e.VM,
+	je := JSONEvent{V: EventsFormat, Type: string(e.Type), Time: e.Time.UTC(), Op: string(e.Op), Name: e.Name, VM: e.VM,
 		Task: e.Task, Attempt: e.Attempt, Outcome: string(e.Outcome)}
 	pr := e.Progress
 	je.Progress = &pr

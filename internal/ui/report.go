@@ -12,8 +12,8 @@ import (
 func RenderReport(w io.Writer, r *executor.Report, st Style) {
 	counts := map[string]int{}
 	for _, a := range r.Actions {
-		if a.State == "done" {
-			counts[a.Op]++
+		if a.State == executor.ActionDone {
+			counts[string(a.Op)]++
 		}
 	}
 	took := r.Finished.Sub(r.Started).Round(1e7)

@@ -3,9 +3,13 @@ package vsphere
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"path"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -13,15 +17,20 @@ import (
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/property"
+	"github.com/vmware/govmomi/task"
 	"github.com/vmware/govmomi/vim25/mo"
+	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
 	"github.com/iclone-plan/iclone-plan/internal/inventory"
 )
 
 // Ops are the narrow operations apply needs, in one datacenter. They are
 // safe for concurrent use; lookups (folders, networks, source devices) are
-// cached for the life of the Ops.
+// cached for the life of the Ops. *Ops is the executor's Cloud with no
+// adapter: its requests are internal/cloud's types, and every error of
+// those methods carries a *cloud.Fault (see classify).
 type Ops struct {
 	c      *Client
 	dc     *object.Datacenter
@@ -47,37 +56,15 @@ type Ops struct {
 	tasks   *taskPoller  // waits for the instant clone tasks
 }
 
+// CloneSpec is one instant clone: the executor's request (internal/cloud),
+// named as this package's tests and benchmarks know it.
+type CloneSpec = cloud.CloneRequest
+
 // NICEdit is the desired state of one NIC of a new clone.
-type NICEdit struct {
-	Adapter int    // 1-based "Network adapter N"
-	MAC     string // manual MAC
-	Network string // port group name; "" keeps the source's
-}
+type NICEdit = cloud.NICEdit
 
 // SerialEdit is the desired backing file of one serial port of a new clone.
-type SerialEdit struct {
-	Port int    // 1-based "Serial port N"
-	File string // "[datastore] path"
-}
-
-// CloneSpec is one instant clone.
-type CloneSpec struct {
-	Source       string // source VM reference
-	Name         string
-	Folder       string // inventory path of the folder
-	Pool         string // resource pool inventory path; "" means the source's
-	NICs         []NICEdit
-	Serial       []SerialEdit
-	ExtraConfig  map[string]string
-	Disconnected bool // every NIC starts disconnected
-}
-
-// NICState is the recorded connection state of one NIC, by device key.
-type NICState struct {
-	Key            int32
-	Connected      bool
-	StartConnected bool
-}
+type SerialEdit = cloud.SerialEdit
 
 // Ops returns the operations for the datacenter at path (as ReadInventory
 // reported it).
@@ -128,7 +115,8 @@ func (o *Ops) folder(ctx context.Context, p string) (*object.Folder, error) {
 // reports whether it created the folder itself. It is safe for concurrent
 // use: folders of different paths are made at the same time, a path once.
 func (o *Ops) EnsureFolder(ctx context.Context, p string) (bool, error) {
-	return o.ensureFolder(ctx, p)
+	created, err := o.ensureFolder(ctx, p)
+	return created, classify(err)
 }
 
 func (o *Ops) ensureFolder(ctx context.Context, p string) (bool, error) {
@@ -168,6 +156,10 @@ func (o *Ops) ensureFolder(ctx context.Context, p string) (bool, error) {
 
 // RemoveFolder destroys the folder at path if it exists and is empty.
 func (o *Ops) RemoveFolder(ctx context.Context, p string) error {
+	return classify(o.removeFolder(ctx, p))
+}
+
+func (o *Ops) removeFolder(ctx context.Context, p string) error {
 	f, err := o.folder(ctx, p)
 	if err != nil || f == nil {
 		return err
@@ -293,71 +285,16 @@ func sortedByKey(devices object.VirtualDeviceList) object.VirtualDeviceList {
 // InstantClone runs InstantClone_Task for spec. started receives the task
 // reference as soon as the task exists.
 func (o *Ops) InstantClone(ctx context.Context, spec *CloneSpec, started func(task string)) (string, error) {
-	devices, err := o.sourceDevices(ctx, spec.Source)
+	vm, err := o.instantClone(ctx, spec, started)
+	return vm, classify(err)
+}
+
+func (o *Ops) instantClone(ctx context.Context, spec *CloneSpec, started func(task string)) (string, error) {
+	loc, err := o.location(ctx, spec)
 	if err != nil {
 		return "", err
 	}
-	folder, err := o.folder(ctx, spec.Folder)
-	if err != nil {
-		return "", err
-	}
-	if folder == nil {
-		return "", fmt.Errorf("folder %s does not exist", spec.Folder)
-	}
-	loc := types.VirtualMachineRelocateSpec{}
-	fref := folder.Reference()
-	loc.Folder = &fref
-	if spec.Pool != "" {
-		rp, err := o.pool(ctx, spec.Pool)
-		if err != nil {
-			return "", err
-		}
-		pref := rp.Reference()
-		loc.Pool = &pref
-	}
-
-	cards := ethernetCards(devices)
-	edited := map[int]bool{}
-	for _, n := range spec.NICs {
-		if n.Adapter < 1 || n.Adapter > len(cards) {
-			return "", fmt.Errorf("source %s has no network adapter %d", spec.Source, n.Adapter)
-		}
-		edited[n.Adapter] = true
-		card := copyCard(cards[n.Adapter-1])
-		eth := card.GetVirtualEthernetCard()
-		eth.MacAddress, eth.AddressType = n.MAC, string(types.VirtualEthernetCardMacTypeManual)
-		if n.Network != "" {
-			b, err := o.networkBacking(ctx, n.Network)
-			if err != nil {
-				return "", err
-			}
-			eth.Backing = b
-		}
-		setConnectable(&eth.VirtualDevice, !spec.Disconnected)
-		loc.DeviceChange = append(loc.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
-	}
-	if spec.Disconnected {
-		// NICs the plan does not edit must start disconnected too.
-		for i, c := range cards {
-			if edited[i+1] {
-				continue
-			}
-			card := copyCard(c)
-			setConnectable(&card.GetVirtualEthernetCard().VirtualDevice, false)
-			loc.DeviceChange = append(loc.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
-		}
-	}
-	ports := serialPorts(devices)
-	for _, s := range spec.Serial {
-		if s.Port < 1 || s.Port > len(ports) {
-			return "", fmt.Errorf("source %s has no serial port %d", spec.Source, s.Port)
-		}
-		p := *ports[s.Port-1]
-		p.Backing = &types.VirtualSerialPortFileBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: s.File}}
-		loc.DeviceChange = append(loc.DeviceChange, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: &p})
-	}
-
-	ics := types.VirtualMachineInstantCloneSpec{Name: spec.Name, Location: loc}
+	ics := types.VirtualMachineInstantCloneSpec{Name: spec.Name, Location: *loc}
 	for _, k := range sortedKeys(spec.ExtraConfig) {
 		ics.Config = append(ics.Config, &types.OptionValue{Key: k, Value: spec.ExtraConfig[k]})
 	}
@@ -377,6 +314,95 @@ func (o *Ops) InstantClone(ctx context.Context, spec *CloneSpec, started func(ta
 		return "", fmt.Errorf("instant clone task %s returned %T, not a VM", task.Reference().Value, info.Result)
 	}
 	return ref.Value, nil
+}
+
+// location is the clone's relocate spec: its folder, its pool, and the
+// edits of the source's devices.
+func (o *Ops) location(ctx context.Context, spec *CloneSpec) (*types.VirtualMachineRelocateSpec, error) {
+	devices, err := o.sourceDevices(ctx, spec.Source)
+	if err != nil {
+		return nil, err
+	}
+	folder, err := o.folder(ctx, spec.Folder)
+	if err != nil {
+		return nil, err
+	}
+	if folder == nil {
+		return nil, fmt.Errorf("folder %s does not exist", spec.Folder)
+	}
+	loc := &types.VirtualMachineRelocateSpec{}
+	fref := folder.Reference()
+	loc.Folder = &fref
+	if spec.Pool != "" {
+		rp, err := o.pool(ctx, spec.Pool)
+		if err != nil {
+			return nil, err
+		}
+		pref := rp.Reference()
+		loc.Pool = &pref
+	}
+	nics, err := o.nicEdits(ctx, spec, ethernetCards(devices))
+	if err != nil {
+		return nil, err
+	}
+	serial, err := serialEdits(spec, serialPorts(devices))
+	if err != nil {
+		return nil, err
+	}
+	loc.DeviceChange = append(nics, serial...)
+	return loc, nil
+}
+
+// nicEdits are the edits of the source's NICs: the plan's MACs and
+// networks, and with spec.Disconnected every NIC (edited or not) starting
+// disconnected.
+func (o *Ops) nicEdits(ctx context.Context, spec *CloneSpec, cards []types.BaseVirtualEthernetCard) ([]types.BaseVirtualDeviceConfigSpec, error) {
+	var out []types.BaseVirtualDeviceConfigSpec
+	edited := map[int]bool{}
+	for _, n := range spec.NICs {
+		if n.Adapter < 1 || n.Adapter > len(cards) {
+			return nil, fmt.Errorf("source %s has no network adapter %d", spec.Source, n.Adapter)
+		}
+		edited[n.Adapter] = true
+		card := copyCard(cards[n.Adapter-1])
+		eth := card.GetVirtualEthernetCard()
+		eth.MacAddress, eth.AddressType = n.MAC, string(types.VirtualEthernetCardMacTypeManual)
+		if n.Network != "" {
+			b, err := o.networkBacking(ctx, n.Network)
+			if err != nil {
+				return nil, err
+			}
+			eth.Backing = b
+		}
+		setConnectable(&eth.VirtualDevice, !spec.Disconnected)
+		out = append(out, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
+	}
+	if spec.Disconnected {
+		// NICs the plan does not edit must start disconnected too.
+		for i, c := range cards {
+			if edited[i+1] {
+				continue
+			}
+			card := copyCard(c)
+			setConnectable(&card.GetVirtualEthernetCard().VirtualDevice, false)
+			out = append(out, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: card.(types.BaseVirtualDevice)})
+		}
+	}
+	return out, nil
+}
+
+// serialEdits are the edits of the source's serial ports: file backings.
+func serialEdits(spec *CloneSpec, ports []*types.VirtualSerialPort) ([]types.BaseVirtualDeviceConfigSpec, error) {
+	var out []types.BaseVirtualDeviceConfigSpec
+	for _, s := range spec.Serial {
+		if s.Port < 1 || s.Port > len(ports) {
+			return nil, fmt.Errorf("source %s has no serial port %d", spec.Source, s.Port)
+		}
+		p := *ports[s.Port-1]
+		p.Backing = &types.VirtualSerialPortFileBackingInfo{VirtualDeviceFileBackingInfo: types.VirtualDeviceFileBackingInfo{FileName: s.File}}
+		out = append(out, &types.VirtualDeviceConfigSpec{Operation: types.VirtualDeviceConfigSpecOperationEdit, Device: &p})
+	}
+	return out, nil
 }
 
 // copyCard returns a shallow copy of a NIC device of the same concrete type.
@@ -423,14 +449,14 @@ func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m
 func (o *Ops) FindVM(ctx context.Context, folderPath, name string) (string, map[string]string, error) {
 	folder, err := o.folder(ctx, folderPath)
 	if err != nil || folder == nil {
-		return "", nil, err
+		return "", nil, classify(err)
 	}
 	ref, err := object.NewSearchIndex(o.c.Vim).FindChild(ctx, folder, name)
 	if err != nil || ref == nil {
-		return "", nil, err
+		return "", nil, classify(err)
 	}
 	markers, err := o.markers(ctx, ref.Reference())
-	return ref.Reference().Value, markers, err
+	return ref.Reference().Value, markers, classify(err)
 }
 
 func (o *Ops) markers(ctx context.Context, ref types.ManagedObjectReference) (map[string]string, error) {
@@ -459,6 +485,10 @@ func (o *Ops) markers(ctx context.Context, ref types.ManagedObjectReference) (ma
 // Destroy powers the VM off if it is on and destroys it. A VM that is
 // already gone is not an error.
 func (o *Ops) Destroy(ctx context.Context, ref string) error {
+	return classify(o.destroy(ctx, ref))
+}
+
+func (o *Ops) destroy(ctx context.Context, ref string) error {
 	vm := o.vm(ref)
 	state, err := vm.PowerState(ctx)
 	if isNotFound(err) {
@@ -489,16 +519,26 @@ func (o *Ops) Destroy(ctx context.Context, ref string) error {
 // Rename renames the VM.
 func (o *Ops) Rename(ctx context.Context, ref, name string) error {
 	task, err := o.vm(ref).Rename(ctx, name)
-	if err != nil {
-		return err
+	if err == nil {
+		err = o.waitTask(ctx, task, "rename")
 	}
-	return o.waitTask(ctx, task, "rename")
+	return classify(err)
 }
 
 // Reconfigure sets the connection state of the VM's NICs (all of them when
-// connect is set, else those in restore, by key) and extraConfig keys (an
-// empty value removes a key).
-func (o *Ops) Reconfigure(ctx context.Context, ref string, connect *bool, restore []NICState, extra map[string]string) error {
+// ch.Connect is set, else those in ch.Restore, by key) and extraConfig keys
+// (an empty value removes a key).
+func (o *Ops) Reconfigure(ctx context.Context, ref string, ch *cloud.VMChange) error {
+	return classify(o.reconfigure(ctx, ref, ch.Connect, ch.Restore, ch.ExtraConfig))
+}
+
+// WaitGuest blocks until the VM's guest is ready as r says, or ctx ends
+// (see WaitReady).
+func (o *Ops) WaitGuest(ctx context.Context, vm string, r cloud.Ready) error {
+	return classify(o.WaitReady(ctx, vm, ReadyCond{Tools: r.Tools, Key: r.Key, Value: r.Value}))
+}
+
+func (o *Ops) reconfigure(ctx context.Context, ref string, connect *bool, restore []inventory.NIC, extra map[string]string) error {
 	vm := o.vm(ref)
 	spec := types.VirtualMachineConfigSpec{}
 	if connect != nil || len(restore) > 0 {
@@ -506,7 +546,7 @@ func (o *Ops) Reconfigure(ctx context.Context, ref string, connect *bool, restor
 		if err != nil {
 			return err
 		}
-		want := map[int32]NICState{}
+		want := map[int32]inventory.NIC{}
 		for _, r := range restore {
 			want[r.Key] = r
 		}
@@ -586,4 +626,97 @@ func (c *Client) WaitTasks(ctx context.Context, refs []string) error {
 func (c *Client) ResolveDatacenter(ctx context.Context, name string) (string, error) {
 	_, path, err := c.findDatacenter(ctx, name)
 	return path, err
+}
+
+// classify wraps an error of a Cloud method in a *cloud.Fault that says
+// whether retrying may help, the vSphere fault's name and whether a task
+// ran to its end: the executor sees this, never govmomi's types.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var f *cloud.Fault
+	if errors.As(err, &f) {
+		return err
+	}
+	name := faultName(err)
+	class := cloud.Permanent
+	switch {
+	case isNotFound(err):
+		class = cloud.NotFound
+	case transient(err, name):
+		class = cloud.Transient
+	}
+	var te task.Error
+	var pte *task.Error
+	return &cloud.Fault{Class: class, Name: name, TaskEnded: errors.As(err, &te) || errors.As(err, &pte), Err: err}
+}
+
+// vimFault returns the vSphere fault carried by err (a SOAP fault or a task
+// error), or nil.
+func vimFault(err error) types.AnyType {
+	var te task.Error
+	if errors.As(err, &te) && te.LocalizedMethodFault != nil {
+		return te.LocalizedMethodFault.Fault
+	}
+	var pte *task.Error
+	if errors.As(err, &pte) && pte.LocalizedMethodFault != nil {
+		return pte.LocalizedMethodFault.Fault
+	}
+	// SOAP faults may be wrapped ("powering off vm-1: ...").
+	for e := err; e != nil; e = errors.Unwrap(e) {
+		if soap.IsSoapFault(e) {
+			return soap.ToSoapFault(e).VimFault()
+		}
+		if soap.IsVimFault(e) {
+			return soap.ToVimFault(e)
+		}
+	}
+	return nil
+}
+
+// faultName returns the vSphere fault type of err, such as "DuplicateName",
+// or "" when err is not a vSphere fault.
+func faultName(err error) string {
+	f := vimFault(err)
+	if f == nil {
+		return ""
+	}
+	t := reflect.TypeOf(f)
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t.Name()
+}
+
+// transientFaults are vSphere faults that may succeed when retried: the
+// object was busy, a host or the network hiccupped, vCenter ran short.
+var transientFaults = map[string]bool{
+	"TaskInProgress":             true,
+	"ResourceInUse":              true,
+	"ConcurrentAccess":           true,
+	"HostCommunication":          true,
+	"HostNotReachable":           true,
+	"NotAuthenticated":           true,
+	"Timedout":                   true,
+	"InsufficientResourcesFault": true,
+}
+
+// transient reports whether err (whose vSphere fault is name) is worth
+// retrying: a transient vSphere fault or a network error (a deadline counts:
+// context.DeadlineExceeded is a net.Error timeout). Faults about the request
+// itself (DuplicateName, InvalidArgument, InvalidPowerState, NoPermission,
+// ...) are not.
+func transient(err error, name string) bool {
+	if err == nil || errors.Is(err, context.Canceled) {
+		return false
+	}
+	if name != "" {
+		return transientFaults[name]
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	return strings.Contains(err.Error(), "connection reset") || strings.Contains(err.Error(), "connection refused")
 }

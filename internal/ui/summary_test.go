@@ -1,4 +1,4 @@
-package plan
+package ui
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/iclone-plan/iclone-plan/internal/plan"
 )
 
 // TestSummaryGolden compares the summaries of the example plans (what
@@ -24,12 +26,12 @@ func TestSummaryGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			p, err := Parse(filepath.Base(path), data)
+			p, err := plan.Parse(filepath.Base(path), data)
 			if err != nil {
 				t.Fatal(err)
 			}
 			var buf bytes.Buffer
-			if err := p.WriteSummary(&buf); err != nil {
+			if err := RenderSummary(&buf, p); err != nil {
 				t.Fatal(err)
 			}
 			golden := filepath.Join("testdata", "summary", name+".golden")

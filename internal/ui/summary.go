@@ -1,19 +1,21 @@
-package plan
+package ui
 
 import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/iclone-plan/iclone-plan/internal/plan"
 )
 
-// WriteSummary writes what `iclone-plan validate` prints for a valid plan: a
+// RenderSummary writes what `iclone-plan validate` prints for a valid plan: a
 // headline with the file, plan name and totals, then one line per group with
 // its clone count and first and last clone names.
 //
 //	lab.yaml: plan "lab" is valid: 2 groups, 24 clones
 //	  web  20 clones  lab-web-01 .. lab-web-20
 //	  db    4 clones  lab-db-1 .. lab-db-4
-func (p *Plan) WriteSummary(w io.Writer) error {
+func RenderSummary(w io.Writer, p *plan.Plan) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: plan %q is valid: %s, %s\n", p.File, p.Name, plural(len(p.Groups), "group"), plural(p.NumClones(), "clone"))
 	nameW, countW := 0, 0

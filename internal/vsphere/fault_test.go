@@ -1,0 +1,60 @@
+package vsphere
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/vmware/govmomi/vim25/soap"
+	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/iclone-plan/iclone-plan/internal/cloud"
+)
+
+// classify gives the executor a vSphere-free Fault: a SOAP fault wrapped in
+// context ("powering off vm-1: ...") keeps its name and class, a network
+// error or a deadline is transient, a plain or cancelled error is not, a
+// missing object is NotFound.
+func TestClassify(t *testing.T) {
+	soapFault := func(f types.AnyType) error {
+		return soap.WrapSoapFault(&soap.Fault{Code: "ServerFaultCode", String: "x", Detail: struct {
+			Fault types.AnyType `xml:",any,typeattr"`
+		}{Fault: f}})
+	}
+	inUse := soapFault(types.ResourceInUse{})
+	tests := []struct {
+		name  string
+		err   error
+		class cloud.Class
+		fault string
+	}{
+		{"soap fault", inUse, cloud.Transient, "ResourceInUse"},
+		{"wrapped once", fmt.Errorf("powering off vm-1: %w", inUse), cloud.Transient, "ResourceInUse"},
+		{"wrapped twice", fmt.Errorf("a: %w", fmt.Errorf("b: %w", inUse)), cloud.Transient, "ResourceInUse"},
+		{"permanent fault", soapFault(types.DuplicateName{}), cloud.Permanent, "DuplicateName"},
+		{"not found", soapFault(types.ManagedObjectNotFound{}), cloud.NotFound, "ManagedObjectNotFound"},
+		{"deadline", fmt.Errorf("waiting: %w", context.DeadlineExceeded), cloud.Transient, ""},
+		{"cancelled", context.Canceled, cloud.Permanent, ""},
+		{"connection refused", errors.New("dial tcp: connection refused"), cloud.Transient, ""},
+		{"plain", fmt.Errorf("x: %w", errors.New("InvalidArgument")), cloud.Permanent, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := fmt.Errorf("executor context: %w", classify(tt.err))
+			f := cloud.Classify(err)
+			if f.Class != tt.class || f.Name != tt.fault || cloud.FaultName(err) != tt.fault {
+				t.Errorf("%v: class %v fault %q; want %v %q", tt.err, f.Class, f.Name, tt.class, tt.fault)
+			}
+			if cloud.IsTransient(err) != (tt.class == cloud.Transient) {
+				t.Errorf("%v: IsTransient %v", tt.err, cloud.IsTransient(err))
+			}
+			if err.Error() != "executor context: "+tt.err.Error() {
+				t.Errorf("classify changed the text: %q", err.Error())
+			}
+		})
+	}
+	if classify(nil) != nil {
+		t.Error("classify(nil) is not nil")
+	}
+}
