@@ -63,6 +63,7 @@ func (a Action) Symbol() string {
 const (
 	ReasonSpecChanged   = "spec changed"
 	ReasonNameChanged   = "name changed"
+	ReasonMoved         = "moved from"
 	ReasonSourceChanged = "source changed"
 	ReasonPoweredOff    = "powered off"
 	ReasonMaxAge        = "older than maxAge"
@@ -91,6 +92,11 @@ type Change struct {
 	// incomplete). Debris may hold a clone's name, so apply destroys it
 	// first; its Reason starts with ReasonInterrupted.
 	Debris bool
+	// Kind is the typed form of Reason for a replace or destroy.
+	Kind Kind
+	// Fields lists, for a Replace, what differs between the live clone and
+	// the plan, field by field.
+	Fields []FieldChange
 }
 
 // Source is a group's source VM as found in the inventory.
@@ -219,6 +225,7 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 	d.indexInventory()
 	d.resolveSources()
 	d.diffClones()
+	d.ownMACCollisions()
 	chainBudget(d.ch, opts)
 	d.macCollisions()
 	d.leftovers()
@@ -252,6 +259,7 @@ type differ struct {
 	badSource   map[string]bool          // group name -> its source is unusable
 	planned     macgen.Set               // the plan's MACs, by owner label
 	macClone    map[string]string        // owner label in planned -> clone name
+	byUUID      map[string]string        // instance UUID -> VM path, built when first needed
 }
 
 func newDiffer(p *Plan, inv *inventory.Inventory, opts Options) *differ {
@@ -386,16 +394,16 @@ func (d *differ) leftovers() {
 			reason = fmt.Sprintf("%s: index %d beyond count %d", ReasonNotInPlan, s.index, g.Count)
 		}
 		for _, vm := range vms {
-			c := Change{Action: Destroy, Reason: reason, Group: s.group, Index: s.index, Name: vm.Name, Current: vm}
+			c := Change{Action: Destroy, Reason: reason, Kind: KindNotInPlan, Group: s.group, Index: s.index, Name: vm.Name, Current: vm}
 			if ownership.StateOf(vm.Markers) != ownership.Live {
-				c.Reason, c.Debris = ReasonInterrupted, true
+				c.Reason, c.Kind, c.Debris = ReasonInterrupted, KindInterrupted, true
 			}
 			d.ch.Items = append(d.ch.Items, c)
 			gone = append(gone, vm)
 		}
 	}
 	for _, vm := range d.stray {
-		d.ch.Items = append(d.ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Name: vm.Name, Current: vm, Debris: true})
+		d.ch.Items = append(d.ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Kind: KindInterrupted, Name: vm.Name, Current: vm, Debris: true})
 		gone = append(gone, vm)
 	}
 	for _, vm := range gone {
@@ -556,7 +564,7 @@ func (d *differ) diffClone(g *Group, c *Clone) []Change {
 	out := []Change{*ch}
 	for _, vm := range slotVMs {
 		if vm != live {
-			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm, Debris: true})
+			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Kind: KindInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm, Debris: true})
 		}
 	}
 	ch = &out[0]
@@ -565,29 +573,43 @@ func (d *differ) diffClone(g *Group, c *Clone) []Change {
 		return out
 	}
 	ch.Current = live
-	ch.Action, ch.Reason = d.keepOrReplace(g, c, live, path)
+	d.keepOrReplace(ch, g, c, live, path)
 	return out
 }
 
 // keepOrReplace decides whether the live clone stays (NoOp) or is replaced,
-// and why.
-func (d *differ) keepOrReplace(g *Group, c *Clone, live *inventory.VM, path string) (Action, string) {
+// why, and what differs field by field.
+func (d *differ) keepOrReplace(ch *Change, g *Group, c *Clone, live *inventory.VM, path string) {
 	src := d.ch.Sources[g.Source]
+	ch.Action = Replace
+	drift := nicDrift(c, live)
 	switch {
 	case live.Markers[ownership.KeySpec] != c.SpecHash():
-		return Replace, ReasonSpecChanged
+		ch.Kind, ch.Reason = KindSpec, ReasonSpecChanged
+	case drift != "":
+		ch.Kind, ch.Reason = KindNICDrift, drift
+	case live.Folder != CloneFolder(d.inv.Datacenter, c):
+		ch.Kind, ch.Reason = KindMoved, fmt.Sprintf("%s %s", ReasonMoved, live.Folder)
+		if live.Name != c.Name {
+			ch.Reason += fmt.Sprintf(" (was %s)", live.Name)
+		}
 	case live.Path != path:
-		return Replace, fmt.Sprintf("%s (was %s)", ReasonNameChanged, live.Name)
+		ch.Kind, ch.Reason = KindRenamed, fmt.Sprintf("%s (was %s)", ReasonNameChanged, live.Name)
 	case src.InstanceUUID != "" && live.Markers[ownership.KeySource] != src.InstanceUUID:
-		return Replace, ReasonSourceChanged
+		ch.Kind, ch.Reason = KindSource, ReasonSourceChanged
 	case live.PowerState != "poweredOn":
-		return Replace, ReasonPoweredOff
+		ch.Kind, ch.Reason = KindPoweredOff, ReasonPoweredOff
+		ch.Fields = append(ch.Fields, FieldChange{Field: "power", Before: live.PowerState, After: "poweredOn"})
 	case g.MaxAge > 0 && expired(live, g.MaxAge, d.ch.Now):
-		return Replace, fmt.Sprintf("%s (%s)", ReasonMaxAge, fmtDuration(g.MaxAge))
+		ch.Kind, ch.Reason = KindMaxAge, fmt.Sprintf("%s (%s)", ReasonMaxAge, fmtDuration(g.MaxAge))
+		ch.Fields = append(ch.Fields, ageField(live, g.MaxAge, d.ch.Now))
 	case d.opts.ReplaceAll:
-		return Replace, ReasonReplaceAll
+		ch.Kind, ch.Reason = KindReplaceAll, ReasonReplaceAll
+	default:
+		ch.Action = NoOp
+		return
 	}
-	return NoOp, ""
+	ch.Fields = append(d.fieldChanges(c, live, src), ch.Fields...)
 }
 
 // expired reports whether the clone was created at least maxAge before now.

@@ -62,6 +62,10 @@ type ReadOptions struct {
 	// iclone-plan marker and whose configuration version is unchanged, and
 	// is updated with those read. The caller saves it.
 	Cache *DeviceCache
+	// ExtraConfigKeys are extraConfig keys read, besides the markers, with
+	// the devices (keyed paths, so only these keys cross the wire); they
+	// land in inventory.VM.ExtraConfig.
+	ExtraConfigKeys []string
 }
 
 // ReadInventory reads the datacenter's inventory, every VM's devices from
@@ -165,6 +169,12 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 		cache.keep(present)
 	}
 
+	detailProps := slices.Clone(vmDetailProps)
+	for _, k := range opts.ExtraConfigKeys {
+		if !slices.Contains(inventory.MarkerKeys, k) {
+			detailProps = append(detailProps, extraConfigPath(k))
+		}
+	}
 	gone := map[string]bool{}
 	for len(need) > 0 {
 		set := make([]types.ObjectSpec, 0, len(need))
@@ -175,7 +185,7 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 			This: c.Vim.ServiceContent.PropertyCollector,
 			SpecSet: []types.PropertyFilterSpec{{
 				ObjectSet: set,
-				PropSet:   []types.PropertySpec{{Type: "VirtualMachine", PathSet: vmDetailProps}},
+				PropSet:   []types.PropertySpec{{Type: "VirtualMachine", PathSet: detailProps}},
 			}},
 		})
 		if ref, ok := missingObject(err); ok && need[ref] != nil {
@@ -200,7 +210,10 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 				}
 			}
 			delete(need, o.Obj)
-			vm.Markers = nil
+			vm.Markers, vm.ExtraConfig = nil, nil
+			if len(opts.ExtraConfigKeys) > 0 {
+				vm.ExtraConfig = map[string]string{}
+			}
 			for _, p := range o.PropSet {
 				if p.Name == "config.hardware.device" {
 					if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
@@ -262,6 +275,7 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 		Datastores: map[string]bool{},
 		Folders:    map[string]bool{},
 		Pools:      map[string]bool{},
+		PoolPaths:  map[string]string{},
 		ReadAt:     readAt,
 	}
 	type folder struct {
@@ -342,6 +356,7 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 	for _, ref := range pools {
 		if p := pathOf(ref, 0); p != "" {
 			inv.Pools[p] = true
+			inv.PoolPaths[ref.Value] = p
 		}
 	}
 
@@ -386,9 +401,16 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 }
 
 // addMarker records the marker a keyed extraConfig path retrieved (val),
-// if it retrieved one.
+// if it retrieved one; another key asked for goes to vm.ExtraConfig.
 func addMarker(vm *inventory.VM, val any) {
 	if ov := keyedOption(val); ov != nil {
+		if !slices.Contains(inventory.MarkerKeys, ov.Key) {
+			if vm.ExtraConfig == nil {
+				vm.ExtraConfig = map[string]string{}
+			}
+			vm.ExtraConfig[ov.Key] = fmt.Sprint(ov.Value)
+			return
+		}
 		if vm.Markers == nil {
 			vm.Markers = map[string]string{}
 		}
