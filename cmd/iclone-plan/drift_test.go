@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -16,7 +17,9 @@ import (
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
 
+	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/ui"
 )
 
 // vmObject finds the VM at an inventory path, as an admin's govmomi script
@@ -161,17 +164,18 @@ func TestE2ENICDriftReplaced(t *testing.T) {
 		mac      string
 		reason   string
 		summary  string
-		wantNone bool // no duplicate before the run either
+		applied  string // apply's summary: a replace counts once
+		wantNone bool   // no duplicate before the run either
 	}{
 		{
 			name: "MAC of another clone", count: "count: 4", vm: "/Lab/vm/lab/lab-web-02", mac: "00:50:56:10:01:01",
 			reason:  "adapter 1 MAC 00:50:56:10:01:01 set outside the plan; expected 00:50:56:10:01:02",
-			summary: "Plan: 0 to create, 1 to replace, 0 to destroy.",
+			summary: "Plan: 0 to create, 1 to replace, 0 to destroy.", applied: "Apply complete: 0 created, 1 replaced, 0 destroyed",
 		},
 		{
 			name: "MAC of a clone about to be created", count: "count: 5", vm: "/Lab/vm/lab/lab-web-01", mac: "00:50:56:10:01:05",
 			reason:  "adapter 1 MAC 00:50:56:10:01:05 set outside the plan; expected 00:50:56:10:01:01",
-			summary: "Plan: 1 to create, 1 to replace, 0 to destroy.", wantNone: true,
+			summary: "Plan: 1 to create, 1 to replace, 0 to destroy.", applied: "Apply complete: 1 created, 1 replaced, 0 destroyed", wantNone: true,
 		},
 	}
 	for _, tt := range tests {
@@ -201,10 +205,86 @@ func TestE2ENICDriftReplaced(t *testing.T) {
 			s := e.startMACSampler()
 			r = e.cli("apply", "--auto-approve", planFile)
 			s.finish(tt.wantNone)
-			if r.code != 0 {
-				t.Fatalf("apply: %v", r)
+			if r.code != 0 || !strings.Contains(r.stdout, tt.applied) {
+				t.Fatalf("apply: want %q: %v", tt.applied, r)
 			}
 			e.converged(planFile)
 		})
+	}
+}
+
+// TestE2EPlanFieldChanges: a replace says what changes per field, old →
+// new, read from the live clones (MACs, serial files, guestinfo), in text
+// and JSON; --detail lists the values each clone gets; unchanged clones are
+// counted, and listed with --show-unchanged.
+func TestE2EPlanFieldChanges(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	if r := e.cli("apply", "--auto-approve", e2ePlan); r.code != 0 {
+		t.Fatalf("apply: %v", r)
+	}
+	planFile := filepath.Join(e.dir, "plan.yaml")
+	data, _ := os.ReadFile(e2ePlan)
+	changed := strings.NewReplacer(`mac: "00:50:56:10:01:{index:02x}"`, `mac: "00:50:56:10:07:{index:02x}"`,
+		`hostname: "{name}"`, `hostname: "{name}.lab"`, "serial/{name}", "console/{name}").Replace(string(data))
+	if err := os.WriteFile(planFile, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.cli("plan", planFile)
+	for _, want := range []string{
+		"-/+ lab-web-01  (spec changed)",
+		"        adapter 1 MAC: 00:50:56:10:01:01 → 00:50:56:10:07:01\n",
+		"        serial port 1 file: [datastore1] serial/lab-web-01.log → [datastore1] console/lab-web-01.log\n",
+		"        guestinfo.hostname: lab-web-01 → lab-web-01.lab\n",
+		"Group db (2 clones from /Lab/vm/golden/db): 2 unchanged\n\n",
+		"Plan: 0 to create, 4 to replace, 0 to destroy.",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan output lacks %q", want)
+		}
+	}
+	if r.code != 0 || strings.Contains(r.stdout, "lab-db-1") {
+		t.Errorf("plan (unchanged clones listed?): %v", r)
+	}
+
+	r = e.cli("plan", "--json", planFile)
+	var doc ui.PlanDoc
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil {
+		t.Fatalf("plan --json: %v: %v", err, r)
+	}
+	var fields []plan.FieldChange
+	for _, c := range doc.Changes {
+		if c.Name == "lab-web-02" {
+			fields = c.Fields
+			if c.Kind != "spec" {
+				t.Errorf("kind %q", c.Kind)
+			}
+		}
+	}
+	want := []plan.FieldChange{
+		{Field: "adapter 1 MAC", Before: "00:50:56:10:01:02", After: "00:50:56:10:07:02"},
+		{Field: "serial port 1 file", Before: "[datastore1] serial/lab-web-02.log", After: "[datastore1] console/lab-web-02.log"},
+		{Field: "guestinfo.hostname", Before: "lab-web-02", After: "lab-web-02.lab"},
+	}
+	if !slices.Equal(fields, want) {
+		t.Errorf("fields of lab-web-02:\n%v\nwant:\n%v", fields, want)
+	}
+
+	r = e.cli("plan", "--detail", "--show-unchanged", planFile)
+	p, err := loadPlan(planFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	auto := p.Group("web").Clones[2].NICs[1].MAC
+	for _, want := range []string{
+		"        adapter 1: MAC 00:50:56:10:07:03, network Lab-Net\n",
+		"        adapter 2: MAC " + auto + " (auto), the source's network\n",
+		"        serial port 1: [datastore1] console/lab-web-03.log\n",
+		"        guestinfo.hostname = lab-web-03.lab\n",
+		"      lab-db-1\n        adapter 1: MAC 00:50:56:10:02:01, the source's network\n",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("plan --detail --show-unchanged lacks %q:\n%s", want, r.stdout)
+		}
 	}
 }

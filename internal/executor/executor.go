@@ -232,6 +232,22 @@ type Action struct {
 	State    ActionState `json:"state"`
 	Error    string      `json:"error,omitempty"`
 	Fault    string      `json:"fault,omitempty"` // the vSphere fault type, if any
+	// PartOf is "replace" for the destroy of a replaced clone: part of its
+	// replace, not a destroy of its own (Report.Counts).
+	PartOf Op `json:"partOf,omitempty"`
+}
+
+// Counts returns how many actions of each operation (create, replace,
+// destroy, ...) are in state st, counting the way plan does: the destroy of
+// a replaced clone is part of its replace, not one more destroy.
+func (r *Report) Counts(st ActionState) map[Op]int {
+	n := map[Op]int{}
+	for _, a := range r.Actions {
+		if a.State == st && a.PartOf == "" {
+			n[a.Op]++
+		}
+	}
+	return n
 }
 
 // Step is one rollback step.

@@ -722,7 +722,8 @@ func (r *runner) commit(work context.Context, destroys []*plan.Change) {
 	var all []*plan.Change
 	r.mu.Lock()
 	for _, o := range r.retired {
-		all = append(all, &plan.Change{Action: plan.Destroy, Name: tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)),
+		// Action Replace marks the destroy as part of the replace.
+		all = append(all, &plan.Change{Action: plan.Replace, Name: tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)),
 			Reason: "replaced", Current: o.change.Current})
 	}
 	r.mu.Unlock()
@@ -735,16 +736,21 @@ func (r *runner) commit(work context.Context, destroys []*plan.Change) {
 func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
 	type target struct {
 		name, vm, reason string
+		partOf           Op
 	}
 	var targets []target
 	for _, d := range destroys {
-		targets = append(targets, target{d.Name, d.Current.Ref, d.Reason})
+		t := target{d.Name, d.Current.Ref, d.Reason, ""}
+		if d.Action == plan.Replace {
+			t.partOf = OpReplace
+		}
+		targets = append(targets, t)
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, r.opts.Parallelism)
 	deadline := r.persistDeadline()
 	for _, t := range targets {
-		a := &Action{Op: OpDestroy, Name: t.name, VM: t.vm, Reason: t.reason, State: ActionQueued}
+		a := &Action{Op: OpDestroy, Name: t.name, VM: t.vm, Reason: t.reason, PartOf: t.partOf, State: ActionQueued}
 		r.mu.Lock()
 		r.report.Actions = append(r.report.Actions, a)
 		r.mu.Unlock()
