@@ -49,6 +49,10 @@ type runner struct {
 	stopped  bool
 	undo     []undoStep // LIFO
 	retired  []*opState // replaced clones to destroy when the run commits
+	// aside holds the names that prepare gave VMs renamed out of the way
+	// of another clone (by VM reference); written before any clone
+	// operation starts, only read after.
+	aside map[string]string
 	unknown  int        // clones whose task did not report its end (unknown.go)
 }
 
@@ -302,6 +306,59 @@ func (r *runner) prepare(ctx, work context.Context) {
 			return r.cloud.Reconfigure(ctx, vm, &cloud.VMChange{Restore: nics})
 		}})
 	}
+	r.freeNames(work)
+}
+
+// freeNames renames aside, to NAME~aside-RUN, each VM this run destroys or
+// replaces that holds the name another clone of the run gets (a group
+// renamed with the same cloneName, a cloneName shifted by one, a clone
+// renamed by hand into another's name): else that clone's create or swap
+// fails with DuplicateName. A rename is undone by the rollback, after the
+// clones made in the name are gone; the VM keeps its markers, so a crash
+// leaves nothing the next apply does not recognise.
+func (r *runner) freeNames(work context.Context) {
+	wanted := map[string]*plan.Change{} // path -> the change whose clone gets it
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if (it.Action == plan.Create || it.Action == plan.Replace) && it.Clone != nil {
+			wanted[plan.CloneFolder(r.ch.Datacenter, it.Clone)+"/"+it.Clone.Name] = it
+		}
+	}
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if it.Current == nil || it.Debris || (it.Action != plan.Replace && it.Action != plan.Destroy) {
+			continue
+		}
+		if taker, ok := wanted[it.Current.Path]; !ok || taker == it {
+			continue
+		}
+		vm, name := it.Current.Ref, it.Current.Name
+		aside := tempName(name, "~aside-"+shortRun(r.opts.RunID))
+		if err := r.cloud.Rename(work, vm, aside); err != nil {
+			a := &Action{Op: OpRename, Name: name, VM: vm, State: ActionQueued}
+			r.mu.Lock()
+			r.report.Actions = append(r.report.Actions, a)
+			r.mu.Unlock()
+			r.fail(a, fmt.Errorf("renaming %s aside to %s to free its name: %w", name, aside, err))
+			return
+		}
+		if r.aside == nil {
+			r.aside = map[string]string{}
+		}
+		r.aside[vm] = aside
+		r.pushUndo(undoStep{op: OpRestoreName, name: name, vm: vm, fn: func(ctx context.Context) error {
+			return r.cloud.Rename(ctx, vm, name)
+		}})
+	}
+}
+
+// currentName is the name the VM ref, called name in the inventory read,
+// has now: name, unless freeNames renamed it aside.
+func (r *runner) currentName(ref, name string) string {
+	if n, ok := r.aside[ref]; ok {
+		return n
+	}
+	return name
 }
 
 // makeFolders creates the plan's missing folders, parents first: the
@@ -611,6 +668,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 	old := o.change.Current
 	name := o.change.Clone.Name
 	oldTmp := tempName(name, "~old-"+shortRun(r.opts.RunID))
+	oldName := r.currentName(old.Ref, old.Name)
 	steps := []struct {
 		do, undo func(context.Context) error
 	}{
@@ -624,7 +682,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 		},
 		{
 			do:   func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, oldTmp) },
-			undo: func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, old.Name) },
+			undo: func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, oldName) },
 		},
 		{
 			do:   func(ctx context.Context) error { return r.cloud.Rename(ctx, newVM, name) },
