@@ -52,8 +52,8 @@ type runner struct {
 	// aside holds the names that prepare gave VMs renamed out of the way
 	// of another clone (by VM reference); written before any clone
 	// operation starts, only read after.
-	aside map[string]string
-	unknown  int        // clones whose task did not report its end (unknown.go)
+	aside   map[string]string
+	unknown int // clones whose task did not report its end (unknown.go)
 }
 
 // undoStep reverses one change this run made.
