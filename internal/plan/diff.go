@@ -256,10 +256,11 @@ type differ struct {
 	owned       map[slot][]*inventory.VM // the plan's VMs by the slot their markers name
 	stray       []*inventory.VM          // the plan's VMs whose markers name no slot
 	foreignMACs map[macgen.MAC][]string  // MACs of VMs the plan does not own
-	badSource   map[string]bool          // group name -> its source is unusable
+	badSource   map[string]string        // group name -> why its source is unusable, in a few words
 	planned     macgen.Set               // the plan's MACs, by owner label
 	macClone    map[string]string        // owner label in planned -> clone name
 	byUUID      map[string]string        // instance UUID -> VM path, built when first needed
+	folders     map[string]bool          // the folders of the plan's clones, built when first needed
 }
 
 func newDiffer(p *Plan, inv *inventory.Inventory, opts Options) *differ {
@@ -270,7 +271,7 @@ func newDiffer(p *Plan, inv *inventory.Inventory, opts Options) *differ {
 	return &differ{p: p, inv: inv, opts: opts, fp: newFingerprint(),
 		ch:     &Changes{Plan: p, Datacenter: inv.Datacenter, Sources: map[string]Source{}, Now: now},
 		byPath: make(map[string]*inventory.VM, len(inv.VMs)), owned: map[slot][]*inventory.VM{},
-		foreignMACs: map[macgen.MAC][]string{}, badSource: map[string]bool{},
+		foreignMACs: map[macgen.MAC][]string{}, badSource: map[string]string{},
 		planned: macgen.Set{}, macClone: map[string]string{}}
 }
 
@@ -308,7 +309,7 @@ func (d *differ) resolveSources() {
 		}
 		src := d.byPath[ResolvePath(inv.Datacenter, "vm", g.Source)]
 		if src == nil {
-			d.badSource[g.Name] = true
+			d.badSource[g.Name] = "is missing"
 			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source,
 				Reason: fmt.Sprintf("source VM %s of group %q does not exist in %s; fix the group's source path or create the VM", g.Source, g.Name, inv.Datacenter)})
 			d.fp.add("source-missing", g.Source)
@@ -330,7 +331,10 @@ func (d *differ) resolveSources() {
 			}
 		}
 		if problem := sourceProblem(g, src, inv); problem != "" {
-			d.badSource[g.Name] = true
+			d.badSource[g.Name] = "cannot be cloned (see the conflict)"
+			if src.PowerState != "poweredOn" && !src.Frozen {
+				d.badSource[g.Name] = "is " + src.PowerState
+			}
 			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source, Reason: problem})
 		}
 	}
@@ -353,7 +357,11 @@ func (d *differ) diffClones() {
 					d.macClone[label] = c.Name
 				}
 			}
-			if d.badSource[g.Name] {
+			if d.badSource[g.Name] != "" {
+				if b := d.blocked(g, c); b.Current != nil {
+					d.ch.Items = append(d.ch.Items, b)
+				}
+				delete(d.owned, slot{g.Name, c.Index})
 				continue
 			}
 			d.ch.Items = append(d.ch.Items, d.diffClone(g, c)...)
@@ -396,6 +404,10 @@ func (d *differ) leftovers() {
 		for _, vm := range vms {
 			c := Change{Action: Destroy, Reason: reason, Kind: KindNotInPlan, Group: s.group, Index: s.index, Name: vm.Name, Current: vm}
 			if ownership.StateOf(vm.Markers) != ownership.Live {
+				if !d.inPlanFolders(vm) {
+					d.ch.Items = append(d.ch.Items, d.markedCopy(vm, nil))
+					continue
+				}
 				c.Reason, c.Kind, c.Debris = ReasonInterrupted, KindInterrupted, true
 			}
 			d.ch.Items = append(d.ch.Items, c)
@@ -403,6 +415,10 @@ func (d *differ) leftovers() {
 		}
 	}
 	for _, vm := range d.stray {
+		if !d.inPlanFolders(vm) {
+			d.ch.Items = append(d.ch.Items, d.markedCopy(vm, nil))
+			continue
+		}
 		d.ch.Items = append(d.ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Kind: KindInterrupted, Name: vm.Name, Current: vm, Debris: true})
 		gone = append(gone, vm)
 	}
@@ -563,7 +579,13 @@ func (d *differ) diffClone(g *Group, c *Clone) []Change {
 	}
 	out := []Change{*ch}
 	for _, vm := range slotVMs {
-		if vm != live {
+		switch {
+		case vm == live:
+		case ownership.StateOf(vm.Markers) == ownership.Live || !d.inPlanFolders(vm):
+			// Not what a run leaves (a replacement or a retired clone in
+			// the plan's folders): a copy that took the markers along.
+			out = append(out, d.markedCopy(vm, c))
+		default:
 			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Kind: KindInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm, Debris: true})
 		}
 	}

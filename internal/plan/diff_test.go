@@ -249,6 +249,44 @@ func TestDiff(t *testing.T) {
 			want: "  lab-web-01\n-/+ lab-web-02 (moved from /DC0/vm/other)\n  lab-web-03\n  lab-db-1", dirty: true,
 		},
 		{
+			name: "missing source: its clones are blocked, not destroyed",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				inv.VMs = slices.DeleteFunc(inv.VMs, func(vm inventory.VM) bool { return vm.Name == "web" })
+				return inv
+			},
+			want: "! /DC0/vm/golden/web (source VM /DC0/vm/golden/web of group \"web\" does not exist in /DC0; fix the group's source path or create the VM)\n" +
+				"  lab-web-01 (blocked: source VM /DC0/vm/golden/web is missing)\n" +
+				"  lab-web-02 (blocked: source VM /DC0/vm/golden/web is missing)\n" +
+				"  lab-web-03 (blocked: source VM /DC0/vm/golden/web is missing)\n  lab-db-1",
+		},
+		{
+			name: "a full clone of a clone, markers copied, outside the plan's folders: a conflict, never debris",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				cp := cloneVM(t, p, "web", 2, diffNow.Add(-time.Hour))
+				cp.Ref, cp.Name, cp.Folder, cp.Path = "vm-copy", "web2-copy", "/DC0/vm/scratch", "/DC0/vm/scratch/web2-copy"
+				inv.VMs = append(inv.VMs, cp)
+				return inv
+			},
+			want: "! web2-copy (VM /DC0/vm/scratch/web2-copy (vm-copy) carries plan \"lab\"'s markers for clone lab-web-02 but no run of the plan made it there (a full clone of a clone copies its extraConfig); if it is not the plan's, remove its iclone.* extraConfig keys, else delete it; nothing was changed)\n" +
+				"  lab-web-01\n  lab-web-02\n  lab-web-03\n  lab-db-1",
+		},
+		{
+			name: "a copy of a pending replacement outside the plan's folders",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				cp := cloneVM(t, p, "web", 3, diffNow)
+				cp.Markers[inventory.MarkerIndex] = "9"
+				cp.Ref, cp.Name, cp.Folder, cp.Path = "vm-copy", "copy", "/DC0/vm/scratch", "/DC0/vm/scratch/copy"
+				cp.Markers[inventory.MarkerState] = "pending"
+				inv.VMs = append(inv.VMs, cp)
+				return inv
+			},
+			want: "! copy (VM /DC0/vm/scratch/copy (vm-copy) carries plan \"lab\"'s markers for group \"web\" index 9 but no run of the plan made it there (a full clone of a clone copies its extraConfig); if it is not the plan's, remove its iclone.* extraConfig keys, else delete it; nothing was changed)\n" +
+				"  lab-web-01\n  lab-web-02\n  lab-web-03\n  lab-db-1",
+		},
+		{
 			name: "--replace-all",
 			inv:  func() *inventory.Inventory { return fullInventory(t, p) },
 			opts: Options{ReplaceAll: true},
@@ -270,8 +308,9 @@ func TestDiff(t *testing.T) {
 				inv := fullInventory(t, p)
 				pending := cloneVM(t, p, "web", 2, diffNow)
 				pending.Ref, pending.Name, pending.Path = "vm-pending", "lab-web-02.iclone-new", "/DC0/vm/lab/lab-web-02.iclone-new"
+				pending.Folder = "/DC0/vm/lab"
 				pending.Markers[inventory.MarkerState] = "pending"
-				broken := inventory.VM{Ref: "vm-broken", Name: "half", Path: "/DC0/vm/lab/half", Markers: map[string]string{inventory.MarkerPlan: "lab"}}
+				broken := inventory.VM{Ref: "vm-broken", Name: "half", Path: "/DC0/vm/lab/half", Folder: "/DC0/vm/lab", Markers: map[string]string{inventory.MarkerPlan: "lab"}}
 				inv.VMs = append(inv.VMs, pending, broken)
 				return inv
 			},

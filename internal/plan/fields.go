@@ -28,6 +28,8 @@ const (
 	KindReplaceAll  Kind = "replace-all" // --replace-all
 	KindInterrupted Kind = "interrupted" // debris of an interrupted run
 	KindNotInPlan   Kind = "not-in-plan" // the plan no longer has the clone
+	KindBlocked     Kind = "blocked"     // the group's source is missing or unusable: the clone is left as it is
+	KindMarkedCopy  Kind = "marked-copy" // a VM with the plan's markers that no run of it made (a conflict)
 )
 
 // FieldChange is one field of a replaced clone whose live value differs
@@ -199,4 +201,47 @@ func ageField(live *inventory.VM, maxAge time.Duration, now time.Time) FieldChan
 		age = fmtDuration(a.Truncate(time.Second))
 	}
 	return FieldChange{Field: "age", Before: age, After: "maxAge " + fmtDuration(maxAge)}
+}
+
+// blocked is the change of a clone whose group's source is missing or
+// unusable: nothing is done to it (the source's conflict stops the plan),
+// and its live VM, if any (Current), is shown as blocked, never as a
+// destroy.
+func (d *differ) blocked(g *Group, c *Clone) Change {
+	ch := Change{Action: NoOp, Kind: KindBlocked, Group: g.Name, Index: c.Index, Name: c.Name, Clone: c,
+		Reason: fmt.Sprintf("blocked: source VM %s %s", g.Source, d.badSource[g.Name])}
+	path := clonePath(d.inv, c)
+	for _, vm := range d.owned[slot{g.Name, c.Index}] {
+		d.fp.addVM(vm)
+		if ownership.StateOf(vm.Markers) == ownership.Live && (ch.Current == nil || vm.Path == path) {
+			ch.Current = vm
+		}
+	}
+	return ch
+}
+
+// inPlanFolders reports whether the VM is in a folder of the plan's clones.
+func (d *differ) inPlanFolders(vm *inventory.VM) bool {
+	if d.folders == nil {
+		d.folders = map[string]bool{}
+		for c := range d.p.Clones() {
+			d.folders[CloneFolder(d.inv.Datacenter, c)] = true
+		}
+	}
+	return d.folders[vm.Folder]
+}
+
+// markedCopy is the conflict of a VM that carries the plan's markers but
+// that no run of the plan left: a second live VM in a clone's slot, or one
+// outside the plan's folders (a full clone of a clone copies its
+// extraConfig). It is never destroyed: a person must say what it is.
+func (d *differ) markedCopy(vm *inventory.VM, c *Clone) Change {
+	d.fp.addVM(vm)
+	of := fmt.Sprintf("group %q index %s", vm.Markers[ownership.KeyGroup], vm.Markers[ownership.KeyIndex])
+	if c != nil {
+		of = "clone " + c.Name
+	}
+	return Change{Action: Conflict, Kind: KindMarkedCopy, Group: vm.Markers[ownership.KeyGroup], Name: vm.Name, Current: vm,
+		Reason: fmt.Sprintf("VM %s (%s) carries plan %q's markers for %s but no run of the plan made it there (a full clone of a clone copies its extraConfig); if it is not the plan's, remove its iclone.* extraConfig keys, else delete it; nothing was changed",
+			vm.Path, vm.Ref, d.p.Name, of)}
 }

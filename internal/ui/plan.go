@@ -143,7 +143,7 @@ func RenderPlan(w io.Writer, h PlanHeader, ch *plan.Changes, st Style) error {
 		slices.SortStableFunc(items, func(a, b plan.Change) int { return a.Index - b.Index })
 		fmt.Fprintf(bw, "Group %s (%d clones from %s): %s\n", g.Name, g.Count, g.Source, groupCounts(items))
 		if !st.ShowUnchanged {
-			items = slices.DeleteFunc(items, func(it plan.Change) bool { return it.Action == plan.NoOp })
+			items = slices.DeleteFunc(items, func(it plan.Change) bool { return it.Action == plan.NoOp && it.Kind != plan.KindBlocked })
 		}
 		writeItems(bw, items, st, g)
 		fmt.Fprintln(bw)
@@ -219,10 +219,18 @@ func writeDetail(w io.Writer, c *plan.Clone, g *plan.Group) {
 
 func groupCounts(items []plan.Change) string {
 	n := map[plan.Action]int{}
+	blocked := 0
 	for _, it := range items {
+		if it.Kind == plan.KindBlocked {
+			blocked++
+			continue
+		}
 		n[it.Action]++
 	}
 	var parts []string
+	if blocked > 0 {
+		parts = append(parts, fmt.Sprintf("%d blocked by the source", blocked))
+	}
 	for _, a := range []struct {
 		a    plan.Action
 		verb string

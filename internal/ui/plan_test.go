@@ -200,6 +200,20 @@ func TestRenderStatusGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "status.json.golden", b.Bytes())
+
+	// web's source powered off: its clones are blocked, in plan and status,
+	// and the source shows as powered off.
+	off := changesWith(t, false, func(inv *inventory.Inventory) { inv.VMs[0].PowerState = "poweredOff" })
+	b.Reset()
+	if err := RenderStatus(&b, NewStatusDoc(h, off), Style{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status-blocked.golden", b.Bytes())
+	b.Reset()
+	if err := RenderPlan(&b, h, off, Style{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-blocked.golden", b.Bytes())
 }
 
 func TestFormatAge(t *testing.T) {
