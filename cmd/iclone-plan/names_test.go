@@ -7,6 +7,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vmware/govmomi/find"
+	"github.com/vmware/govmomi/object"
+	"github.com/vmware/govmomi/vim25/types"
+
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 )
 
@@ -98,6 +102,126 @@ func TestE2ENameHandover(t *testing.T) {
 				t.Fatalf("apply: %v", r)
 			}
 			e.converged(planFile)
+		})
+	}
+}
+
+// TestE2EHandEdits: what an admin does by hand between runs is reported as
+// what it is. A clone moved to another folder is replaced "moved from
+// FOLDER"; a powered-off source blocks its group's clones (never
+// "destroy (not in plan)") in plan and status; a full clone of a clone,
+// which copies its markers, is a conflict that changes nothing.
+func TestE2EHandEdits(t *testing.T) {
+	tests := []struct {
+		name   string
+		admin  func(e *e2e)
+		code   int      // plan's exit code
+		plan   []string // lines plan must show
+		status []string // lines status must show ("" skips status)
+		apply  int      // apply's exit code; 1: nothing may change
+	}{
+		{
+			name: "clone moved to another folder",
+			admin: func(e *e2e) {
+				ctx := context.Background()
+				f, err := find.NewFinder(e.client.Vim, false).Folder(ctx, "/Lab/vm")
+				if err == nil {
+					var task *object.Task
+					task, err = f.MoveInto(ctx, []types.ManagedObjectReference{e.vmObject("/Lab/vm/lab/lab-web-02").Reference()})
+					if err == nil {
+						err = task.Wait(ctx)
+					}
+				}
+				if err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			code: 0, plan: []string{"-/+ lab-web-02  (moved from /Lab/vm)", "        folder: /Lab/vm → /Lab/vm/lab\n"},
+		},
+		{
+			name: "source powered off",
+			admin: func(e *e2e) {
+				ctx := context.Background()
+				task, err := e.vmObject("/Lab/vm/golden/db").PowerOff(ctx)
+				if err == nil {
+					err = task.Wait(ctx)
+				}
+				if err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			code:   1,
+			plan:   []string{"      lab-db-1  (blocked: source VM /Lab/vm/golden/db is poweredOff)", "2 blocked by the source"},
+			status: []string{"blocked: source VM /Lab/vm/golden/db is poweredOff", "poweredOff (instant clone needs it running or frozen)"},
+			apply:  1,
+		},
+		{
+			name: "full clone of a clone",
+			admin: func(e *e2e) {
+				ctx := context.Background()
+				f, err := find.NewFinder(e.client.Vim, false).Folder(ctx, "/Lab/vm")
+				if err == nil {
+					var task *object.Task
+					// vSphere's full clone copies extraConfig, markers
+					// included; vcsim's does not, so the admin's spec
+					// carries them, as vSphere's copy would.
+					var extra []types.BaseOptionValue
+					for _, vm := range e.inventory().VMs {
+						if vm.Name == "lab-web-02" {
+							for k, v := range vm.Markers {
+								extra = append(extra, &types.OptionValue{Key: k, Value: v})
+							}
+						}
+					}
+					task, err = e.vmObject("/Lab/vm/lab/lab-web-02").Clone(ctx, f, "web2-copy", types.VirtualMachineCloneSpec{
+						Config: &types.VirtualMachineConfigSpec{ExtraConfig: extra}})
+					if err == nil {
+						err = task.Wait(ctx)
+					}
+				}
+				if err != nil {
+					e.t.Fatal(err)
+				}
+			},
+			code:  1,
+			plan:  []string{"! web2-copy: VM /Lab/vm/web2-copy (", "carries plan \"lab\"'s markers for clone lab-web-02"},
+			apply: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newE2E(t, e2ePlan, sim.Options{})
+			if r := e.cli("apply", "--auto-approve", e2ePlan); r.code != 0 {
+				t.Fatalf("first apply: %v", r)
+			}
+			tt.admin(e)
+			r := e.cli("plan", e2ePlan)
+			if r.code != tt.code || strings.Contains(r.stdout, "not in plan") || strings.Contains(r.stdout, "interrupted") {
+				t.Errorf("plan: want exit %d and no destroy: %v", tt.code, r)
+			}
+			for _, want := range tt.plan {
+				if !strings.Contains(r.stdout, want) {
+					t.Errorf("plan lacks %q:\n%s", want, r.stdout)
+				}
+			}
+			if len(tt.status) > 0 {
+				r = e.cli("status", e2ePlan)
+				for _, want := range tt.status {
+					if !strings.Contains(r.stdout, want) {
+						t.Errorf("status lacks %q: %v", want, r)
+					}
+				}
+			}
+			before := snapshotOf(e.inventory())
+			r = e.cli("apply", "--auto-approve", e2ePlan)
+			if r.code != tt.apply {
+				t.Fatalf("apply: want exit %d: %v", tt.apply, r)
+			}
+			if tt.apply == 1 {
+				e.assertSame(before, "an apply with a conflict")
+				return
+			}
+			e.converged(e2ePlan)
 		})
 	}
 }
