@@ -682,7 +682,7 @@ func (f *fingerprint) addVM(vm *inventory.VM) {
 		fields = append(fields, vm.Markers[k])
 	}
 	for _, n := range vm.NICs {
-		fields = append(fields, n.MAC, strconv.FormatBool(n.Connected))
+		fields = append(fields, n.MAC, strconv.FormatBool(n.Connected), n.Network)
 	}
 	f.add(fields...)
 }
