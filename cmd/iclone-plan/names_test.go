@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -89,11 +91,29 @@ func TestE2ENameHandover(t *testing.T) {
 			}
 
 			before := snapshotOf(e.inventory())
-			r = e.cli("apply", "--auto-approve", planFile)
+			reportPath := filepath.Join(e.dir, "report.json")
+			r = e.cli("apply", "--auto-approve", "--report", reportPath, planFile)
 			if r.code != 3 || !strings.Contains(r.stdout, "rolled back") || strings.Contains(r.stdout, "DuplicateName") {
 				t.Fatalf("apply with a failing clone: want exit 3, rolled back: %v", r)
 			}
 			e.assertSame(before, "a rolled-back apply")
+			// The report, with its rename and restore-name steps, matches
+			// its schema.
+			reportSchema, _ := outputSchemas(t)
+			data, err := os.ReadFile(reportPath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(data))
+			if err == nil {
+				err = reportSchema.Validate(doc)
+			}
+			if err != nil {
+				t.Errorf("report: %v\n%s", err, data)
+			}
+			if !strings.Contains(string(data), `"restore-name"`) {
+				t.Errorf("the rollback gave no name back:\n%s", data)
+			}
 
 			s := e.startMACSampler()
 			r = e.cli("apply", "--auto-approve", planFile)

@@ -169,7 +169,7 @@ func nicDrift(c *Clone, live *inventory.VM) string {
 func (d *differ) ownMACCollisions() {
 	for i := range d.ch.Items {
 		it := &d.ch.Items[i]
-		if it.Action != NoOp || it.Current == nil {
+		if it.Action != NoOp || it.Current == nil || it.Kind == KindBlocked {
 			continue
 		}
 		for _, n := range it.Current.NICs {
