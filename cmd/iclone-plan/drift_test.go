@@ -80,7 +80,9 @@ type macSampler struct {
 
 func (e *e2e) startMACSampler() *macSampler {
 	s := &macSampler{e: e, stop: make(chan struct{})}
-	s.sample() // before the run
+	if !s.sample() {
+		e.t.Fatal("cannot read the inventory before the run")
+	}
 	s.done.Add(1)
 	go func() {
 		defer s.done.Done()
@@ -96,10 +98,12 @@ func (e *e2e) startMACSampler() *macSampler {
 	return s
 }
 
-func (s *macSampler) sample() {
+// sample records one instant; it reports false when the read failed (a
+// read racing a destroy), which records nothing.
+func (s *macSampler) sample() bool {
 	inv, err := s.e.client.ReadInventory(context.Background(), "Lab")
 	if err != nil {
-		return // a read racing a destroy; the next sample counts
+		return false
 	}
 	holders := map[string][]string{}
 	for _, vm := range inv.VMs {
@@ -121,6 +125,7 @@ func (s *macSampler) sample() {
 	s.samples++
 	s.dups = append(s.dups, dups)
 	s.mu.Unlock()
+	return true
 }
 
 // finish stops sampling, takes a last sample and asserts the MAC
@@ -132,7 +137,9 @@ func (s *macSampler) finish(wantNone bool) {
 	t.Helper()
 	close(s.stop)
 	s.done.Wait()
-	s.sample()
+	if !s.sample() && !s.sample() {
+		t.Fatal("cannot read the inventory after the run")
+	}
 	initial := s.dups[0]
 	if wantNone && len(initial) > 0 {
 		t.Errorf("duplicate MACs before the run: %v", initial)
