@@ -67,6 +67,8 @@ type CloneStatus struct {
 	Run        string   `json:"run,omitempty"`
 	// Drift is "in sync", or what apply would do and why.
 	Drift string `json:"drift"`
+	// Fields lists what a replace would change, field by field.
+	Fields []plan.FieldChange `json:"fields,omitempty"`
 }
 
 // NewStatusDoc builds the status of the VMs ch's plan owns.
@@ -101,6 +103,14 @@ func NewStatusDoc(h PlanHeader, ch *plan.Changes) *StatusDoc {
 				cs.Drift = it.Reason
 			} else if it.Reason != "" {
 				cs.Drift += ": " + it.Reason
+			}
+			cs.Fields = it.Fields
+			if it.Kind == plan.KindSpec && len(it.Fields) > 0 {
+				var names []string
+				for _, f := range it.Fields {
+					names = append(names, f.Field)
+				}
+				cs.Drift += " (" + strings.Join(names, ", ") + ")"
 			}
 		}
 		d.Clones = append(d.Clones, cs)
