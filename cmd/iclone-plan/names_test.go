@@ -245,3 +245,62 @@ func TestE2EHandEdits(t *testing.T) {
 		})
 	}
 }
+
+// TestE2ENameHandoverContinue: with onFailure: continue, a clone renamed
+// aside to free its name whose own replace then fails stays in service
+// under its planned name, not under the temporary one; the next apply
+// converges.
+func TestE2ENameHandoverContinue(t *testing.T) {
+	// The first apply makes 6 clones; the run under test creates
+	// lab-web-01 (call 7), then replaces the clone renamed into its name
+	// (call 8), which fails.
+	e := newE2E(t, e2ePlan, sim.Options{FailClone: 8})
+	planFile := filepath.Join(e.dir, "plan.yaml")
+	data, _ := os.ReadFile(e2ePlan)
+	text := strings.Replace(string(data), "  parallelism: 4\n", "  parallelism: 1\n  onFailure: continue\n", 1)
+	if err := os.WriteFile(planFile, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if r := e.cli("apply", "--auto-approve", planFile); r.code != 0 {
+		t.Fatalf("first apply: %v", r)
+	}
+	ctx := context.Background()
+	vm := e.vmObject("/Lab/vm/lab/lab-web-01")
+	task, err := vm.PowerOff(ctx)
+	if err == nil {
+		_ = task.Wait(ctx)
+		task, err = vm.Destroy(ctx)
+	}
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	second := e.vmObject("/Lab/vm/lab/lab-web-02")
+	if err == nil {
+		task, err = second.Rename(ctx, "lab-web-01")
+	}
+	if err == nil {
+		err = task.Wait(ctx)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := e.cli("apply", "--auto-approve", planFile)
+	if r.code != 6 || !strings.Contains(r.stdout, "1 created, 0 replaced") {
+		t.Fatalf("apply with the replace failing: want exit 6, 1 created: %v", r)
+	}
+	names := map[string]string{}
+	for _, v := range e.inventory().VMs {
+		names[v.Ref] = v.Path
+	}
+	if got := names[second.Reference().Value]; got != "/Lab/vm/lab/lab-web-02" {
+		t.Errorf("the clone whose replace failed is at %q, want /Lab/vm/lab/lab-web-02", got)
+	}
+	s := e.startMACSampler()
+	r = e.cli("apply", "--auto-approve", planFile)
+	s.finish(true)
+	if r.code != 0 {
+		t.Fatalf("next apply: %v", r)
+	}
+	e.converged(planFile)
+}

@@ -352,6 +352,48 @@ func (r *runner) freeNames(work context.Context) {
 	}
 }
 
+// renameBack names, when the run commits with failures (onFailure:
+// continue), each clone freeNames renamed aside whose replace did not
+// happen: it stays in service, so it gets its planned name (freed by
+// freeNames) or else its old one. If neither is free, the report says
+// where it is; the next apply replaces it under its planned name.
+func (r *runner) renameBack(work context.Context) {
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if it.Action != plan.Replace || it.Current == nil || it.Clone == nil {
+			continue
+		}
+		aside, ok := r.aside[it.Current.Ref]
+		if !ok || r.swapped(it.Current.Ref) {
+			continue
+		}
+		vm := it.Current.Ref
+		err := r.cloud.Rename(work, vm, it.Clone.Name)
+		if err != nil && it.Clone.Name != it.Current.Name {
+			err = r.cloud.Rename(work, vm, it.Current.Name)
+		}
+		if err != nil {
+			r.mu.Lock()
+			r.report.Leftover = append(r.report.Leftover, Leftover{Name: it.Clone.Name, VM: vm,
+				What: fmt.Sprintf("its replace failed and it is still in service as %s (neither %s nor %s is free: %v); the next apply replaces it", aside, it.Clone.Name, it.Current.Name, err)})
+			r.mu.Unlock()
+		}
+	}
+}
+
+// swapped reports whether the VM was swapped out by a replace that
+// completed (it is retired and destroyed by the commit).
+func (r *runner) swapped(vm string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.retired {
+		if o.change.Current != nil && o.change.Current.Ref == vm {
+			return true
+		}
+	}
+	return false
+}
+
 // currentName is the name the VM ref, called name in the inventory read,
 // has now: name, unless freeNames renamed it aside.
 func (r *runner) currentName(ref, name string) string {
@@ -777,6 +819,7 @@ func (r *runner) rollback(work context.Context) error {
 // commit destroys the clones that were replaced and those the plan no
 // longer has. These are irreversible, so they come last.
 func (r *runner) commit(work context.Context, destroys []*plan.Change) {
+	r.renameBack(work)
 	var all []*plan.Change
 	r.mu.Lock()
 	for _, o := range r.retired {
