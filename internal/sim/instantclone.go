@@ -302,7 +302,6 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		if spec.Device == nil {
 			return invalidArgument(prop + ".device")
 		}
-		label := list.Name(spec.Device)
 		if spec.Operation != types.VirtualDeviceConfigSpecOperationEdit {
 			return invalidArgument(prop + ".operation")
 		}
@@ -314,7 +313,6 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		if old == nil {
 			return invalidArgument(prop + ".device.key")
 		}
-		label = list.Name(old)
 		od, nd := old.GetVirtualDevice(), spec.Device.GetVirtualDevice()
 		switch o := old.(type) {
 		case types.BaseVirtualEthernetCard:
@@ -354,7 +352,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 				if !ok {
 					return invalidArgument(prop + ".device.backing")
 				}
-				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
+				if f := s.checkPortFile(ctx, p, b.FileName, prop); f != nil {
 					return f
 				}
 				od.Backing = &types.VirtualSerialPortFileBackingInfo{
@@ -375,7 +373,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 				if !ok {
 					return invalidArgument(prop + ".device.backing")
 				}
-				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
+				if f := s.checkPortFile(ctx, p, b.FileName, prop); f != nil {
 					return f
 				}
 				od.Backing = &types.VirtualParallelPortFileBackingInfo{
@@ -412,7 +410,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 }
 
 // checkPortFile checks the file a serial or parallel port edit names.
-func (s *Simulator) checkPortFile(ctx *simulator.Context, p *clonePlan, label, file, prop string) *cloneFault {
+func (s *Simulator) checkPortFile(ctx *simulator.Context, p *clonePlan, file, prop string) *cloneFault {
 	var dp object.DatastorePath
 	if !dp.FromString(file) || dp.Path == "" {
 		return invalidArgument(prop + ".device.backing.fileName")
@@ -486,6 +484,8 @@ func (s *Simulator) nameTaken(ctx *simulator.Context, p *clonePlan) *cloneFault 
 func findChild(ctx *simulator.Context, folder *simulator.Folder, name string) mo.Entity {
 	var taken mo.Entity
 	if !raceBuild {
+		nameMu.Lock() // no VM without a name in the folder (see nameMu)
+		defer nameMu.Unlock()
 		ctx.WithLock(folder, func() { taken = ctx.Map.FindByName(name, folder.ChildEntity) })
 		return taken
 	}
@@ -704,6 +704,7 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	}()
 
 	sub := *ctx // each vcsim task gets its own locking identity
+	unlockNames := lockNames()
 	unlock := lockCreateVM(ctx)
 	if raceBuild {
 		// A destroy in flight has already left the registry, so locking
@@ -719,11 +720,13 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	body := res.(*methods.CreateVM_TaskBody)
 	if body.Fault_ != nil {
 		unlock()
+		unlockNames()
 		return nil, failf(body.Fault_.VimFault().(types.BaseMethodFault))
 	}
 	t := ctx.Map.Get(body.Res.Returnval).(*simulator.Task)
 	s.waitTask(ctx, t)
 	unlock()
+	unlockNames()
 	var info types.TaskInfo
 	ctx.WithLock(t, func() { info = t.Info })
 	if info.Error != nil {
