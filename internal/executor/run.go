@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/iclone-plan/iclone-plan/internal/cloud"
@@ -354,16 +354,17 @@ func (r *runner) makeFolders(work context.Context) bool {
 			r.report.Actions = append(r.report.Actions, actions[i])
 		}
 		r.mu.Unlock()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, max(r.opts.Parallelism, 1))
+		// Every folder is tried: the errors are kept per folder, not
+		// returned to the group (which would only keep the first).
+		var g errgroup.Group
+		g.SetLimit(max(r.opts.Parallelism, 1))
 		for i, f := range level {
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
+			g.Go(func() error {
 				created[i], errs[i] = r.cloud.EnsureFolder(work, f)
+				return nil
 			})
 		}
-		wg.Wait()
+		_ = g.Wait()
 		ok := true
 		for i, f := range level {
 			if created[i] {
@@ -676,13 +677,11 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 	}
 	completed := 0
 	unswap := func(ctx context.Context) error {
-		var errs *multierror.Error
+		var errs []error
 		for i := completed - 1; i >= 0; i-- {
-			if err := steps[i].undo(ctx); err != nil {
-				errs = multierror.Append(errs, err)
-			}
+			errs = append(errs, steps[i].undo(ctx))
 		}
-		return errs.ErrorOrNil()
+		return errors.Join(errs...)
 	}
 	for _, s := range steps {
 		if err := s.do(work); err != nil {
@@ -725,7 +724,7 @@ func (r *runner) rollback(work context.Context) error {
 	r.undo = nil
 	r.emit(Event{Type: EventRollback, Err: r.cause})
 	r.mu.Unlock()
-	var errs *multierror.Error
+	var errs []error
 	deadline := r.persistDeadline()
 	for i := len(undo) - 1; i >= 0; i-- {
 		u := undo[i]
@@ -735,7 +734,7 @@ func (r *runner) rollback(work context.Context) error {
 		st.Finished = r.now()
 		if err != nil {
 			st.Error = err.Error()
-			errs = multierror.Append(errs, fmt.Errorf("%s %s: %w", u.op, u.name, err))
+			errs = append(errs, fmt.Errorf("%s %s: %w", u.op, u.name, err))
 			r.report.Leftover = append(r.report.Leftover, Leftover{Name: u.name, VM: u.vm, What: fmt.Sprintf("%s failed: %v", u.op, err)})
 		}
 		r.report.Rollback = append(r.report.Rollback, st)
@@ -749,7 +748,7 @@ func (r *runner) rollback(work context.Context) error {
 		}
 	}
 	r.mu.Unlock()
-	return errs.ErrorOrNil()
+	return errors.Join(errs...)
 }
 
 // commit destroys the clones that were replaced and those the plan no
@@ -783,8 +782,10 @@ func (r *runner) destroyAll(work context.Context, retired []destroyTarget, destr
 	for _, d := range destroys {
 		targets = append(targets, destroyTarget{name: d.Name, vm: d.Current.Ref, reason: d.Reason})
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, r.opts.Parallelism)
+	// Every destroy is tried: a failure is recorded on its action, not
+	// returned to the group (which would only keep the first).
+	var g errgroup.Group
+	g.SetLimit(r.opts.Parallelism)
 	deadline := r.persistDeadline()
 	for _, t := range targets {
 		r.mu.Lock()
@@ -801,10 +802,7 @@ func (r *runner) destroyAll(work context.Context, retired []destroyTarget, destr
 			a.Queued = queued
 		}
 		r.mu.Unlock()
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			_ = r.lim.Wait(work)
 			r.mu.Lock()
 			st.Started = r.now()
@@ -822,7 +820,7 @@ func (r *runner) destroyAll(work context.Context, retired []destroyTarget, destr
 					err = fmt.Errorf("destroying the replaced clone %s (%s): %w", t.name, t.vm, err)
 				}
 				r.fail(a, err)
-				return
+				return nil
 			}
 			r.mu.Lock()
 			st.Finished = r.now()
@@ -832,9 +830,10 @@ func (r *runner) destroyAll(work context.Context, retired []destroyTarget, destr
 			r.progress.Done++
 			r.emit(Event{Type: EventDone, Op: OpDestroy, Name: t.name, VM: t.vm})
 			r.mu.Unlock()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 }
 
 // tempName appends suffix to name, shortening name so the result stays
