@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/spf13/pflag"
 	"github.com/vmware/govmomi/simulator"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -257,4 +260,67 @@ func TestOperationsNightlySample(t *testing.T) {
 			t.Errorf("the nightly rebuild's output lacks %q:\n%s", want, r.stdout)
 		}
 	}
+}
+
+// docCommandLines returns every iclone-plan command line of README.md and
+// docs/*.md: in code blocks (continuation lines joined; the binary may be
+// a path or `go run ./cmd/iclone-plan`) and in inline code spans, each as
+// "file: the arguments after iclone-plan", cut at a comment, a
+// redirection, a pipe or the end of the span.
+func docCommandLines(t *testing.T) []string {
+	t.Helper()
+	files, _ := filepath.Glob(filepath.Join(repoRoot, "docs", "*.md"))
+	files = append(files, filepath.Join(repoRoot, "README.md"))
+	invocation := regexp.MustCompile(`(?:^|[\s/])iclone-plan\s+([a-z][^#|>;&)]*)`)
+	span := regexp.MustCompile("`((?:[^`\n]*/)?iclone-plan [^`\n]+)`")
+	var out []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		md := string(data)
+		var code []string
+		for _, lang := range []string{"sh", "bash", "cron", "ini"} {
+			for _, b := range fencedBlocks(md, lang) {
+				code = append(code, strings.Split(strings.ReplaceAll(b, "\\\n", " "), "\n")...)
+			}
+		}
+		for _, m := range span.FindAllStringSubmatch(md, -1) {
+			code = append(code, m[1])
+		}
+		for _, line := range code {
+			for _, m := range invocation.FindAllStringSubmatch(line, -1) {
+				out = append(out, filepath.Base(f)+": "+strings.TrimSpace(m[1]))
+			}
+		}
+	}
+	return out
+}
+
+// TestDocCommandLines: every iclone-plan command line the README and the
+// docs show names a command that exists and only flags that command has
+// (parsed by the real command tree, as the binary would parse it).
+func TestDocCommandLines(t *testing.T) {
+	lines := docCommandLines(t)
+	if len(lines) < 10 {
+		t.Fatalf("only %d iclone-plan command lines found in the docs: %q", len(lines), lines)
+	}
+	for _, l := range lines {
+		file, args, _ := strings.Cut(l, ": ")
+		var words []string
+		for _, w := range strings.Fields(args) {
+			words = append(words, strings.Trim(w, `'"`))
+		}
+		root := newRootCmd(strings.NewReader(""), io.Discard, io.Discard)
+		cmd, rest, err := root.Find(words)
+		if err != nil || cmd == root {
+			t.Errorf("%s: `iclone-plan %s`: no such command (%v)", file, args, err)
+			continue
+		}
+		if err := cmd.ParseFlags(rest); err != nil && !errors.Is(err, pflag.ErrHelp) {
+			t.Errorf("%s: `iclone-plan %s`: %v", file, args, err)
+		}
+	}
+	t.Logf("%d iclone-plan command lines in README.md and docs/*.md parse:\n%s", len(lines), strings.Join(lines, "\n"))
 }
