@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/iclone-plan/iclone-plan/internal/cloud"
@@ -49,7 +49,11 @@ type runner struct {
 	stopped  bool
 	undo     []undoStep // LIFO
 	retired  []*opState // replaced clones to destroy when the run commits
-	unknown  int        // clones whose task did not report its end (unknown.go)
+	// aside holds the names that prepare gave VMs renamed out of the way
+	// of another clone (by VM reference); written before any clone
+	// operation starts, only read after.
+	aside   map[string]string
+	unknown int // clones whose task did not report its end (unknown.go)
 }
 
 // undoStep reverses one change this run made.
@@ -84,7 +88,18 @@ func newRunner(ch *plan.Changes, cloud Cloud, opts Options) *runner {
 		lim = rate.NewLimiter(rate.Limit(opts.Rate), 1)
 	}
 	return &runner{ch: ch, cloud: cloud, opts: opts, now: now, lim: lim, retry: newBackoff(opts.Backoff),
-		report: &Report{Run: opts.RunID, Plan: ch.Plan.Name, Actions: []*Action{}}}
+		report: &Report{Run: opts.RunID, Plan: ch.Plan.Name, Execution: executionOf(opts),
+			Actions: []*Action{}, Rollback: []*Step{}, Leftover: []Leftover{}}}
+}
+
+// executionOf is the report's record of the options that bound the run.
+func executionOf(o Options) *Execution {
+	e := &Execution{Parallelism: o.Parallelism, PerHost: o.PerHost, PerSource: o.PerSource, Rate: o.Rate,
+		Retries: o.Retries, OnFailure: string(plan.OnFailureRollback), MaxFailures: o.MaxFailures}
+	if o.Continue {
+		e.OnFailure = string(plan.OnFailureContinue)
+	}
+	return e
 }
 
 // emit sends an event to the hook; the caller holds r.mu.
@@ -152,7 +167,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	r.report.Started = r.now()
 	ops, debris, destroys := r.sortChanges()
 	r.mu.Lock()
-	r.progress.Total = len(ops)
+	// Every step counts: a replace twice (the new clone swapped in, then the
+	// old one destroyed when the run commits).
+	r.progress.Total = len(r.ch.Folders) + len(ops) + len(debris) + len(destroys)
+	for _, o := range ops {
+		if o.change.Action == plan.Replace && o.change.Current != nil {
+			r.progress.Total++
+		}
+	}
 	r.emit(Event{Type: EventStart})
 	r.mu.Unlock()
 
@@ -160,7 +182,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	// back. Only submission stops.
 	work := context.WithoutCancel(ctx)
 
-	r.destroyAll(work, debris)
+	r.destroyAll(work, nil, debris)
 	if !r.isStopped() {
 		r.prepare(ctx, work)
 	}
@@ -186,12 +208,14 @@ func (r *runner) sortChanges() (ops []*opState, debris, destroys []*plan.Change)
 		it := &r.ch.Items[i]
 		switch it.Action {
 		case plan.Create, plan.Replace:
-			a := &Action{Op: Op(it.Action.String()), Name: it.Name, Group: it.Group, Index: it.Index, Reason: it.Reason, State: ActionQueued}
+			src := r.ch.Sources[it.Clone.Source]
+			a := newAction(Op(it.Action.String()), it.Name)
+			a.Group, a.Index, a.Reason, a.Host = it.Group, it.Index, it.Reason, src.HostName
 			if it.Current != nil {
 				a.OldVM = it.Current.Ref
 			}
 			r.report.Actions = append(r.report.Actions, a)
-			ops = append(ops, &opState{change: it, action: a, src: r.ch.Sources[it.Clone.Source], folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
+			ops = append(ops, &opState{change: it, action: a, src: src, folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
 		case plan.Destroy:
 			if it.Debris {
 				debris = append(debris, it)
@@ -291,7 +315,8 @@ func (r *runner) prepare(ctx, work context.Context) {
 		}
 		vm, nics := it.Current.Ref, it.Current.NICs
 		if err := r.cloud.Reconfigure(work, vm, &cloud.VMChange{Connect: new(false)}); err != nil {
-			a := &Action{Op: OpDisconnect, Name: it.Name, VM: vm, State: ActionQueued}
+			a := newAction(OpDisconnect, it.Name)
+			a.VM = vm
 			r.mu.Lock()
 			r.report.Actions = append(r.report.Actions, a)
 			r.mu.Unlock()
@@ -302,6 +327,101 @@ func (r *runner) prepare(ctx, work context.Context) {
 			return r.cloud.Reconfigure(ctx, vm, &cloud.VMChange{Restore: nics})
 		}})
 	}
+	r.freeNames(work)
+}
+
+// freeNames renames aside, to NAME~aside-RUN, each VM this run destroys or
+// replaces that holds the name another clone of the run gets (a group
+// renamed with the same cloneName, a cloneName shifted by one, a clone
+// renamed by hand into another's name): else that clone's create or swap
+// fails with DuplicateName. A rename is undone by the rollback, after the
+// clones made in the name are gone; the VM keeps its markers, so a crash
+// leaves nothing the next apply does not recognise.
+func (r *runner) freeNames(work context.Context) {
+	wanted := map[string]*plan.Change{} // path -> the change whose clone gets it
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if (it.Action == plan.Create || it.Action == plan.Replace) && it.Clone != nil {
+			wanted[plan.CloneFolder(r.ch.Datacenter, it.Clone)+"/"+it.Clone.Name] = it
+		}
+	}
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if it.Current == nil || it.Debris || (it.Action != plan.Replace && it.Action != plan.Destroy) {
+			continue
+		}
+		if taker, ok := wanted[it.Current.Path]; !ok || taker == it {
+			continue
+		}
+		vm, name := it.Current.Ref, it.Current.Name
+		aside := tempName(name, "~aside-"+shortRun(r.opts.RunID))
+		if err := r.cloud.Rename(work, vm, aside); err != nil {
+			a := &Action{Op: OpRename, Name: name, VM: vm, State: ActionQueued}
+			r.mu.Lock()
+			r.report.Actions = append(r.report.Actions, a)
+			r.mu.Unlock()
+			r.fail(a, fmt.Errorf("renaming %s aside to %s to free its name: %w", name, aside, err))
+			return
+		}
+		if r.aside == nil {
+			r.aside = map[string]string{}
+		}
+		r.aside[vm] = aside
+		r.pushUndo(undoStep{op: OpRestoreName, name: name, vm: vm, fn: func(ctx context.Context) error {
+			return r.cloud.Rename(ctx, vm, name)
+		}})
+	}
+}
+
+// renameBack names, when the run commits with failures (onFailure:
+// continue), each clone freeNames renamed aside whose replace did not
+// happen: it stays in service, so it gets its planned name (freed by
+// freeNames) or else its old one. If neither is free, the report says
+// where it is; the next apply replaces it under its planned name.
+func (r *runner) renameBack(work context.Context) {
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if it.Action != plan.Replace || it.Current == nil || it.Clone == nil {
+			continue
+		}
+		aside, ok := r.aside[it.Current.Ref]
+		if !ok || r.swapped(it.Current.Ref) {
+			continue
+		}
+		vm := it.Current.Ref
+		err := r.cloud.Rename(work, vm, it.Clone.Name)
+		if err != nil && it.Clone.Name != it.Current.Name {
+			err = r.cloud.Rename(work, vm, it.Current.Name)
+		}
+		if err != nil {
+			r.mu.Lock()
+			r.report.Leftover = append(r.report.Leftover, Leftover{Name: it.Clone.Name, VM: vm,
+				What: fmt.Sprintf("its replace failed and it is still in service as %s (neither %s nor %s is free: %v); the next apply replaces it", aside, it.Clone.Name, it.Current.Name, err)})
+			r.mu.Unlock()
+		}
+	}
+}
+
+// swapped reports whether the VM was swapped out by a replace that
+// completed (it is retired and destroyed by the commit).
+func (r *runner) swapped(vm string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.retired {
+		if o.change.Current != nil && o.change.Current.Ref == vm {
+			return true
+		}
+	}
+	return false
+}
+
+// currentName is the name the VM ref, called name in the inventory read,
+// has now: name, unless freeNames renamed it aside.
+func (r *runner) currentName(ref, name string) string {
+	if n, ok := r.aside[ref]; ok {
+		return n
+	}
+	return name
 }
 
 // makeFolders creates the plan's missing folders, parents first: the
@@ -327,33 +447,42 @@ func (r *runner) makeFolders(work context.Context) bool {
 		errs := make([]error, len(level))
 		r.mu.Lock()
 		for i, f := range level {
-			actions[i] = &Action{Op: OpFolder, Name: f, State: ActionQueued, Started: r.now()}
+			actions[i] = newAction(OpFolder, f)
+			actions[i].Queued = r.now()
+			actions[i].Started = actions[i].Queued
 			r.report.Actions = append(r.report.Actions, actions[i])
 		}
 		r.mu.Unlock()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, max(r.opts.Parallelism, 1))
+		// Every folder is tried: the errors are kept per folder, not
+		// returned to the group (which would only keep the first).
+		var g errgroup.Group
+		g.SetLimit(max(r.opts.Parallelism, 1))
 		for i, f := range level {
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
+			g.Go(func() error {
 				created[i], errs[i] = r.cloud.EnsureFolder(work, f)
+				return nil
 			})
 		}
-		wg.Wait()
+		_ = g.Wait()
 		ok := true
 		for i, f := range level {
 			if created[i] {
 				r.pushUndo(undoStep{op: OpRemoveFolder, name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
-				r.event(Event{Type: EventFolder, Op: OpFolder, Name: f})
 			}
 			if errs[i] != nil {
+				if created[i] {
+					r.event(Event{Type: EventFolder, Op: OpFolder, Name: f})
+				}
 				r.fail(actions[i], fmt.Errorf("creating folder %s: %w", f, errs[i]))
 				ok = false
 				continue
 			}
 			r.mu.Lock()
 			actions[i].State, actions[i].Finished = ActionDone, r.now()
+			r.progress.Done++
+			if created[i] {
+				r.emit(Event{Type: EventFolder, Op: OpFolder, Name: f})
+			}
 			r.mu.Unlock()
 		}
 		if !ok {
@@ -372,6 +501,12 @@ func (r *runner) makeFolders(work context.Context) bool {
 // starts and schedule waits for the operations in flight.
 func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
 	s := newSlots(ops, limits{overall: r.opts.Parallelism, perHost: r.opts.PerHost, perSource: r.opts.PerSource})
+	r.mu.Lock()
+	queued := r.now()
+	for _, o := range ops {
+		o.action.Queued = queued
+	}
+	r.mu.Unlock()
 	ends := make(chan opEnd, 2*len(ops)) // a release and a finish per operation: sends never block
 	running := 0
 	for s.pending > 0 || running > 0 {
@@ -611,6 +746,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 	old := o.change.Current
 	name := o.change.Clone.Name
 	oldTmp := tempName(name, "~old-"+shortRun(r.opts.RunID))
+	oldName := r.currentName(old.Ref, old.Name)
 	steps := []struct {
 		do, undo func(context.Context) error
 	}{
@@ -624,7 +760,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 		},
 		{
 			do:   func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, oldTmp) },
-			undo: func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, old.Name) },
+			undo: func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, oldName) },
 		},
 		{
 			do:   func(ctx context.Context) error { return r.cloud.Rename(ctx, newVM, name) },
@@ -641,13 +777,11 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 	}
 	completed := 0
 	unswap := func(ctx context.Context) error {
-		var errs *multierror.Error
+		var errs []error
 		for i := completed - 1; i >= 0; i-- {
-			if err := steps[i].undo(ctx); err != nil {
-				errs = multierror.Append(errs, err)
-			}
+			errs = append(errs, steps[i].undo(ctx))
 		}
-		return errs.ErrorOrNil()
+		return errors.Join(errs...)
 	}
 	for _, s := range steps {
 		if err := s.do(work); err != nil {
@@ -690,16 +824,17 @@ func (r *runner) rollback(work context.Context) error {
 	r.undo = nil
 	r.emit(Event{Type: EventRollback, Err: r.cause})
 	r.mu.Unlock()
-	var errs *multierror.Error
+	var errs []error
 	deadline := r.persistDeadline()
 	for i := len(undo) - 1; i >= 0; i-- {
 		u := undo[i]
+		st := &Step{Op: u.op, Name: u.name, VM: u.vm, Started: r.now()}
 		err := r.persist(work, deadline, u.fn)
-		st := &Step{Op: u.op, Name: u.name, VM: u.vm}
 		r.mu.Lock()
+		st.Finished = r.now()
 		if err != nil {
 			st.Error = err.Error()
-			errs = multierror.Append(errs, fmt.Errorf("%s %s: %w", u.op, u.name, err))
+			errs = append(errs, fmt.Errorf("%s %s: %w", u.op, u.name, err))
 			r.report.Leftover = append(r.report.Leftover, Leftover{Name: u.name, VM: u.vm, What: fmt.Sprintf("%s failed: %v", u.op, err)})
 		}
 		r.report.Rollback = append(r.report.Rollback, st)
@@ -713,61 +848,93 @@ func (r *runner) rollback(work context.Context) error {
 		}
 	}
 	r.mu.Unlock()
-	return errs.ErrorOrNil()
+	return errors.Join(errs...)
 }
 
 // commit destroys the clones that were replaced and those the plan no
-// longer has. These are irreversible, so they come last.
+// longer has. These are irreversible, so they come last. A replaced
+// clone's destroy is a step of its replace action.
 func (r *runner) commit(work context.Context, destroys []*plan.Change) {
-	var all []*plan.Change
+	r.renameBack(work)
+	var targets []destroyTarget
 	r.mu.Lock()
 	for _, o := range r.retired {
-		all = append(all, &plan.Change{Action: plan.Destroy, Name: tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)),
-			Reason: "replaced", Current: o.change.Current})
+		targets = append(targets, destroyTarget{name: tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)),
+			vm: o.change.Current.Ref, of: o.action})
 	}
 	r.mu.Unlock()
-	r.destroyAll(work, append(all, destroys...))
+	r.destroyAll(work, targets, destroys)
 }
 
-// destroyAll destroys the VMs of the given changes, in parallel within the
-// run's limits. A failure is recorded (and stops a run in rollback mode);
-// the VM keeps its marker, so the next apply destroys it.
-func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
-	type target struct {
-		name, vm, reason string
-	}
-	var targets []target
+// destroyTarget is a VM to destroy: the VM of a destroy change (of nil:
+// the destroy is an action of its own), or a replaced clone (of: its
+// replace action, of which the destroy is a step).
+type destroyTarget struct {
+	name, vm, reason string
+	of               *Action
+}
+
+// destroyAll destroys the given replaced clones and the VMs of the given
+// destroy changes, in parallel within the run's limits. A failure is
+// recorded (and stops a run in rollback mode); the VM keeps its marker, so
+// the next apply destroys it.
+func (r *runner) destroyAll(work context.Context, retired []destroyTarget, destroys []*plan.Change) {
+	targets := retired
 	for _, d := range destroys {
-		targets = append(targets, target{d.Name, d.Current.Ref, d.Reason})
+		targets = append(targets, destroyTarget{name: d.Name, vm: d.Current.Ref, reason: d.Reason})
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, r.opts.Parallelism)
+	// Every destroy is tried: a failure is recorded on its action, not
+	// returned to the group (which would only keep the first).
+	var g errgroup.Group
+	g.SetLimit(r.opts.Parallelism)
 	deadline := r.persistDeadline()
 	for _, t := range targets {
-		a := &Action{Op: OpDestroy, Name: t.name, VM: t.vm, Reason: t.reason, State: ActionQueued}
 		r.mu.Lock()
-		r.report.Actions = append(r.report.Actions, a)
+		a, st := t.of, &Step{Op: OpDestroy, Name: t.name, VM: t.vm}
+		if a == nil {
+			a = newAction(OpDestroy, t.name)
+			a.VM, a.Reason = t.vm, t.reason
+			r.report.Actions = append(r.report.Actions, a)
+		} else {
+			a.Steps = append(a.Steps, st)
+		}
+		queued := r.now()
+		if t.of == nil {
+			a.Queued = queued
+		}
 		r.mu.Unlock()
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			_ = r.lim.Wait(work)
-			a.Started, a.Attempts = r.now(), 1
-			if err := r.persist(work, deadline, func(ctx context.Context) error { return r.cloud.Destroy(ctx, t.vm) }); err != nil {
+			r.mu.Lock()
+			st.Started = r.now()
+			if t.of == nil {
+				a.Started, a.Attempts = st.Started, 1
+			}
+			r.mu.Unlock()
+			err := r.persist(work, deadline, func(ctx context.Context) error { return r.cloud.Destroy(ctx, t.vm) })
+			if err != nil {
 				r.mu.Lock()
+				st.Finished, st.Error = r.now(), err.Error()
 				r.report.Leftover = append(r.report.Leftover, Leftover{Name: t.name, VM: t.vm, What: "not destroyed; the next apply destroys it: " + err.Error()})
 				r.mu.Unlock()
+				if t.of != nil {
+					err = fmt.Errorf("destroying the replaced clone %s (%s): %w", t.name, t.vm, err)
+				}
 				r.fail(a, err)
-				return
+				return nil
 			}
 			r.mu.Lock()
-			a.State, a.Finished = ActionDone, r.now()
+			st.Finished = r.now()
+			if t.of == nil {
+				a.State, a.Finished = ActionDone, st.Finished
+			}
+			r.progress.Done++
 			r.emit(Event{Type: EventDone, Op: OpDestroy, Name: t.name, VM: t.vm})
 			r.mu.Unlock()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 }
 
 // tempName appends suffix to name, shortening name so the result stays
