@@ -478,16 +478,7 @@ func (s *Simulator) createExtraVM(base *simulator.Context, folder *simulator.Fol
 	config.DeviceChange, _ = devices.ConfigSpec(types.VirtualDeviceConfigSpecOperationAdd)
 
 	ctx := *base // a locking identity of its own
-	if raceBuild {
-		// vcsim records a new task in its entity's recentTask without the
-		// entity's lock: concurrent CreateVM_Task calls on one folder race
-		// (see lockCreateVM).
-		createVMMu.Lock()
-	}
 	body := folder.CreateVMTask(&ctx, &types.CreateVM_Task{This: folder.Self, Config: config, Pool: pool, Host: &host}).(*methods.CreateVM_TaskBody)
-	if raceBuild {
-		createVMMu.Unlock()
-	}
 	if body.Fault_ != nil {
 		return fmt.Errorf("sim: create VM %q: %s", name, body.Fault_.String)
 	}

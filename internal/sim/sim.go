@@ -171,7 +171,6 @@ type Simulator struct {
 	// background runs work a method hands off (see listViewNotifyLater);
 	// Close waits for it once the server has stopped.
 	background sync.WaitGroup
-	fileOps    fileOps       // race builds: vcsim's file deletions in flight
 	closing    chan struct{} // closed by Close
 	chains     chains        // which disk files clones chain to (see files.go)
 
@@ -224,7 +223,6 @@ func Start(ctx context.Context, opts Options) (*Simulator, error) {
 		refreshing: make(map[types.ManagedObjectReference]time.Time),
 		closing:    make(chan struct{}),
 	}
-	s.fileOps.init()
 	s.chains.init()
 
 	m := simulator.VPX()

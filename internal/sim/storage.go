@@ -1,10 +1,7 @@
 package sim
 
 import (
-	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/vmware/govmomi/simulator"
@@ -93,41 +90,3 @@ func setDevices(ctx *simulator.Context, vm *simulator.VirtualMachine, devices []
 // refreshDelay is how long after its last clone a source's file layout
 // catches up with its disks.
 const refreshDelay = time.Second
-
-// lockCreateVM serializes the creation of clone VMs and holds every VM's
-// lock meanwhile, but only in race-detector builds (raceBuild). vcsim reads
-// datastore objects without their locks (Datastore.resolve copies the whole
-// object, from NewVirtualMachine and from every reconfiguration's disk
-// layout update) while CreateVM_Task appends the new VM to them under the
-// lock: data races in vcsim itself, which the race detector reports when
-// clones complete in parallel with each other or with vcsim's own VM tasks
-// (a task holds its VM's lock while it runs). The racy read is of a field
-// that is not used, so it is harmless; but it would hide races of this
-// project's own code, so race builds exclude it. Other builds do not pay
-// for it: holding every VM's lock costs time in proportion to the
-// inventory, and halved the clone rate of BenchmarkInstantClone.
-var createVMMu sync.Mutex
-
-func lockCreateVM(ctx *simulator.Context) (unlock func()) {
-	if !raceBuild {
-		return func() {}
-	}
-	createVMMu.Lock()
-	var refs []types.ManagedObjectReference
-	for _, e := range ctx.Map.All("VirtualMachine") {
-		refs = append(refs, e.Reference())
-	}
-	slices.SortFunc(refs, func(a, b types.ManagedObjectReference) int { return strings.Compare(a.Value, b.Value) })
-	unlocks := make([]func(), 0, len(refs))
-	for _, ref := range refs {
-		if obj := ctx.Map.Get(ref); obj != nil {
-			unlocks = append(unlocks, ctx.Map.AcquireLock(ctx, obj))
-		}
-	}
-	return func() {
-		for _, u := range unlocks {
-			u()
-		}
-		createVMMu.Unlock()
-	}
-}

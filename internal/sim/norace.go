@@ -1,6 +1,0 @@
-//go:build !race
-
-package sim
-
-// raceBuild is set when the race detector is on (see lockCreateVM).
-const raceBuild = false
