@@ -29,6 +29,9 @@ func Run(ctx context.Context, ch *plan.Changes, cloud Cloud, opts Options) (*Rep
 		return nil, err
 	}
 	r := newRunner(ch, cloud, opts)
+	if opts.Guard != nil {
+		r.cloud = guarded{Cloud: cloud, r: r, guard: opts.Guard}
+	}
 	return r.run(ctx)
 }
 
@@ -219,6 +222,10 @@ func (r *runner) conclude(ctx, work context.Context, destroys []*plan.Change) *R
 		r.commit(work, destroys)
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if r.fatal != nil {
+			// The guard stopped the commit: what it did not destroy is left.
+			return &RunError{Outcome: OutcomeRollbackIncomplete, Cause: r.fatal, Rollback: r.fatal}
+		}
 		if r.failures > 0 {
 			return &RunError{Outcome: OutcomePartial, Cause: r.cause}
 		}
