@@ -67,6 +67,7 @@ const (
 	ReasonPoweredOff    = "powered off"
 	ReasonMaxAge        = "older than maxAge"
 	ReasonReplaceAll    = "--replace-all"
+	ReasonReplaceNamed  = "--replace"
 	ReasonInterrupted   = "left by an interrupted run"
 	ReasonNotInPlan     = "not in plan"
 )
@@ -154,6 +155,9 @@ type Options struct {
 	// ChainWarning is the source chain depth past which the plan warns;
 	// 0 means DefaultChainWarning, a negative value never warns.
 	ChainWarning int
+	// Replace lists glob patterns (path.Match) of clone names to replace
+	// even if unchanged (--replace); see CheckSelection.
+	Replace []string
 }
 
 // Count returns how many items have action a.
@@ -586,6 +590,8 @@ func (d *differ) keepOrReplace(g *Group, c *Clone, live *inventory.VM, path stri
 		return Replace, fmt.Sprintf("%s (%s)", ReasonMaxAge, fmtDuration(g.MaxAge))
 	case d.opts.ReplaceAll:
 		return Replace, ReasonReplaceAll
+	case matchAny(d.opts.Replace, c.Name):
+		return Replace, ReasonReplaceNamed
 	}
 	return NoOp, ""
 }

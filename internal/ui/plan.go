@@ -255,6 +255,11 @@ type PlanDoc struct {
 	PlanSHA256 string `json:"planSha256,omitempty"`
 	// ReplaceAll records plan --replace-all.
 	ReplaceAll bool `json:"replaceAll,omitempty"`
+	// Replace records plan --replace: the clone-name patterns replaced
+	// even if unchanged.
+	Replace []string `json:"replace,omitempty"`
+	// Target records plan --target: the only groups the plan covers.
+	Target []string `json:"target,omitempty"`
 }
 
 // SourceDoc is one group's source in a PlanDoc.
