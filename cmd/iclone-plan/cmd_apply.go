@@ -275,6 +275,11 @@ func confirm(in io.Reader, out io.Writer, destroy bool) bool {
 	if destroy {
 		what = "destroy these clones"
 	}
+	return ask(in, out, what)
+}
+
+// ask asks whether to do what, and accepts only "yes".
+func ask(in io.Reader, out io.Writer, what string) bool {
 	fmt.Fprintf(out, "\nDo you want to %s? Only 'yes' is accepted: ", what)
 	line, _ := bufio.NewReader(in).ReadString('\n')
 	return strings.TrimSpace(line) == "yes"

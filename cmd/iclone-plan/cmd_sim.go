@@ -120,7 +120,7 @@ func seedFromPlanFile(file string) (*sim.Seed, error) {
 }
 
 // shellQuote quotes s for a POSIX shell: in single quotes, each single
-// quote written as '\''.
+// quote in s closed, escaped and reopened.
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
