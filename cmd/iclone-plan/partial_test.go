@@ -1,15 +1,24 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
+	"cmp"
+	"context"
 	"fmt"
+	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/vmware/govmomi/find"
 
 	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/vsphere"
 )
 
 func mustRead(t *testing.T, path string) []byte {
@@ -187,5 +196,265 @@ func TestE2EMassDestroyRefused(t *testing.T) {
 	}
 	if n := len(e.uuids()); n != 0 {
 		t.Errorf("%d clones left after an allowed mass destroy", n)
+	}
+}
+
+// holdLease takes the lab plan's lease in the simulator as holder says; the
+// test releases it (or force-unlock removes it).
+func (e *e2e) holdLease(holder vsphere.LeaseInfo, ttl time.Duration) *vsphere.Lease {
+	e.t.Helper()
+	ctx := context.Background()
+	ops, err := e.client.Ops(ctx, "/Lab")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	holder.Plan = e.plan.Name
+	l, err := ops.AcquireLease(ctx, holder, ttl)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return l
+}
+
+// leaseHeld reports whether the lab plan's lease folder exists.
+func (e *e2e) leaseHeld() bool {
+	e.t.Helper()
+	ctx := context.Background()
+	ops, err := e.client.Ops(ctx, "/Lab")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	s, err := ops.ReadLease(ctx, e.plan.Name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s.Held
+}
+
+// deadPID is the pid of a process of this machine that has ended.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd.Process.Pid
+}
+
+// force-unlock shows the holder and releases a lease whose holder is gone;
+// it refuses while the holder runs on this machine, and removes a
+// holderless lease at once.
+func TestE2EForceUnlock(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	host, _ := os.Hostname()
+	if r := e.cli("force-unlock", e2ePlan); r.code != 0 || !strings.Contains(r.stdout, `Plan "lab" holds no lease`) {
+		t.Fatalf("force-unlock without a lease: %v", r)
+	}
+	for _, tc := range []struct {
+		name     string
+		setup    func() *vsphere.Lease
+		args     []string
+		code     int
+		says     string
+		released bool
+	}{
+		{"holderless", func() *vsphere.Lease {
+			ctx := context.Background()
+			finder := find.NewFinder(e.client.Vim, false)
+			f, err := finder.Folder(ctx, "/Lab/vm")
+			if err == nil {
+				_, err = f.CreateFolder(ctx, vsphere.LeaseFolderPrefix+"lab")
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			return nil
+		}, nil, 0, "has no holder recorded", true},
+		{"holder alive here", func() *vsphere.Lease {
+			return e.holdLease(vsphere.LeaseInfo{Run: "run-alive", Host: host, PID: os.Getpid(), User: "tester"}, time.Hour)
+		}, nil, ExitError, "still runs on this machine", false},
+		{"holder gone here", func() *vsphere.Lease {
+			return e.holdLease(vsphere.LeaseInfo{Run: "run-dead", Host: host, PID: deadPID(t), User: "tester"}, time.Hour)
+		}, nil, 0, "no longer runs on this machine", true},
+		{"holder elsewhere, unconfirmed", func() *vsphere.Lease {
+			return e.holdLease(vsphere.LeaseInfo{Run: "run-far", Host: "elsewhere.example", PID: 4242, User: "tester"}, time.Hour)
+		}, nil, ExitError, "refusing to unlock plan \"lab\" without confirmation", false},
+		{"holder elsewhere, --auto-approve", func() *vsphere.Lease {
+			return e.holdLease(vsphere.LeaseInfo{Run: "run-far", Host: "elsewhere.example", PID: 4242, User: "tester"}, time.Hour)
+		}, []string{"--auto-approve"}, 0, "run run-far, pid 4242 on elsewhere.example", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if l := tc.setup(); l != nil {
+				defer func() { _ = l.Release(context.Background()) }()
+			}
+			r := e.cli(append(append([]string{"force-unlock"}, tc.args...), e2ePlan)...)
+			if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.says) {
+				t.Fatalf("want exit %d saying %q: %v", tc.code, tc.says, r)
+			}
+			if held := e.leaseHeld(); held == tc.released {
+				t.Fatalf("lease held after force-unlock: %v, want %v", held, !tc.released)
+			}
+			if tc.released {
+				if r := e.cli("apply", "--auto-approve", e2ePlan); r.code != 0 {
+					t.Fatalf("apply after force-unlock: %v", r)
+				}
+				e.converged(e2ePlan)
+			} else if r := e.cli("apply", "--auto-approve", e2ePlan); r.code != ExitLocked {
+				t.Fatalf("apply while the lease is kept: %v", r)
+			}
+		})
+	}
+}
+
+// apply --lock-wait waits for a held lease instead of exiting 5, and gives
+// up with exit 5 when the wait runs out.
+func TestE2ELockWait(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	host, _ := os.Hostname()
+	l := e.holdLease(vsphere.LeaseInfo{Run: "run-holder", Host: host, PID: os.Getpid()}, time.Hour)
+	if r := e.cli("apply", "--auto-approve", "--lock-wait", "1s", e2ePlan); r.code != ExitLocked || !strings.Contains(r.stderr, "waited 1s (--lock-wait) for the lease") {
+		t.Fatalf("apply --lock-wait 1s while held: %v", r)
+	}
+	cmd := e.command("apply", "--auto-approve", "--lock-wait", "10m", e2ePlan)
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	var errText strings.Builder
+	waiting := false
+	for sc.Scan() {
+		errText.WriteString(sc.Text() + "\n")
+		if !waiting && strings.Contains(sc.Text(), "Waiting up to 10m0s for the plan's lease") && strings.Contains(sc.Text(), "run-holder") {
+			waiting = true
+			if err := l.Release(context.Background()); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil || !waiting {
+		t.Fatalf("apply --lock-wait: %v, waited: %v\n%s\n%s", err, waiting, out.String(), errText.String())
+	}
+	e.converged(e2ePlan)
+}
+
+// Every run writes its report and metrics whatever its outcome, also when
+// it ends before any change; a file that cannot be written makes a run
+// that succeeded exit 7, and leaves a failed run's own exit code.
+func TestE2EReportsEveryOutcome(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	down := "https://user:secret-pw@" + ln.Addr().String() + "/sdk"
+	ln.Close()
+	notDir := filepath.Join(e.dir, "a-file")
+	if err := os.WriteFile(notDir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	unwritable := filepath.Join(notDir, "out")
+	for i, tc := range []struct {
+		name    string
+		env     []string // replaces the e2e environment's GOVC_URL when set
+		prepare func()
+		report  string // "" writes it into the test directory
+		metrics string
+		code    int
+		outcome string
+		says    string
+	}{
+		{name: "vCenter down", env: []string{"GOVC_URL=" + down}, code: ExitError, outcome: "error", says: ln.Addr().String()},
+		{name: "success", code: 0, outcome: "success"},
+		{name: "no changes", code: 0, outcome: "no-changes"},
+		{name: "conflict", prepare: func() { e.addDecoy("/Lab/vm/lab", "lab-web-05") }, code: ExitError, outcome: "conflict", says: "name taken"},
+		{name: "report unwritable after success", report: unwritable, code: ExitOutputs, says: "writing the report"},
+		{name: "metrics unwritable after success", metrics: unwritable, code: ExitOutputs, says: "writing the metrics file"},
+		{name: "report unwritable after vCenter down", env: []string{"GOVC_URL=" + down}, report: unwritable, code: ExitError, says: "writing the report"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.prepare != nil {
+				tc.prepare()
+			}
+			planPath := e2ePlan
+			if tc.outcome == "conflict" {
+				planPath = trialPlan(t, e.dir, "a", 5)
+			}
+			report := cmp.Or(tc.report, filepath.Join(e.dir, fmt.Sprintf("report-%d.json", i)))
+			metrics := cmp.Or(tc.metrics, filepath.Join(e.dir, fmt.Sprintf("metrics-%d.prom", i)))
+			args := []string{"apply", "--auto-approve", "--report", report, "--metrics-file", metrics, planPath}
+			var r result
+			if tc.env != nil {
+				r = e.cliEnv(tc.env, args...)
+			} else {
+				r = e.cli(args...)
+			}
+			if r.code != tc.code || !strings.Contains(r.stdout+r.stderr, tc.says) {
+				t.Fatalf("want exit %d saying %q: %v", tc.code, tc.says, r)
+			}
+			if strings.Contains(r.stdout+r.stderr, "secret-pw") {
+				t.Errorf("the password appears in the output: %v", r)
+			}
+			if tc.outcome == "" {
+				return
+			}
+			rep := readReport(t, report)
+			if string(rep.Outcome) != tc.outcome || (tc.code != 0 && !strings.Contains(rep.Cause, tc.says)) || rep.Actions == nil {
+				t.Errorf("report: outcome %q cause %q actions %v; want outcome %q and a cause saying %q", rep.Outcome, rep.Cause, rep.Actions, tc.outcome, tc.says)
+			}
+			if data, _ := os.ReadFile(report); bytes.Contains(data, []byte("secret-pw")) {
+				t.Errorf("the password appears in the report")
+			}
+			if m := mustRead(t, metrics); !bytes.Contains(m, []byte(`outcome="`+tc.outcome+`"} 1`)) {
+				t.Errorf("metrics do not say outcome %s:\n%s", tc.outcome, m)
+			}
+		})
+	}
+}
+
+// --sim is honest: status and destroy say that a fresh simulator holds
+// nothing of the plan, a plan saved with plan --sim --out applies with
+// apply --sim, and --sim runs leave no journal behind.
+func TestSimHonest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end CLI test")
+	}
+	dir := t.TempDir()
+	state, tmp := filepath.Join(dir, "state"), filepath.Join(dir, "tmp")
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) result {
+		cmd := exec.Command(os.Args[0], args...)
+		cmd.Env = append(os.Environ(), e2eMainEnv+"=1", "NO_COLOR=1", "XDG_STATE_HOME="+state, "TMPDIR="+tmp, "GOVC_URL=")
+		return runCLI(t, cmd)
+	}
+	for _, args := range [][]string{{"status", "--sim", e2ePlan}, {"destroy", "--sim", "--auto-approve", e2ePlan}} {
+		if r := run(args...); r.code != 0 || !strings.Contains(r.stderr, "fresh simulator") || !strings.Contains(r.stderr, "iclone-plan sim --seed PLAN") {
+			t.Errorf("%v: %v", args, r)
+		}
+	}
+	saved := filepath.Join(dir, "lab.plan")
+	if r := run("plan", "--sim", "--out", saved, e2ePlan); r.code != 0 {
+		t.Fatalf("plan --sim --out: %v", r)
+	}
+	if r := run("apply", "--sim", "--auto-approve", saved); r.code != 0 || !strings.Contains(r.stdout, "6 created") {
+		t.Fatalf("apply --sim of a plan saved with --sim: %v", r)
+	}
+	if r := run("apply", "--sim", "--auto-approve", e2ePlan); r.code != 0 {
+		t.Fatalf("apply --sim: %v", r)
+	}
+	for _, d := range []string{state, tmp} {
+		_ = filepath.WalkDir(d, func(path string, de os.DirEntry, err error) error {
+			if err == nil && path != d && (strings.HasSuffix(path, ".journal") || strings.HasPrefix(de.Name(), "iclone-plan-sim-")) {
+				t.Errorf("a --sim run left %s behind", path)
+			}
+			return nil
+		})
 	}
 }
