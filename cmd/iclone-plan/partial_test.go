@@ -12,11 +12,13 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/vmware/govmomi/find"
 
+	"github.com/iclone-plan/iclone-plan/internal/executor"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
 )
@@ -457,4 +459,110 @@ func TestSimHonest(t *testing.T) {
 			return nil
 		})
 	}
+}
+
+// stallPlan is a plan whose clones wait for their guests (connected only
+// once ready), so a run spends most of its time waiting, not changing.
+const stallPlan = `version: 1
+name: stall
+datacenter: Lab
+defaults:
+  folder: /Lab/vm/stall
+execution:
+  parallelism: 3
+  perSource: 3
+  retries: 0
+groups:
+  - name: web
+    source: /Lab/vm/golden/web
+    count: 3
+    cloneName: "stall-{index}"
+    nics:
+      - adapter: 1
+        mac: "00:50:56:20:01:{index:02x}"
+    ready: true
+    connectAfterReady: true
+    guestinfo:
+      version: "{v}"
+`
+
+// A run paused (SIGSTOP) past its lease's lifetime, whose lease another
+// run took over meanwhile, makes no change once it resumes: it stops,
+// reports what it left, and exits 4.
+func TestE2ELeaseLostAfterPause(t *testing.T) {
+	dir := t.TempDir()
+	planFile := func(v string) string {
+		path := filepath.Join(dir, "stall-"+v+".yaml")
+		if err := os.WriteFile(path, []byte(strings.ReplaceAll(stallPlan, "{v}", v)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	planA, planB := planFile("a"), planFile("b")
+	e := newE2E(t, planA, sim.Options{GuestReadyAfter: 5 * time.Second})
+	report := filepath.Join(e.dir, "paused.json")
+	first := e.command("apply", "--auto-approve", "--json", "--lease-ttl", "2s", "--journal", filepath.Join(e.dir, "first.journal"), "--report", report, planA)
+	stdout, err := first.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	first.Stderr = &errb
+	if err := first.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = first.Process.Signal(syscall.SIGCONT); _ = first.Process.Kill() }()
+	// Once its three clone tasks exist, the first run only waits (for the
+	// guests, five seconds): pause it there.
+	sc := bufio.NewScanner(stdout)
+	started := 0
+	var out strings.Builder
+	for started < 3 && sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), `"type":"task-started"`) {
+			started++
+		}
+	}
+	if started < 3 {
+		_ = first.Wait()
+		t.Fatalf("the first run ended before its clone tasks started:\n%s\n%s", out.String(), errb.String())
+	}
+	if err := first.Process.Signal(syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	rest := make(chan string)
+	go func() {
+		var b strings.Builder
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		rest <- b.String()
+	}()
+	// Past the lease's lifetime (by the wall clock, which the second run
+	// judges it by), another run takes it over and replaces the clones.
+	time.Sleep(3 * time.Second)
+	if r := e.cli("apply", "--auto-approve", "--journal", filepath.Join(e.dir, "second.journal"), planB); r.code != 0 || !strings.Contains(r.stdout, "3 replaced") {
+		t.Fatalf("the second run: %v", r)
+	}
+	after := snapshotOf(e.inventory())
+
+	if err := first.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	out.WriteString(<-rest)
+	_ = first.Wait()
+	if code := first.ProcessState.ExitCode(); code != ExitRollbackFailed {
+		t.Fatalf("the resumed run exited %d, want %d:\n%s\n%s", code, ExitRollbackFailed, out.String(), errb.String())
+	}
+	e.assertSame(after, "the run resumed after losing its lease")
+	rep := readReport(t, report)
+	if rep.Outcome != executor.OutcomeRollbackIncomplete || !strings.Contains(rep.Cause, "lease") || len(rep.Leftover) == 0 {
+		t.Fatalf("report of the resumed run: outcome %s, cause %q, leftover %+v", rep.Outcome, rep.Cause, rep.Leftover)
+	}
+	for _, l := range rep.Leftover {
+		if !strings.Contains(l.What, "lease") {
+			t.Errorf("leftover %s: %s, want the lost lease as the reason", l.Name, l.What)
+		}
+	}
+	e.converged(planB)
 }

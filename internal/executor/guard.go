@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/iclone-plan/iclone-plan/internal/cloud"
 )
@@ -22,7 +23,7 @@ type GuardError struct {
 }
 
 func (e *GuardError) Error() string {
-	return fmt.Sprintf("%s not attempted: %v; this run makes no further change", e.Call, e.Err)
+	return fmt.Sprintf("%s stopped: %v; this run makes no further change", e.Call, e.Err)
 }
 
 // Is makes errors.Is(err, ErrGuard) hold.
@@ -34,7 +35,9 @@ func (e *GuardError) Unwrap() error { return e.Err }
 // guarded is the Cloud the runner calls when Options.Guard is set: every
 // call that changes the inventory asks the guard first, and a refusal
 // aborts the run (nothing new starts, and the rollback's own steps are
-// refused too, so they are reported as left). Reads are not guarded.
+// refused too, so they are reported as left). Reads are not guarded, but
+// a wait for a guest asks the guard as it goes (guardPoll), so that a run
+// that lost its right to act stops instead of waiting on.
 type guarded struct {
 	Cloud
 	r     *runner
@@ -50,6 +53,37 @@ func (g guarded) check(call string) error {
 	gerr := &GuardError{Call: call, Err: err}
 	g.r.abort(gerr)
 	return gerr
+}
+
+// guardPoll is how often a wait for a guest asks the guard.
+const guardPoll = 200 * time.Millisecond
+
+func (g guarded) WaitGuest(ctx context.Context, vm string, ready cloud.Ready) error {
+	if err := g.check("wait for the guest of " + vm); err != nil {
+		return err
+	}
+	wctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		t := time.NewTicker(guardPoll)
+		defer t.Stop()
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-t.C:
+				if err := g.check("wait for the guest of " + vm); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	err := g.Cloud.WaitGuest(wctx, vm, ready)
+	if cause := context.Cause(wctx); err != nil && errors.Is(cause, ErrGuard) {
+		return cause
+	}
+	return err
 }
 
 func (g guarded) EnsureFolder(ctx context.Context, path string) (bool, error) {
