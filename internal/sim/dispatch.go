@@ -173,6 +173,11 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 			return nil, f
 		}
 	}
+	if m.Name == "SetField" {
+		cfm := ctx.Map.CustomFieldsManager()
+		wrapOnce(ctx, cfm, func() mo.Reference { return &customFieldsSafe{CustomFieldsManager: cfm} })
+		return nil, nil
+	}
 	if m.This.Type == "ListView" && (m.Name == "ModifyListView" || m.Name == "ResetListView") {
 		if lv, ok := ctx.Session.Get(m.This).(*simulator.ListView); ok {
 			wrapOnce(ctx, lv, func() mo.Reference { return &listViewNotifyLater{ListView: lv, sim: s} })

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
 
@@ -34,7 +33,7 @@ func (c *Client) CheckSources(ctx context.Context, inv *inventory.Inventory, ref
 			}
 			return fmt.Errorf("checking source %s with vCenter: %w", ref, err)
 		}
-		info, err := object.NewTask(c.Vim, res.Returnval).WaitForResult(ctx, nil)
+		info, err := c.waitTask(ctx, res.Returnval, "checkInstantClone")
 		if err != nil {
 			return fmt.Errorf("checking source %s with vCenter: %w", ref, err)
 		}

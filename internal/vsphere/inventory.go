@@ -136,6 +136,29 @@ func (c *Client) ReadInventoryWith(ctx context.Context, datacenter string, opts 
 // ReadInventoryWith) in one retrieval and takes the others' devices from
 // the cache. A VM removed since the first pass is dropped.
 func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) error {
+	if opts.Cache != nil {
+		opts.Cache.begin(c.Vim.ServiceContent.About.InstanceUuid, b.inv.Datacenter+"|"+b.dcRef.Value)
+	}
+	need, cached := b.fromCache(opts)
+	gone, err := c.readNeeded(ctx, b, need, func(vm *inventory.VM) {
+		if cached[vm.Ref] {
+			opts.Cache.store(vm, b.versions[vm.Ref])
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if len(gone) > 0 {
+		b.inv.VMs = slices.DeleteFunc(b.inv.VMs, func(vm inventory.VM) bool { return gone[vm.Ref] })
+	}
+	return nil
+}
+
+// fromCache fills in, from opts.Cache, the devices of the VMs it holds at
+// their current configuration version, and returns the VMs whose details
+// must be read, and the refs of the VMs the cache may hold (no marker, not
+// fresh); the cache drops the others.
+func (b *built) fromCache(opts ReadOptions) (need map[types.ManagedObjectReference]*inventory.VM, cacheable map[string]bool) {
 	fresh := map[string]bool{}
 	if opts.Fresh != nil {
 		for _, p := range opts.Fresh(b.inv.Datacenter) {
@@ -143,18 +166,12 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 		}
 	}
 	cache := opts.Cache
-	if cache != nil {
-		cache.begin(c.Vim.ServiceContent.About.InstanceUuid, b.inv.Datacenter+"|"+b.dcRef.Value)
-	}
-	cacheable := func(vm *inventory.VM) bool {
-		return cache != nil && len(vm.Markers) == 0 && !fresh[vm.Path]
-	}
-	need := map[types.ManagedObjectReference]*inventory.VM{}
-	present := make(map[string]bool, len(b.inv.VMs)) // the cacheable VMs
+	need = map[types.ManagedObjectReference]*inventory.VM{}
+	cacheable = make(map[string]bool, len(b.inv.VMs))
 	for i := range b.inv.VMs {
 		vm := &b.inv.VMs[i]
-		if cacheable(vm) {
-			present[vm.Ref] = true
+		if cache != nil && len(vm.Markers) == 0 && !fresh[vm.Path] {
+			cacheable[vm.Ref] = true
 			if cache.lookup(vm, b.versions[vm.Ref]) {
 				continue
 			}
@@ -162,10 +179,17 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 		need[types.ManagedObjectReference{Type: "VirtualMachine", Value: vm.Ref}] = vm
 	}
 	if cache != nil {
-		cache.keep(present)
+		cache.keep(cacheable)
 	}
+	return need, cacheable
+}
 
-	gone := map[string]bool{}
+// readNeeded reads the devices and markers of the VMs need names in one
+// retrieval, calling read for each VM read, and returns the refs of those
+// that are gone. vCenter refuses the whole retrieval for a VM removed
+// since the first pass: it is read again without it.
+func (c *Client) readNeeded(ctx context.Context, b *built, need map[types.ManagedObjectReference]*inventory.VM, read func(*inventory.VM)) (gone map[string]bool, err error) {
+	gone = map[string]bool{}
 	for len(need) > 0 {
 		set := make([]types.ObjectSpec, 0, len(need))
 		for ref := range need {
@@ -179,40 +203,23 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 			}},
 		})
 		if ref, ok := missingObject(err); ok && need[ref] != nil {
-			// Removed since the first pass: vCenter refuses the whole
-			// retrieval for it. Read the others again without it.
 			gone[ref.Value] = true
 			delete(need, ref)
 			continue
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, o := range objs {
 			vm := need[o.Obj]
 			if vm == nil {
 				continue
 			}
-			for _, m := range o.MissingSet {
-				if m.Path == "config.hardware.device" {
-					// Never plan without a VM's MACs.
-					return fmt.Errorf("vCenter did not return the devices of VM %s (%s): %s", vm.Path, vm.Ref, m.Fault.LocalizedMessage)
-				}
+			if err := b.applyDetails(vm, o); err != nil {
+				return nil, err
 			}
 			delete(need, o.Obj)
-			vm.Markers = nil
-			for _, p := range o.PropSet {
-				if p.Name == "config.hardware.device" {
-					if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
-						readDevices(vm, d.VirtualDevice, b.netNames)
-					}
-				} else {
-					addMarker(vm, p.Val)
-				}
-			}
-			if present[vm.Ref] {
-				cache.store(vm, b.versions[vm.Ref])
-			}
+			read(vm)
 		}
 		// Objects vCenter did not return are gone too.
 		for ref := range need {
@@ -220,8 +227,27 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 		}
 		break
 	}
-	if len(gone) > 0 {
-		b.inv.VMs = slices.DeleteFunc(b.inv.VMs, func(vm inventory.VM) bool { return gone[vm.Ref] })
+	return gone, nil
+}
+
+// applyDetails sets vm's devices and markers from its second-pass
+// properties (vmDetailProps).
+func (b *built) applyDetails(vm *inventory.VM, o types.ObjectContent) error {
+	for _, m := range o.MissingSet {
+		if m.Path == "config.hardware.device" {
+			// Never plan without a VM's MACs.
+			return fmt.Errorf("vCenter did not return the devices of VM %s (%s): %s", vm.Path, vm.Ref, m.Fault.LocalizedMessage)
+		}
+	}
+	vm.Markers = nil
+	for _, p := range o.PropSet {
+		if p.Name == "config.hardware.device" {
+			if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
+				readDevices(vm, d.VirtualDevice, b.netNames)
+			}
+		} else {
+			addMarker(vm, p.Val)
+		}
 	}
 	return nil
 }
@@ -252,137 +278,179 @@ type built struct {
 	versions map[string]string // VM ref value -> config.changeVersion
 }
 
-// buildInventory turns the retrieved object contents into an Inventory,
-// computing inventory paths from folder names and parents.
+// buildInventory turns the retrieved object contents into an Inventory:
+// it sorts the objects by kind, then gives folders, pools and VMs their
+// inventory paths from the folder tree.
 func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt time.Time, objs []types.ObjectContent) *built {
-	inv := &inventory.Inventory{
-		Datacenter: dcPath,
-		Hosts:      map[string]inventory.Host{},
-		Networks:   map[string]bool{},
-		Datastores: map[string]bool{},
-		Folders:    map[string]bool{},
-		Pools:      map[string]bool{},
-		ReadAt:     readAt,
+	b := &built{
+		inv: &inventory.Inventory{
+			Datacenter: dcPath,
+			Hosts:      map[string]inventory.Host{},
+			Networks:   map[string]bool{},
+			Datastores: map[string]bool{},
+			Folders:    map[string]bool{},
+			Pools:      map[string]bool{},
+			ReadAt:     readAt,
+		},
+		dcRef:    dcRef,
+		netNames: map[string]string{},
+		versions: map[string]string{},
 	}
-	type folder struct {
-		name   string
-		parent types.ManagedObjectReference
-	}
-	// Folders, compute resources and resource pools: named nodes whose
-	// parent chains give inventory paths.
-	folders := map[types.ManagedObjectReference]folder{}
-	var pools []types.ManagedObjectReference
-	netNames := map[string]string{} // portgroup key (ref value) -> name
-	versions := map[string]string{}
+	tree := newFolderTree(dcRef, dcPath)
 	var vms []types.ObjectContent
 	for _, o := range objs {
 		switch o.Obj.Type {
 		case "VirtualMachine":
 			vms = append(vms, o)
 		case "Folder", "ComputeResource", "ClusterComputeResource", "ResourcePool":
-			var f folder
-			for _, p := range o.PropSet {
-				switch p.Name {
-				case "name":
-					f.name, _ = p.Val.(string)
-				case "parent":
-					f.parent, _ = p.Val.(types.ManagedObjectReference)
-				}
-			}
-			folders[o.Obj] = f
-			if o.Obj.Type == "ResourcePool" {
-				pools = append(pools, o.Obj)
-			}
+			tree.add(o)
 		case "HostSystem":
-			h := inventory.Host{Ref: o.Obj.Value}
-			for _, p := range o.PropSet {
-				switch p.Name {
-				case "name":
-					h.Name, _ = p.Val.(string)
-				case "runtime.connectionState":
-					h.ConnectionState = fmt.Sprint(p.Val)
-				case "runtime.inMaintenanceMode":
-					h.InMaintenanceMode, _ = p.Val.(bool)
-				}
-			}
-			inv.Hosts[h.Ref] = h
+			h := readHost(o)
+			b.inv.Hosts[h.Ref] = h
 		case "Datastore":
-			inv.Datastores[propString(o, "name")] = true
+			b.inv.Datastores[propString(o, "name")] = true
 		case "Network", "DistributedVirtualPortgroup", "OpaqueNetwork":
 			name := propString(o, "name")
-			inv.Networks[name] = true
-			netNames[o.Obj.Value] = name
+			b.inv.Networks[name] = true
+			b.netNames[o.Obj.Value] = name
 		}
 	}
+	b.addFolders(tree)
+	b.addVMs(tree, vms)
+	return b
+}
 
-	// Folder paths, memoized: the parent chain ends at the datacenter.
-	paths := map[types.ManagedObjectReference]string{dcRef: dcPath}
-	var pathOf func(ref types.ManagedObjectReference, depth int) string
-	pathOf = func(ref types.ManagedObjectReference, depth int) string {
-		if p, ok := paths[ref]; ok {
-			return p
+// addFolders records the paths of the VM folders and resource pools.
+func (b *built) addFolders(tree *folderTree) {
+	for ref := range tree.nodes {
+		if p := tree.path(ref); ref.Type == "Folder" && strings.HasPrefix(p, b.inv.Datacenter+"/vm") {
+			b.inv.Folders[p] = true
 		}
-		f, ok := folders[ref]
-		if !ok || depth > 256 {
-			return ""
+	}
+	for _, ref := range tree.pools {
+		if p := tree.path(ref); p != "" {
+			b.inv.Pools[p] = true
 		}
-		parent := pathOf(f.parent, depth+1)
-		if parent == "" {
-			return ""
+	}
+}
+
+// addVMs records the VMs, sorted by inventory path, and their
+// configuration versions.
+func (b *built) addVMs(tree *folderTree, vms []types.ObjectContent) {
+	b.inv.VMs = make([]inventory.VM, 0, len(vms))
+	for _, o := range vms {
+		vm, parent, version := readVM(o)
+		vm.Folder = tree.path(parent)
+		vm.Path = vm.Folder + "/" + vm.Name
+		b.versions[vm.Ref] = version
+		b.inv.VMs = append(b.inv.VMs, vm)
+	}
+	sort.Slice(b.inv.VMs, func(i, j int) bool { return b.inv.VMs[i].Path < b.inv.VMs[j].Path })
+}
+
+// readHost reads a HostSystem's properties (see viewTypes).
+func readHost(o types.ObjectContent) inventory.Host {
+	h := inventory.Host{Ref: o.Obj.Value}
+	for _, p := range o.PropSet {
+		switch p.Name {
+		case "name":
+			h.Name, _ = p.Val.(string)
+		case "runtime.connectionState":
+			h.ConnectionState = fmt.Sprint(p.Val)
+		case "runtime.inMaintenanceMode":
+			h.InMaintenanceMode, _ = p.Val.(bool)
 		}
-		p := parent + "/" + f.name
-		paths[ref] = p
+	}
+	return h
+}
+
+// readVM reads a VM's first-pass properties (vmProps): the VM without its
+// folder and path, its parent folder and its configuration version.
+func readVM(o types.ObjectContent) (vm inventory.VM, parent types.ManagedObjectReference, changeVersion string) {
+	vm.Ref = o.Obj.Value
+	for _, p := range o.PropSet {
+		switch p.Name {
+		case "name":
+			vm.Name, _ = p.Val.(string)
+		case "parent":
+			parent, _ = p.Val.(types.ManagedObjectReference)
+		case "resourcePool":
+			if r, ok := p.Val.(types.ManagedObjectReference); ok {
+				vm.PoolRef = r.Value
+			}
+		case "runtime.host":
+			if r, ok := p.Val.(types.ManagedObjectReference); ok {
+				vm.HostRef = r.Value
+			}
+		case "runtime.powerState":
+			vm.PowerState = fmt.Sprint(p.Val)
+		case "runtime.instantCloneFrozen":
+			vm.Frozen, _ = p.Val.(bool)
+		case "config.template":
+			vm.Template, _ = p.Val.(bool)
+		case "config.instanceUuid":
+			vm.InstanceUUID, _ = p.Val.(string)
+		case "config.changeVersion":
+			changeVersion, _ = p.Val.(string)
+		default:
+			addMarker(&vm, p.Val)
+		}
+	}
+	return vm, parent, changeVersion
+}
+
+// folderTree holds the named nodes whose parent chains give inventory
+// paths: folders, compute resources and resource pools.
+type folderTree struct {
+	nodes map[types.ManagedObjectReference]treeNode
+	pools []types.ManagedObjectReference
+	paths map[types.ManagedObjectReference]string // memoized; the datacenter's is known
+}
+
+type treeNode struct {
+	name   string
+	parent types.ManagedObjectReference
+}
+
+func newFolderTree(dcRef types.ManagedObjectReference, dcPath string) *folderTree {
+	return &folderTree{nodes: map[types.ManagedObjectReference]treeNode{}, paths: map[types.ManagedObjectReference]string{dcRef: dcPath}}
+}
+
+func (t *folderTree) add(o types.ObjectContent) {
+	var n treeNode
+	for _, p := range o.PropSet {
+		switch p.Name {
+		case "name":
+			n.name, _ = p.Val.(string)
+		case "parent":
+			n.parent, _ = p.Val.(types.ManagedObjectReference)
+		}
+	}
+	t.nodes[o.Obj] = n
+	if o.Obj.Type == "ResourcePool" {
+		t.pools = append(t.pools, o.Obj)
+	}
+}
+
+// path is ref's inventory path, "" if its parent chain does not end at the
+// datacenter.
+func (t *folderTree) path(ref types.ManagedObjectReference) string { return t.pathAt(ref, 0) }
+
+func (t *folderTree) pathAt(ref types.ManagedObjectReference, depth int) string {
+	if p, ok := t.paths[ref]; ok {
 		return p
 	}
-	for ref := range folders {
-		if p := pathOf(ref, 0); ref.Type == "Folder" && strings.HasPrefix(p, dcPath+"/vm") {
-			inv.Folders[p] = true
-		}
+	n, ok := t.nodes[ref]
+	if !ok || depth > 256 {
+		return ""
 	}
-	for _, ref := range pools {
-		if p := pathOf(ref, 0); p != "" {
-			inv.Pools[p] = true
-		}
+	parent := t.pathAt(n.parent, depth+1)
+	if parent == "" {
+		return ""
 	}
-
-	inv.VMs = make([]inventory.VM, 0, len(vms))
-	for _, o := range vms {
-		vm := inventory.VM{Ref: o.Obj.Value}
-		var parent types.ManagedObjectReference
-		for _, p := range o.PropSet {
-			switch p.Name {
-			case "name":
-				vm.Name, _ = p.Val.(string)
-			case "parent":
-				parent, _ = p.Val.(types.ManagedObjectReference)
-			case "resourcePool":
-				if r, ok := p.Val.(types.ManagedObjectReference); ok {
-					vm.PoolRef = r.Value
-				}
-			case "runtime.host":
-				if r, ok := p.Val.(types.ManagedObjectReference); ok {
-					vm.HostRef = r.Value
-				}
-			case "runtime.powerState":
-				vm.PowerState = fmt.Sprint(p.Val)
-			case "runtime.instantCloneFrozen":
-				vm.Frozen, _ = p.Val.(bool)
-			case "config.template":
-				vm.Template, _ = p.Val.(bool)
-			case "config.instanceUuid":
-				vm.InstanceUUID, _ = p.Val.(string)
-			case "config.changeVersion":
-				versions[vm.Ref], _ = p.Val.(string)
-			default:
-				addMarker(&vm, p.Val)
-			}
-		}
-		vm.Folder = pathOf(parent, 0)
-		vm.Path = vm.Folder + "/" + vm.Name
-		inv.VMs = append(inv.VMs, vm)
-	}
-	sort.Slice(inv.VMs, func(i, j int) bool { return inv.VMs[i].Path < inv.VMs[j].Path })
-	return &built{inv: inv, dcRef: dcRef, netNames: netNames, versions: versions}
+	p := parent + "/" + n.name
+	t.paths[ref] = p
+	return p
 }
 
 // addMarker records the marker a keyed extraConfig path retrieved (val),

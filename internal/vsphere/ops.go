@@ -42,18 +42,19 @@ type Ops struct {
 	finderMu sync.Mutex
 	finder   *find.Finder
 
-	mu       sync.Mutex
-	folders  map[string]*object.Folder
-	networks map[string]types.BaseVirtualDeviceBackingInfo
-	pools    map[string]*object.ResourcePool
-	devices  map[string]object.VirtualDeviceList // source ref -> its devices
+	// The lookups, cached; concurrent misses of a key share one lookup.
+	folders  lookups[string, *object.Folder] // by path; a missing folder is not cached
+	networks lookups[string, types.BaseVirtualDeviceBackingInfo]
+	pools    lookups[string, *object.ResourcePool]
+	devices  lookups[string, object.VirtualDeviceList] // source ref -> its devices
+
+	mu sync.Mutex
 	// folderLocks serialize the creation of each folder path (folders of
 	// different paths are made concurrently); under mu.
 	folderLocks map[string]*sync.Mutex
 
 	readyMu sync.Mutex
 	waiter  *ReadyWaiter // made on the first WaitReady
-	tasks   *taskPoller  // waits for the instant clone tasks
 }
 
 // CloneSpec is one instant clone: the executor's request (internal/cloud),
@@ -76,9 +77,8 @@ func (c *Client) Ops(ctx context.Context, dcPath string) (*Ops, error) {
 	}
 	finder.SetDatacenter(dc)
 	return &Ops{c: c, dc: dc, dcPath: dcPath, finder: finder,
-		folders: map[string]*object.Folder{}, networks: map[string]types.BaseVirtualDeviceBackingInfo{},
-		pools: map[string]*object.ResourcePool{}, devices: map[string]object.VirtualDeviceList{},
-		folderLocks: map[string]*sync.Mutex{}, tasks: newTaskPoller(c)}, nil
+		folders:     lookups[string, *object.Folder]{keep: func(f *object.Folder) bool { return f != nil }},
+		folderLocks: map[string]*sync.Mutex{}}, nil
 }
 
 func (o *Ops) vm(ref string) *object.VirtualMachine {
@@ -87,28 +87,18 @@ func (o *Ops) vm(ref string) *object.VirtualMachine {
 
 // folder returns the folder at path, or nil if it does not exist.
 func (o *Ops) folder(ctx context.Context, p string) (*object.Folder, error) {
-	o.mu.Lock()
-	f := o.folders[p]
-	o.mu.Unlock()
-	if f != nil {
+	return o.folders.get(ctx, p, func(ctx context.Context) (*object.Folder, error) {
+		ref, err := object.NewSearchIndex(o.c.Vim).FindByInventoryPath(ctx, p)
+		if err != nil || ref == nil {
+			return nil, err
+		}
+		f, ok := ref.(*object.Folder)
+		if !ok {
+			return nil, fmt.Errorf("%s is a %s, not a folder", p, ref.Reference().Type)
+		}
+		f.InventoryPath = p
 		return f, nil
-	}
-	ref, err := object.NewSearchIndex(o.c.Vim).FindByInventoryPath(ctx, p)
-	if err != nil {
-		return nil, err
-	}
-	if ref == nil {
-		return nil, nil
-	}
-	f, ok := ref.(*object.Folder)
-	if !ok {
-		return nil, fmt.Errorf("%s is a %s, not a folder", p, ref.Reference().Type)
-	}
-	f.InventoryPath = p
-	o.mu.Lock()
-	o.folders[p] = f
-	o.mu.Unlock()
-	return f, nil
+	})
 }
 
 // EnsureFolder creates the VM folder at path and its missing parents, and
@@ -148,9 +138,7 @@ func (o *Ops) ensureFolder(ctx context.Context, p string) (bool, error) {
 		return false, fmt.Errorf("creating folder %s: %w", p, err)
 	}
 	f.InventoryPath = p
-	o.mu.Lock()
-	o.folders[p] = f
-	o.mu.Unlock()
+	o.folders.put(p, f)
 	return true, nil
 }
 
@@ -175,81 +163,58 @@ func (o *Ops) removeFolder(ctx context.Context, p string) error {
 	if err == nil {
 		err = o.waitTask(ctx, task, "destroyFolder")
 	}
-	o.mu.Lock()
-	delete(o.folders, p)
-	o.mu.Unlock()
+	o.folders.forget(p)
 	return err
 }
 
 // sourceDevices returns the source VM's devices, read once.
 func (o *Ops) sourceDevices(ctx context.Context, ref string) (object.VirtualDeviceList, error) {
-	o.mu.Lock()
-	d, ok := o.devices[ref]
-	o.mu.Unlock()
-	if ok {
+	return o.devices.get(ctx, ref, func(ctx context.Context) (d object.VirtualDeviceList, err error) {
+		err = o.c.withSession(ctx, func() (err error) {
+			d, err = o.vm(ref).Device(ctx)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("reading the devices of source %s: %w", ref, err)
+		}
 		return d, nil
-	}
-	err := o.c.withSession(ctx, func() (err error) {
-		d, err = o.vm(ref).Device(ctx)
-		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("reading the devices of source %s: %w", ref, err)
-	}
-	o.mu.Lock()
-	o.devices[ref] = d
-	o.mu.Unlock()
-	return d, nil
 }
 
 func (o *Ops) networkBacking(ctx context.Context, name string) (types.BaseVirtualDeviceBackingInfo, error) {
-	o.mu.Lock()
-	b, ok := o.networks[name]
-	o.mu.Unlock()
-	if ok {
-		return b, nil
-	}
-	// Property reads: a session vCenter ended shows as NotAuthenticated
-	// per property, which only withSession recovers from.
-	err := o.c.withSession(ctx, func() error {
-		o.finderMu.Lock()
-		n, err := o.finder.Network(ctx, name)
-		o.finderMu.Unlock()
-		if err != nil {
+	return o.networks.get(ctx, name, func(ctx context.Context) (b types.BaseVirtualDeviceBackingInfo, err error) {
+		// Property reads: a session vCenter ended shows as NotAuthenticated
+		// per property, which only withSession recovers from.
+		err = o.c.withSession(ctx, func() error {
+			o.finderMu.Lock()
+			n, err := o.finder.Network(ctx, name)
+			o.finderMu.Unlock()
+			if err != nil {
+				return err
+			}
+			b, err = n.EthernetCardBackingInfo(ctx)
 			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("network %q: %w", name, err)
 		}
-		b, err = n.EthernetCardBackingInfo(ctx)
-		return err
+		return b, nil
 	})
-	if err != nil {
-		return nil, fmt.Errorf("network %q: %w", name, err)
-	}
-	o.mu.Lock()
-	o.networks[name] = b
-	o.mu.Unlock()
-	return b, nil
 }
 
 func (o *Ops) pool(ctx context.Context, p string) (*object.ResourcePool, error) {
-	o.mu.Lock()
-	rp := o.pools[p]
-	o.mu.Unlock()
-	if rp != nil {
+	return o.pools.get(ctx, p, func(ctx context.Context) (rp *object.ResourcePool, err error) {
+		err = o.c.withSession(ctx, func() (err error) {
+			o.finderMu.Lock()
+			defer o.finderMu.Unlock()
+			rp, err = o.finder.ResourcePool(ctx, p)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("resource pool %s: %w", p, err)
+		}
 		return rp, nil
-	}
-	err := o.c.withSession(ctx, func() (err error) {
-		o.finderMu.Lock()
-		defer o.finderMu.Unlock()
-		rp, err = o.finder.ResourcePool(ctx, p)
-		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("resource pool %s: %w", p, err)
-	}
-	o.mu.Lock()
-	o.pools[p] = rp
-	o.mu.Unlock()
-	return rp, nil
 }
 
 // ethernetCards returns the VM's NICs in adapter order (device key order),
@@ -305,7 +270,7 @@ func (o *Ops) instantClone(ctx context.Context, spec *CloneSpec, started func(ta
 	if started != nil {
 		started(task.Reference().Value)
 	}
-	info, err := o.tasks.wait(ctx, task.Reference(), "instantClone")
+	info, err := o.c.waitTask(ctx, task.Reference(), "instantClone")
 	if err != nil {
 		return "", err
 	}
@@ -585,7 +550,7 @@ func (o *Ops) reconfigure(ctx context.Context, ref string, connect *bool, restor
 // the wait survives a lost session or network. kind names the kind of
 // task, whose durations the poller learns.
 func (o *Ops) waitTask(ctx context.Context, t *object.Task, kind string) error {
-	_, err := o.tasks.wait(ctx, t.Reference(), kind)
+	_, err := o.c.waitTask(ctx, t.Reference(), kind)
 	return err
 }
 
@@ -607,18 +572,7 @@ func isInvalidPowerState(err error) bool {
 // vCenter no longer knows are over. It is how a run waits out the tasks of a
 // run that died before it reads the inventory.
 func (c *Client) WaitTasks(ctx context.Context, refs []string) error {
-	for _, ref := range refs {
-		task := object.NewTask(c.Vim, types.ManagedObjectReference{Type: "Task", Value: ref})
-		_, err := task.WaitForResult(ctx, nil)
-		if err == nil || isNotFound(err) {
-			continue
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("waiting for task %s of an interrupted run: %w", ref, ctx.Err())
-		}
-		// The task failed: it is over, which is all that matters here.
-	}
-	return nil
+	return c.waitEnded(ctx, refs)
 }
 
 // ResolveDatacenter returns the inventory path of the datacenter named name

@@ -2,7 +2,6 @@ package vsphere
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -43,6 +42,7 @@ type taskPoller struct {
 	rt      soap.RoundTripper
 	pc      types.ManagedObjectReference
 	relogin func(context.Context) error // logs in again when the session is gone
+	timeout time.Duration               // bound of one poll (Config.Timeout)
 
 	mu       sync.Mutex
 	waits    map[types.ManagedObjectReference][]*taskWait
@@ -79,29 +79,54 @@ const (
 	pollDueMin   = 2 * time.Millisecond // bounds of the interval between polls of due tasks
 	pollDueMax   = 100 * time.Millisecond
 	pollLostMax  = 2 * time.Second // pause after failed polls, doubling from 100 ms
-	pollGiveUp   = time.Minute     // failed polls an unbounded wait sits out
-	pollRequest  = time.Minute     // bound of one poll
+	pollGiveUp   = time.Minute     // failed polls an unbounded wait sits out, at most
 	pollVanished = 3               // polls without the task before it counts as gone
 )
 
 func newTaskPoller(c *Client) *taskPoller {
-	return &taskPoller{rt: c.Vim, pc: c.Vim.ServiceContent.PropertyCollector, relogin: c.relogin,
+	return &taskPoller{rt: c.Vim, pc: c.Vim.ServiceContent.PropertyCollector, relogin: c.relogin, timeout: c.cfg.timeout(),
 		waits: map[types.ManagedObjectReference][]*taskWait{}, stats: map[string]*taskStats{}, wake: make(chan struct{}, 1)}
 }
 
-// relogin establishes a new session in place of one vCenter ended. Most
-// requests do that by themselves (reloginRT), on a NotAuthenticated fault;
-// a property read may instead answer with the fault per property.
-func (c *Client) relogin(ctx context.Context) error {
-	if c.relog == nil || c.relog.login == nil {
-		return errors.New("not logged in")
+// requestTimeout bounds one poll (and a login after a lost session).
+func (p *taskPoller) requestTimeout() time.Duration {
+	if p.timeout <= 0 {
+		return defaultTimeout
 	}
-	c.relog.mu.Lock()
-	defer c.relog.mu.Unlock()
-	if err := c.relog.login(context.WithValue(ctx, reloginKey{}, true)); err != nil {
-		return err
+	return p.timeout
+}
+
+// giveUpAfter is how long an unbounded wait sits out failed polls: a
+// minute, or one request deadline if that is shorter.
+func (p *taskPoller) giveUpAfter() time.Duration {
+	return min(pollGiveUp, p.requestTimeout())
+}
+
+// tasks returns the client's task poller, made on first use: the one way
+// this package waits for a task, shared by everything the client does, so
+// one poll serves every task in flight.
+func (c *Client) tasks() *taskPoller {
+	c.pollerOnce.Do(func() { c.poller = newTaskPoller(c) })
+	return c.poller
+}
+
+// waitTask waits for the task ref with the client's poller (see
+// taskPoller.wait); kind names the kind of task, whose durations the
+// poller learns.
+func (c *Client) waitTask(ctx context.Context, ref types.ManagedObjectReference, kind string) (*types.TaskInfo, error) {
+	return c.tasks().wait(ctx, ref, kind)
+}
+
+// waitEnded waits until each task has ended, whatever its result: a task
+// that failed, or that vCenter no longer knows, is over. It returns an
+// error only when ctx ends first. It is Client.WaitTasks with the poller.
+func (c *Client) waitEnded(ctx context.Context, refs []string) error {
+	for _, ref := range refs {
+		_, _ = c.waitTask(ctx, types.ManagedObjectReference{Type: "Task", Value: ref}, "interrupted")
+		if ctx.Err() != nil {
+			return fmt.Errorf("waiting for task %s of an interrupted run: %w", ref, ctx.Err())
+		}
 	}
-	c.relog.n.Add(1)
 	return nil
 }
 
@@ -246,118 +271,186 @@ func (p *taskPoller) next(now time.Time) time.Time {
 
 var taskProps = []string{"info.state", "info.error", "info.result"}
 
+// loop polls until nothing is waited for: it picks the tasks due, reads
+// their state in one request, and ends the waits of those that ended.
 func (p *taskPoller) loop() {
-	pause := 100 * time.Millisecond
-	var failingSince time.Time
+	var fails pollFailures
 	for {
-		p.mu.Lock()
-		if len(p.waits) == 0 {
-			p.running = false
-			p.mu.Unlock()
+		objs, ok := p.due()
+		if !ok {
 			return
 		}
-		now := time.Now()
-		full := !now.Before(p.lastFull.Add(p.interval()))
-		if full {
-			p.lastFull = now
-		}
-		objs := make([]types.ObjectSpec, 0, len(p.waits))
-		for ref, ws := range p.waits {
-			if full || slices.ContainsFunc(ws, func(w *taskWait) bool { d, ok := p.dueAt(w); return ok && !d.After(now) }) {
-				objs = append(objs, types.ObjectSpec{Obj: ref, Skip: types.NewBool(false)})
-			}
-		}
-		p.mu.Unlock()
 		if len(objs) == 0 {
 			p.sleepUntilNext()
 			continue
 		}
-
-		ctx, cancel := context.WithTimeout(context.Background(), pollRequest)
-		res, err := mo.RetrievePropertiesEx(ctx, p.rt, types.RetrievePropertiesEx{This: p.pc,
-			SpecSet: []types.PropertyFilterSpec{{ObjectSet: objs, PropSet: []types.PropertySpec{{Type: "Task", PathSet: taskProps}}}}})
-		cancel()
-
+		res, err := p.poll(objs)
 		if err == nil && notAuthenticated(res) {
 			// The session is gone: log in again and poll at once.
-			ctx, cancel := context.WithTimeout(context.Background(), pollRequest)
-			err = p.relogin(ctx)
-			cancel()
-			if err == nil {
+			if err = p.loginAgain(); err == nil {
 				continue
 			}
 		}
-
-		p.mu.Lock()
-		switch {
-		case err != nil:
-			if ref, ok := missingObject(err); ok && p.waits[ref] != nil {
-				// vCenter forgot the task: its outcome is unknown.
-				p.finish(ref, nil, fmt.Errorf("waiting for task %s: %w", ref.Value, err))
-				p.mu.Unlock()
+		if err != nil {
+			if p.forgotten(err) {
 				continue
 			}
-			if failingSince.IsZero() {
-				failingSince = time.Now()
+			fails.add()
+			if fails.longerThan(p.giveUpAfter()) {
+				p.giveUpUnbounded(err)
 			}
-			if time.Since(failingSince) > pollGiveUp {
-				for ref, ws := range p.waits {
-					var keep []*taskWait
-					for _, w := range ws {
-						if w.bounded {
-							keep = append(keep, w)
-							continue
-						}
-						w.err = fmt.Errorf("waiting for task %s: %w", ref.Value, err)
-						close(w.done)
-					}
-					if len(keep) == 0 {
-						delete(p.waits, ref)
-					} else {
-						p.waits[ref] = keep
-					}
-				}
-			}
-			p.mu.Unlock()
-			time.Sleep(pause)
-			pause = min(2*pause, pollLostMax)
+			time.Sleep(fails.pause)
 			continue
-		default:
-			failingSince, pause = time.Time{}, 100*time.Millisecond
-			seen := make(map[types.ManagedObjectReference]bool, len(res))
-			for _, oc := range res {
-				seen[oc.Obj] = true
-				info := taskInfo(oc)
-				if info.State == types.TaskInfoStateSuccess {
-					p.finish(oc.Obj, info, nil)
-				} else if info.State == types.TaskInfoStateError {
-					if info.Error == nil {
-						info.Error = &types.LocalizedMethodFault{Fault: &types.SystemError{}, LocalizedMessage: "task failed without an error"}
-					}
-					p.finish(oc.Obj, info, task.Error{LocalizedMethodFault: info.Error})
-				} else {
-					for _, w := range p.waits[oc.Obj] {
-						w.missing = 0
-					}
-				}
-			}
-			for _, o := range objs {
-				if seen[o.Obj] || p.waits[o.Obj] == nil {
-					continue
-				}
-				gone := false
-				for _, w := range p.waits[o.Obj] {
-					w.missing++
-					gone = gone || w.missing >= pollVanished
-				}
-				if gone {
-					p.finish(o.Obj, nil, fmt.Errorf("task %s no longer exists in vCenter", o.Obj.Value))
-				}
-			}
 		}
-		p.mu.Unlock()
+		fails = pollFailures{}
+		p.record(objs, res)
 		p.sleepUntilNext()
 	}
+}
+
+// due returns the tasks to poll now: every task at a full poll, else those
+// due (see dueAt). ok is false when nothing is waited for any more: the
+// loop ends (a new wait starts another).
+func (p *taskPoller) due() (objs []types.ObjectSpec, ok bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waits) == 0 {
+		p.running = false
+		return nil, false
+	}
+	now := time.Now()
+	full := !now.Before(p.lastFull.Add(p.interval()))
+	if full {
+		p.lastFull = now
+	}
+	objs = make([]types.ObjectSpec, 0, len(p.waits))
+	for ref, ws := range p.waits {
+		if full || slices.ContainsFunc(ws, func(w *taskWait) bool { d, ok := p.dueAt(w); return ok && !d.After(now) }) {
+			objs = append(objs, types.ObjectSpec{Obj: ref, Skip: types.NewBool(false)})
+		}
+	}
+	return objs, true
+}
+
+// poll reads the state, error and result of the tasks, in one request.
+// The client bounds each request (Config.Timeout, failing with a
+// StallError that names it); the poll's own, longer bound is a backstop.
+func (p *taskPoller) poll(objs []types.ObjectSpec) ([]types.ObjectContent, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*p.requestTimeout())
+	defer cancel()
+	return mo.RetrievePropertiesEx(ctx, p.rt, types.RetrievePropertiesEx{This: p.pc,
+		SpecSet: []types.PropertyFilterSpec{{ObjectSet: objs, PropSet: []types.PropertySpec{{Type: "Task", PathSet: taskProps}}}}})
+}
+
+func (p *taskPoller) loginAgain() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*p.requestTimeout())
+	defer cancel()
+	return p.relogin(ctx)
+}
+
+// forgotten ends the waits for a task vCenter no longer knows (the poll
+// failed for it with ManagedObjectNotFound): its outcome is unknown.
+func (p *taskPoller) forgotten(err error) bool {
+	ref, ok := missingObject(err)
+	if !ok {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.waits[ref] == nil {
+		return false
+	}
+	p.finish(ref, nil, fmt.Errorf("waiting for task %s: %w", ref.Value, err))
+	return true
+}
+
+// giveUpUnbounded ends, with err, the waits whose context has no deadline
+// (the others end with their context).
+func (p *taskPoller) giveUpUnbounded(err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for ref, ws := range p.waits {
+		var keep []*taskWait
+		for _, w := range ws {
+			if w.bounded {
+				keep = append(keep, w)
+				continue
+			}
+			w.err = fmt.Errorf("waiting for task %s: %w", ref.Value, err)
+			close(w.done)
+		}
+		if len(keep) == 0 {
+			delete(p.waits, ref)
+		} else {
+			p.waits[ref] = keep
+		}
+	}
+}
+
+// record ends the waits of the tasks polled that ended, and of those that
+// vCenter did not return pollVanished polls in a row.
+func (p *taskPoller) record(objs []types.ObjectSpec, res []types.ObjectContent) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	seen := make(map[types.ManagedObjectReference]bool, len(res))
+	for _, oc := range res {
+		seen[oc.Obj] = true
+		p.ended(oc.Obj, taskInfo(oc))
+	}
+	for _, o := range objs {
+		if !seen[o.Obj] && p.waits[o.Obj] != nil {
+			p.notReturned(o.Obj)
+		}
+	}
+}
+
+// ended ends the waits for a task that succeeded or failed; p.mu is held.
+func (p *taskPoller) ended(ref types.ManagedObjectReference, info *types.TaskInfo) {
+	switch info.State {
+	case types.TaskInfoStateSuccess:
+		p.finish(ref, info, nil)
+	case types.TaskInfoStateError:
+		if info.Error == nil {
+			info.Error = &types.LocalizedMethodFault{Fault: &types.SystemError{}, LocalizedMessage: "task failed without an error"}
+		}
+		p.finish(ref, info, task.Error{LocalizedMethodFault: info.Error})
+	default:
+		for _, w := range p.waits[ref] {
+			w.missing = 0
+		}
+	}
+}
+
+// notReturned counts a poll that did not return the task; after
+// pollVanished in a row, the task is gone. p.mu is held.
+func (p *taskPoller) notReturned(ref types.ManagedObjectReference) {
+	gone := false
+	for _, w := range p.waits[ref] {
+		w.missing++
+		gone = gone || w.missing >= pollVanished
+	}
+	if gone {
+		p.finish(ref, nil, fmt.Errorf("task %s no longer exists in vCenter", ref.Value))
+	}
+}
+
+// pollFailures are the polls failed in a row: since when, and the pause
+// before the next, doubling from 100 ms up to pollLostMax.
+type pollFailures struct {
+	since time.Time
+	pause time.Duration
+}
+
+func (f *pollFailures) add() {
+	if f.since.IsZero() {
+		f.since, f.pause = time.Now(), 100*time.Millisecond
+		return
+	}
+	f.pause = min(2*f.pause, pollLostMax)
+}
+
+func (f *pollFailures) longerThan(d time.Duration) bool {
+	return !f.since.IsZero() && time.Since(f.since) > d
 }
 
 // sleepUntilNext sleeps until the next poll is due, or a new wait comes;
@@ -435,43 +528,4 @@ func missingObject(err error) (types.ManagedObjectReference, bool) {
 		}
 	}
 	return types.ManagedObjectReference{}, false
-}
-
-// withSession runs a property read, and runs it again after logging in
-// when the session was gone: vCenter may refuse a property read for want of
-// a session per property (a NotAuthenticated fault in the missing set,
-// which govmomi returns as the error) rather than with a SOAP fault, which
-// is all reloginRT sees.
-func (c *Client) withSession(ctx context.Context, read func() error) error {
-	err := read()
-	if err == nil || !isNotAuthenticatedFault(err) {
-		return err
-	}
-	if lerr := c.relogin(ctx); lerr != nil {
-		return err
-	}
-	return read()
-}
-
-func isNotAuthenticatedFault(err error) bool {
-	if soap.IsVimFault(err) {
-		if _, ok := soap.ToVimFault(err).(*types.NotAuthenticated); ok {
-			return true
-		}
-	}
-	return isNotAuthenticated(err)
-}
-
-// notAuthenticated reports whether a property read was refused for want of
-// a session.
-func notAuthenticated(res []types.ObjectContent) bool {
-	for _, oc := range res {
-		for _, m := range oc.MissingSet {
-			switch m.Fault.Fault.(type) {
-			case *types.NotAuthenticated:
-				return true
-			}
-		}
-	}
-	return false
 }

@@ -47,7 +47,7 @@ func initSimulator(t testing.TB, configure func(*simulator.Model)) (*simulator.M
 // update that the race detector reports.
 func waitTask(t testing.TB, c *Client, task *object.Task) {
 	t.Helper()
-	if _, err := newTaskPoller(c).wait(context.Background(), task.Reference(), "test"); err != nil {
+	if _, err := c.waitTask(context.Background(), task.Reference(), "test"); err != nil {
 		t.Fatal(err)
 	}
 }

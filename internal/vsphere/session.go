@@ -1,6 +1,14 @@
 // Package vsphere is iclone-plan's only door to vCenter: the connection (with
 // the govc environment conventions and verified TLS), a one-round-trip read of
 // the inventory, and the narrow operations the executor needs.
+//
+// Its files follow its jobs: session.go is the session (connection, login
+// again when vCenter ends it, a deadline on every request); inventory.go
+// and devcache.go the inventory read and its disk cache; ops.go the
+// operations, with lookup.go's cache for their lookups; taskwait.go the
+// task poller, the one way to wait for a task; ready.go the wait for
+// guests to be ready; lease.go the plan's lease; check.go vCenter's own
+// pre-flight check of the sources.
 package vsphere
 
 import (
@@ -21,6 +29,7 @@ import (
 	"github.com/vmware/govmomi/session"
 	"github.com/vmware/govmomi/session/keepalive"
 	"github.com/vmware/govmomi/vim25"
+	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
 )
@@ -48,6 +57,24 @@ type Config struct {
 	// KeepAlive is the idle interval after which a keep-alive request is sent
 	// to hold the session open; zero means 5 minutes.
 	KeepAlive time.Duration
+	// Timeout bounds every request to vCenter: the connection (TCP, TLS
+	// and the first request), the login, each property read, each task
+	// poll, each operation's call. A vCenter that accepts connections but
+	// does not answer makes the request fail with a *StallError after this
+	// long, instead of hanging. A long poll that asks vCenter to wait
+	// (WaitForUpdatesEx with MaxWaitSeconds) gets that wait on top. Zero
+	// means a minute.
+	Timeout time.Duration
+}
+
+// defaultTimeout is Config.Timeout's default.
+const defaultTimeout = time.Minute
+
+func (c Config) timeout() time.Duration {
+	if c.Timeout <= 0 {
+		return defaultTimeout
+	}
+	return c.Timeout
 }
 
 // ConfigFromEnv reads the govc environment variables users already have:
@@ -78,6 +105,11 @@ type Client struct {
 	relog  *reloginRT
 	keep   *keepalive.HandlerSOAP
 	logged bool
+
+	pollerOnce sync.Once
+	poller     *taskPoller // see tasks
+
+	fieldKeys lookups[string, int32] // custom attribute keys by name (see leaseFieldKey)
 }
 
 // Host returns the vCenter address (host:port) the client is connected to.
@@ -143,22 +175,122 @@ func Connect(ctx context.Context, cfg Config) (*Client, error) {
 	sc.DefaultTransport().MaxIdleConnsPerHost = 64
 
 	c := &Client{cfg: cfg, host: hostPort(u)}
-	c.count = &countingRT{next: sc}
+	c.count = &countingRT{next: &deadlineRT{next: sc, host: c.host, timeout: cfg.timeout()}}
 	c.keep = keepalive.NewHandlerSOAP(c.count, keepAliveOr(cfg.KeepAlive), nil)
 	c.relog = &reloginRT{next: c.keep}
-	vc, err := vim25.NewClient(ctx, sc)
+	vc, err := c.handshake(ctx, sc)
 	if err != nil {
-		return nil, c.connectError(ctx, err)
+		return nil, err
 	}
 	vc.RoundTripper = c.relog
 	c.Vim = vc
 	mgr := session.NewManager(vc)
 	c.relog.login = func(ctx context.Context) error { return mgr.Login(ctx, user) }
 	if err := mgr.Login(ctx, user); err != nil {
-		return nil, c.connectError(ctx, err)
+		return nil, c.stepError(ctx, "logging in to vCenter "+c.host, err)
 	}
 	c.logged = true
 	return c, nil
+}
+
+// handshake connects (TCP and TLS) and reads the service content, the
+// first request, within the configured timeout: that request goes to the
+// SOAP client directly, below the deadlineRT of later ones.
+func (c *Client) handshake(ctx context.Context, sc *soap.Client) (*vim25.Client, error) {
+	hctx, cancel := context.WithTimeout(ctx, c.cfg.timeout())
+	defer cancel()
+	vc, err := vim25.NewClient(hctx, sc)
+	if err != nil {
+		if ctx.Err() == nil && hctx.Err() != nil {
+			err = &StallError{Host: c.host, Request: "RetrieveServiceContent", After: c.cfg.timeout()}
+		}
+		return nil, c.stepError(ctx, "connecting to vCenter "+c.host+" (TLS handshake and first request)", err)
+	}
+	return vc, nil
+}
+
+// stepError is connectError for a request that did not answer in time: it
+// names the step the connection was at.
+func (c *Client) stepError(ctx context.Context, step string, err error) error {
+	var stall *StallError
+	if errors.As(err, &stall) {
+		return fmt.Errorf("%s: %w; check that vCenter is up and answering (it accepted the connection)", step, stall)
+	}
+	return c.connectError(ctx, err)
+}
+
+// StallError is a request vCenter did not answer within the configured
+// deadline (Config.Timeout): it accepted the connection, or the request,
+// and then went silent. It is a net.Error whose Timeout is true, as the
+// HTTP client's own timeouts are.
+type StallError struct {
+	Host    string        // vCenter's host:port
+	Request string        // the SOAP method that got no answer, e.g. RetrievePropertiesEx
+	After   time.Duration // how long it was waited for
+}
+
+func (e *StallError) Error() string {
+	return fmt.Sprintf("vCenter %s did not answer %s within %s", e.Host, e.Request, e.After)
+}
+
+// Timeout is true: a StallError is a timeout.
+func (e *StallError) Timeout() bool { return true }
+
+// Temporary is true, as for the HTTP client's timeouts: vCenter may answer
+// a later request.
+func (e *StallError) Temporary() bool { return true }
+
+// deadlineRT bounds every request it sends by a deadline of its own (the
+// caller's, if earlier, still applies), so that a vCenter that stops
+// answering fails the request with a *StallError instead of hanging the
+// caller. It sits below the keep-alive and re-login layers, so their
+// requests are bounded too.
+type deadlineRT struct {
+	next    soap.RoundTripper
+	host    string
+	timeout time.Duration
+}
+
+func (d *deadlineRT) RoundTrip(ctx context.Context, req, res soap.HasFault) error {
+	bound, ok := requestBound(req, d.timeout)
+	if !ok {
+		return d.next.RoundTrip(ctx, req, res)
+	}
+	rctx, cancel := context.WithTimeout(ctx, bound)
+	defer cancel()
+	err := d.next.RoundTrip(rctx, req, res)
+	if err != nil && ctx.Err() == nil && rctx.Err() != nil {
+		return &StallError{Host: d.host, Request: methodName(req), After: bound}
+	}
+	return err
+}
+
+// requestBound is how long a request may wait for its answer: timeout,
+// plus the wait a long poll asks vCenter for (WaitForUpdatesEx with
+// MaxWaitSeconds). A long poll without a bound waits for a change by
+// design and gets no deadline (ok is false); this package's own long polls
+// all set one.
+func requestBound(req soap.HasFault, timeout time.Duration) (bound time.Duration, ok bool) {
+	switch r := req.(type) {
+	case *methods.WaitForUpdatesExBody:
+		if r.Req == nil || r.Req.Options == nil || r.Req.Options.MaxWaitSeconds == nil {
+			return 0, false
+		}
+		return timeout + time.Duration(*r.Req.Options.MaxWaitSeconds)*time.Second, true
+	case *methods.WaitForUpdatesBody:
+		return 0, false
+	}
+	return timeout, true
+}
+
+// methodName is the SOAP method of a request body: the name of its type
+// without the "Body" suffix govmomi's methods package gives it.
+func methodName(req soap.HasFault) string {
+	t := reflect.TypeOf(req)
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return strings.TrimSuffix(t.Name(), "Body")
 }
 
 // Logout ends the session. It is safe to call more than once.
@@ -372,6 +504,61 @@ func soapFaultIs[T any](err error) bool {
 	switch soap.ToSoapFault(err).VimFault().(type) {
 	case T, *T:
 		return true
+	}
+	return false
+}
+
+// relogin establishes a new session in place of one vCenter ended. Most
+// requests do that by themselves (reloginRT), on a NotAuthenticated fault;
+// a property read may instead answer with the fault per property.
+func (c *Client) relogin(ctx context.Context) error {
+	if c.relog == nil || c.relog.login == nil {
+		return errors.New("not logged in")
+	}
+	c.relog.mu.Lock()
+	defer c.relog.mu.Unlock()
+	if err := c.relog.login(context.WithValue(ctx, reloginKey{}, true)); err != nil {
+		return err
+	}
+	c.relog.n.Add(1)
+	return nil
+}
+
+// withSession runs a property read, and runs it again after logging in
+// when the session was gone: vCenter may refuse a property read for want of
+// a session per property (a NotAuthenticated fault in the missing set,
+// which govmomi returns as the error) rather than with a SOAP fault, which
+// is all reloginRT sees.
+func (c *Client) withSession(ctx context.Context, read func() error) error {
+	err := read()
+	if err == nil || !isNotAuthenticatedFault(err) {
+		return err
+	}
+	if lerr := c.relogin(ctx); lerr != nil {
+		return err
+	}
+	return read()
+}
+
+func isNotAuthenticatedFault(err error) bool {
+	if soap.IsVimFault(err) {
+		if _, ok := soap.ToVimFault(err).(*types.NotAuthenticated); ok {
+			return true
+		}
+	}
+	return isNotAuthenticated(err)
+}
+
+// notAuthenticated reports whether a property read was refused for want of
+// a session.
+func notAuthenticated(res []types.ObjectContent) bool {
+	for _, oc := range res {
+		for _, m := range oc.MissingSet {
+			switch m.Fault.Fault.(type) {
+			case *types.NotAuthenticated:
+				return true
+			}
+		}
 	}
 	return false
 }
