@@ -248,7 +248,7 @@ func (s *session) run(ctx context.Context, in *Input, opts Options, hooks Hooks,
 		return ErrCancelled
 	}
 
-	rep, runErr := s.execute(ctx, ch, p, runID, jpath, hooks)
+	rep, runErr := s.execute(ctx, ch, p, runID, jpath, hooks, lease.Valid)
 	res.Report = rep
 	if rep != nil && hooks.Finished != nil {
 		hooks.Finished(rep)
@@ -380,13 +380,17 @@ func MassDestroy(ch *plan.Changes) error {
 
 // execute runs the changes, recording every task the moment it starts in
 // the journal (stage "execute").
-func (s *session) execute(ctx context.Context, ch *plan.Changes, p *plan.Plan, runID, jpath string, hooks Hooks) (*executor.Report, error) {
+// guard is the lease's validity check: the executor asks it before every
+// call that changes the inventory, and a run that may have lost its lease
+// stops (docs/design.md, "The apply stages").
+func (s *session) execute(ctx context.Context, ch *plan.Changes, p *plan.Plan, runID, jpath string, hooks Hooks, guard func() error) (*executor.Report, error) {
 	jr, err := journal.Open(jpath, runID)
 	if err != nil {
 		return nil, fmt.Errorf("opening the journal %s: %w", jpath, err)
 	}
 	opts := executor.OptionsFrom(p.Execution, runID)
 	opts.Hooks.Event = hooks.Event
+	opts.Guard = guard
 	// Outside the executor's lock; a failed record rolls the run back.
 	opts.Hooks.Journal = func(op executor.Op, name, task string) error {
 		return jr.Record(journal.Entry{Kind: "task", Op: string(op), Name: name, Task: task})

@@ -24,7 +24,9 @@ type LeaseState struct {
 }
 
 // Holderless reports whether the lease has no holder recorded.
-func (s *LeaseState) Holderless() bool { return s.Info == nil || s.Info.PID == 0 }
+// A folder another run marked as seen without a holder (Unclaimed) has
+// none either.
+func (s *LeaseState) Holderless() bool { return s.Info == nil || s.Info.Unclaimed || s.Info.PID == 0 }
 
 // HolderAliveHere reports whether the holder is a process of this machine
 // that still runs (a stopped process runs too: it may resume).
@@ -80,7 +82,7 @@ func (o *Ops) RemoveLease(ctx context.Context, s *LeaseState) error {
 	}
 	task, err := object.NewFolder(o.c.Vim, s.ref).Destroy(ctx)
 	if err == nil {
-		err = task.Wait(ctx)
+		_, err = o.c.waitTask(ctx, task.Reference(), "destroyFolder")
 	}
 	if err != nil && !isNotFound(err) {
 		return fmt.Errorf("removing the lease folder %s: %w", s.Folder, err)
