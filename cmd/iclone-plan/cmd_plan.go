@@ -89,6 +89,9 @@ func (a *app) runPlan(cmd *cobra.Command, path string, f *planFlags) error {
 	if f.destroy && (f.out != "" || len(f.replace) > 0 || len(f.target) > 0 || f.replaceAll) {
 		return withExit(ExitError, errors.New("plan --destroy shows what destroy would do; it takes none of --out, --replace, --replace-all, --target"))
 	}
+	if f.destroy && f.conn.sim {
+		fmt.Fprintln(a.stderr, simEmptyNote)
+	}
 	o, err := a.observe(cmd.Context(), path, &f.conn, f.refresh)
 	if err != nil {
 		return err

@@ -33,7 +33,7 @@ func (f *connFlags) register(fs *pflag.FlagSet) {
 }
 
 // simVCenter is the vCenter name of --sim's in-process simulator.
-const simVCenter = "in-process simulator (--sim)"
+const simVCenter = "simulator (--sim)"
 
 // simEmptyNote is what status and destroy say with --sim: their simulator
 // is new, so it holds none of the plan's clones.
