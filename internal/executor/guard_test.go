@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/iclone-plan/iclone-plan/internal/cloud"
 	"github.com/iclone-plan/iclone-plan/internal/executor"
@@ -121,5 +122,58 @@ func TestGuardStopsEveryChange(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A run whose guard refuses while its clones wait for their guests stops
+// waiting (it does not sit out the ready timeout), makes no further
+// change, and leaves every clone it made, as its report says.
+func TestGuardStopsGuestWaits(t *testing.T) {
+	l := newLab(t, sim.Options{GuestReadyAfter: time.Hour})
+	p := readyPlan(t, true, "1h")
+	ch := plan.Diff(p, l.inventory(t), plan.Options{})
+	var started atomic.Int64
+	var tripped atomic.Bool
+	opts := executor.OptionsFrom(p.Execution, "run-guard-wait")
+	// Once every clone task exists, the run only waits for guests: the
+	// guard refuses from then on.
+	opts.Hooks.Event = func(e executor.Event) {
+		if e.Type == executor.EventTaskStarted && started.Add(1) == int64(p.NumClones()) {
+			tripped.Store(true)
+		}
+	}
+	opts.Guard = func() error {
+		if tripped.Load() {
+			return errors.New("lease lost")
+		}
+		return nil
+	}
+	rep, err := executor.Run(context.Background(), ch, afterTrip{l.ops, t, &tripped}, opts)
+	var re *executor.RunError
+	if !errors.As(err, &re) || re.Outcome != executor.OutcomeRollbackIncomplete || !errors.Is(err, executor.ErrGuard) {
+		t.Fatalf("Run: %v, want rollback-incomplete caused by the guard", err)
+	}
+	clones := 0
+	for _, lo := range rep.Leftover {
+		if lo.VM != "" {
+			clones++
+		}
+	}
+	if clones != p.NumClones() {
+		t.Errorf("the report leaves %d clones, want %d: %+v", clones, p.NumClones(), rep.Leftover)
+	}
+	owned := 0
+	for _, vm := range l.inventory(t).VMs {
+		if vm.Owned(p.Name) {
+			owned++
+			for _, n := range vm.NICs {
+				if n.Connected {
+					t.Errorf("%s: NIC %s connected though its guest never became ready", vm.Path, n.MAC)
+				}
+			}
+		}
+	}
+	if owned != p.NumClones() {
+		t.Errorf("%d clones in the inventory, want the %d the run made and left", owned, p.NumClones())
 	}
 }
