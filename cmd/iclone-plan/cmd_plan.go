@@ -13,6 +13,7 @@ import (
 
 	"github.com/iclone-plan/iclone-plan/internal/apply"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
+	"github.com/iclone-plan/iclone-plan/internal/platform"
 	"github.com/iclone-plan/iclone-plan/internal/ui"
 )
 
@@ -176,12 +177,7 @@ func writeFileAtomic(path string, mode os.FileMode, write func(io.Writer) error)
 	return os.Rename(tmp.Name(), path)
 }
 
-// isTerminal reports whether w is a character device (a terminal).
+// isTerminal reports whether w is a terminal (not a file, a pipe or /dev/null).
 func isTerminal(w any) bool {
-	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return platform.IsTerminal(w)
 }

@@ -13,7 +13,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"syscall"
+
+	"github.com/iclone-plan/iclone-plan/internal/platform"
 )
 
 func main() {
@@ -24,7 +25,7 @@ func main() {
 // Interrupts (SIGINT, SIGTERM) cancel the command's context; commands that
 // change the inventory roll back and return ExitInterrupted.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(context.Background(), platform.InterruptSignals()...)
 	defer stop()
 
 	root := newRootCmd(stdin, stdout, stderr)

@@ -62,25 +62,35 @@ it out with rate-limited parallel instant clones and rolls back on failure.`,
 //	go build -ldflags "-X main.buildCommit=$(git rev-parse HEAD) -X main.buildVersion=v1.2.3" ./cmd/iclone-plan
 //
 // Empty values fall back to what the Go toolchain recorded in the binary: the
-// module version (set by go install module@version, "(devel)" for a build
-// from a checkout) and the VCS revision (absent with -buildvcs=false).
+// module version (set by go install module@version; for a build in a
+// checkout, a pseudo-version of the commit, or "(devel)") and the VCS
+// revision, its time and whether the tree was modified (absent with
+// -buildvcs=false).
 var (
 	buildVersion string
 	buildCommit  string
 )
 
 // version is what --version prints after "iclone-plan version ": the
-// module version, the commit and the Go toolchain, e.g.
-// "v1.2.3, commit 0123abcd..., go1.26.0 linux/amd64".
+// module version, the commit (with its time when the toolchain recorded
+// it) and the Go toolchain, e.g.
+// "v1.2.3, commit 0123abcd... (2026-11-30T11:47:19Z), go1.26.0 linux/amd64".
 func version() string {
-	v, commit, goVersion := buildVersion, buildCommit, runtime.Version()
-	if bi, ok := debug.ReadBuildInfo(); ok {
+	bi, _ := debug.ReadBuildInfo() // nil when the binary has none
+	return formatVersion(buildVersion, buildCommit, bi, runtime.Version())
+}
+
+// formatVersion is version for the linker-set values and the build
+// information bi (nil if the binary has none).
+func formatVersion(v, commit string, bi *debug.BuildInfo, goVersion string) string {
+	when := ""
+	if bi != nil {
 		if v == "" {
 			v = bi.Main.Version
 		}
 		goVersion = bi.GoVersion
 		if commit == "" {
-			commit = vcsRevision(bi)
+			commit, when = vcsRevision(bi)
 		}
 	}
 	if v == "" {
@@ -89,25 +99,33 @@ func version() string {
 	if commit == "" {
 		commit = "unknown"
 	}
+	if when != "" {
+		commit += " (" + when + ")"
+	}
 	return fmt.Sprintf("%s, commit %s, %s %s/%s", v, commit, goVersion, runtime.GOOS, runtime.GOARCH)
 }
 
 // vcsRevision is the commit the toolchain stamped, with "-dirty" if the
-// work tree had changes, or "".
-func vcsRevision(bi *debug.BuildInfo) string {
-	rev, dirty := "", false
+// work tree had changes, and the commit's time; or "", "".
+func vcsRevision(bi *debug.BuildInfo) (rev, when string) {
+	dirty := false
 	for _, s := range bi.Settings {
 		switch s.Key {
 		case "vcs.revision":
 			rev = s.Value
+		case "vcs.time":
+			when = s.Value
 		case "vcs.modified":
 			dirty = s.Value == "true"
 		}
 	}
-	if rev != "" && dirty {
+	if rev == "" {
+		return "", ""
+	}
+	if dirty {
 		rev += "-dirty"
 	}
-	return rev
+	return rev, when
 }
 
 // addBuiltinExamples initializes cobra's help and completion commands (cobra

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -13,6 +12,7 @@ import (
 	"github.com/iclone-plan/iclone-plan/internal/apply"
 	"github.com/iclone-plan/iclone-plan/internal/macgen"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
+	"github.com/iclone-plan/iclone-plan/internal/platform"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
 	"github.com/iclone-plan/iclone-plan/internal/ui"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
@@ -128,8 +128,9 @@ leave what they read in the cache.`
 const refreshUsage = "read every VM's devices from vCenter, not reusing the inventory cache"
 
 // cacheDirEnv names the directory of the inventory cache; the default is
-// iclone-plan under the user's cache directory ($XDG_CACHE_HOME or
-// ~/.cache on Linux).
+// platform.CacheDir: iclone-plan under the user's cache directory
+// ($XDG_CACHE_HOME or ~/.cache on Linux, ~/Library/Caches on macOS,
+// %LocalAppData% on Windows).
 const cacheDirEnv = "ICLONE_PLAN_CACHE_DIR"
 
 // openCache opens the inventory cache of the vCenter c is connected to and
@@ -138,11 +139,11 @@ const cacheDirEnv = "ICLONE_PLAN_CACHE_DIR"
 func openCache(c *vsphere.Client, dc string, refresh bool) *vsphere.DeviceCache {
 	dir := os.Getenv(cacheDirEnv)
 	if dir == "" {
-		d, err := os.UserCacheDir()
+		d, err := platform.CacheDir()
 		if err != nil {
 			return nil
 		}
-		dir = filepath.Join(d, "iclone-plan")
+		dir = d
 	}
 	cache := vsphere.OpenDeviceCache(apply.CacheFile(dir, c, dc))
 	if refresh {
@@ -154,7 +155,7 @@ func openCache(c *vsphere.Client, dc string, refresh bool) *vsphere.DeviceCache 
 // style is how to render text: colour only on a terminal, and never with
 // --no-color or NO_COLOR (https://no-color.org).
 func (a *app) style(noColor bool) ui.Style {
-	return ui.Style{Color: !noColor && os.Getenv("NO_COLOR") == "" && isTerminal(a.stdout)}
+	return ui.Style{Color: !noColor && platform.Color(a.stdout)}
 }
 
 // seedFromPlan is the inventory the simulator needs for p to apply as-is:

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/iclone-plan/iclone-plan/internal/platform"
 )
 
 // Entry is one journal line.
@@ -29,18 +31,16 @@ type Entry struct {
 }
 
 // DefaultPath is where the journal of plan on vCenter host lives:
-// $XDG_STATE_HOME/iclone-plan (or ~/.local/state/iclone-plan).
+// platform.StateDir: $XDG_STATE_HOME/iclone-plan or ~/.local/state/iclone-plan
+// on Linux, ~/Library/Application Support/iclone-plan on macOS,
+// %LocalAppData%\iclone-plan on Windows.
 func DefaultPath(plan, host string) (string, error) {
-	dir := os.Getenv("XDG_STATE_HOME")
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "", fmt.Errorf("no home directory for the journal; pass --journal FILE: %w", err)
-		}
-		dir = filepath.Join(home, ".local", "state")
+	dir, err := platform.StateDir()
+	if err != nil {
+		return "", fmt.Errorf("no directory for the journal (%w); pass --journal FILE", err)
 	}
 	safe := strings.NewReplacer("/", "_", ":", "_", "\\", "_").Replace(host)
-	return filepath.Join(dir, "iclone-plan", plan+"@"+safe+".journal"), nil
+	return filepath.Join(dir, plan+"@"+safe+".journal"), nil
 }
 
 // Journal appends entries for one run. It is safe for concurrent use.

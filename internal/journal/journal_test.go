@@ -3,6 +3,7 @@ package journal
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 )
 
@@ -81,5 +82,22 @@ func TestRecordFailureIsSticky(t *testing.T) {
 	runs, err := Unfinished(path)
 	if err != nil || len(runs) != 0 {
 		t.Errorf("unfinished = %v, %v; want nothing recorded after the failure", runs, err)
+	}
+}
+
+// The default journal lives in the per-OS state directory (on Linux, under
+// $XDG_STATE_HOME), named for the plan and the vCenter.
+func TestDefaultPathXDG(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("XDG_STATE_HOME is the Linux state directory")
+	}
+	dir := t.TempDir()
+	t.Setenv("XDG_STATE_HOME", dir)
+	got, err := DefaultPath("lab", "vc.example.com:443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Join(dir, "iclone-plan", "lab@vc.example.com_443.journal"); got != want {
+		t.Errorf("DefaultPath = %q, want %q", got, want)
 	}
 }

@@ -17,7 +17,8 @@ import (
 // fault's type name where vCenter's clients print vCenter's message
 // ("ServerFaultCode: Permission to perform this operation was denied.").
 // faultStrings fills an empty faultstring with vCenter's message for the
-// fault (faultMessage). It wraps vcsim's SOAP handler through the
+// fault (faultMessage); other responses pass through unbuffered. It wraps
+// vcsim's SOAP handler through the
 // Service's ServeMux: a "POST /sdk" pattern is more specific than the
 // "/sdk" vcsim registers, so it gets every SOAP call.
 
@@ -39,38 +40,43 @@ type faultStrings struct {
 
 // ServeHTTP implements http.Handler.
 func (h faultStrings) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &recorder{header: w.Header()}
+	rec := &recorder{w: w}
 	h.next(rec, r)
-	body := rec.body.Bytes()
-	if rec.code == http.StatusInternalServerError {
-		body = fillFaultString(body)
+	if rec.fault {
+		w.WriteHeader(http.StatusInternalServerError)
+		_, _ = w.Write(fillFaultString(rec.body.Bytes()))
 	}
-	if rec.code != 0 {
-		w.WriteHeader(rec.code)
-	}
-	_, _ = w.Write(body)
 }
 
-// recorder buffers a response; its headers are the real response's.
+// recorder passes a response through, but for a fault (status 500), which
+// it buffers for ServeHTTP to fill in.
 type recorder struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
+	w     http.ResponseWriter
+	code  int
+	fault bool
+	body  bytes.Buffer
 }
 
-func (r *recorder) Header() http.Header { return r.header }
+func (r *recorder) Header() http.Header { return r.w.Header() }
+
+func (r *recorder) WriteHeader(code int) {
+	if r.code != 0 {
+		return
+	}
+	r.code = code
+	if r.fault = code == http.StatusInternalServerError; !r.fault {
+		r.w.WriteHeader(code)
+	}
+}
 
 func (r *recorder) Write(b []byte) (int, error) {
 	if r.code == 0 {
-		r.code = http.StatusOK
+		r.WriteHeader(http.StatusOK)
 	}
-	return r.body.Write(b)
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.code == 0 {
-		r.code = code
+	if r.fault {
+		return r.body.Write(b)
 	}
+	return r.w.Write(b)
 }
 
 var emptyFaultString = []byte("<faultstring></faultstring>")

@@ -19,7 +19,8 @@ import (
 // vSphere names it ("The virtual machine name determines the name of the
 // files and folder on the disk", vSphere Virtual Machine Administration):
 // NAME/NAME.vmx, NAME/NAME.vmdk. A second VM of that name on the datastore
-// (in another folder) gets NAME_1/, the next NAME_2/, ... vcsim by itself
+// (in another folder) gets NAME_1/, the next NAME_2/, ... as vCenter
+// names them (vmware/govmomi#1694 reports it). vcsim by itself
 // puts a clone's disk in the directory named after the VM even when that
 // directory is another VM's, whose destroy then deletes the clone's disk.
 //

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
@@ -91,9 +92,10 @@ func (e *env) diskFiles(ref types.ManagedObjectReference) []string {
 // destroying one leaves the other's files. vSphere names a VM's directory
 // and files after the VM ("The virtual machine name determines the name of
 // the files and folder on the disk", vSphere Virtual Machine
-// Administration, "Select a Name and Folder"); the "_1" suffix of a second
-// directory of one name is vSphere's convention, for which no reference
-// was found.
+// Administration, "Select a Name and Folder"); a second directory of one
+// name is NAME_1, then NAME_2, as vCenter names them (vmware/govmomi#1694:
+// "vCenter UI, and vCenter REST API ... renaming the datastore VM folder to
+// things like vm_1, vm_2").
 func TestVMDirectories(t *testing.T) {
 	e := start(t, Options{Seed: testSeed()})
 	src := e.vm("/Lab/vm/golden/web-golden")
@@ -180,5 +182,36 @@ func TestDestroyKeepsSharedDisks(t *testing.T) {
 	e.destroy(c2)
 	if left := filesUnder(e.files("LocalDS_0"), "[LocalDS_0] web-golden"); len(left) != 0 {
 		t.Errorf("after the last clone was destroyed the source's directory still holds %v", left)
+	}
+}
+
+// Concurrent clones of one name into different folders each get a
+// directory of their own (os.Mkdir decides, see makeVMDir).
+func TestVMDirectoriesConcurrent(t *testing.T) {
+	seed := testSeed()
+	seed.Folders = append(seed.Folders, "/Lab/vm/a", "/Lab/vm/b", "/Lab/vm/c")
+	e := start(t, Options{Seed: seed, Latency: 20 * time.Millisecond})
+	src := e.vm("/Lab/vm/golden/web-golden")
+	folders := []string{"/Lab/vm/lab/web", "/Lab/vm/a", "/Lab/vm/b", "/Lab/vm/c"}
+	tasks := make([]*object.Task, len(folders))
+	for i, f := range folders {
+		tk, err := src.InstantClone(e.ctx, types.VirtualMachineInstantCloneSpec{Name: "same", Location: types.VirtualMachineRelocateSpec{Folder: ref(e.folder(f))}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tasks[i] = tk
+	}
+	dirs := map[string]bool{}
+	for i, tk := range tasks {
+		info := e.wait(tk)
+		if info.Error != nil {
+			t.Fatalf("clone into %s: %s", folders[i], info.Error.LocalizedMessage)
+		}
+		vmx := e.props(info.Result.(types.ManagedObjectReference)).Config.Files.VmPathName
+		dir := path.Dir(vmx)
+		if dirs[dir] {
+			t.Errorf("two clones share the directory %s", dir)
+		}
+		dirs[dir] = true
 	}
 }

@@ -302,7 +302,6 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		if spec.Device == nil {
 			return invalidArgument(prop + ".device")
 		}
-		label := list.Name(spec.Device)
 		if spec.Operation != types.VirtualDeviceConfigSpecOperationEdit {
 			return invalidArgument(prop + ".operation")
 		}
@@ -314,7 +313,6 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 		if old == nil {
 			return invalidArgument(prop + ".device.key")
 		}
-		label = list.Name(old)
 		od, nd := old.GetVirtualDevice(), spec.Device.GetVirtualDevice()
 		switch o := old.(type) {
 		case types.BaseVirtualEthernetCard:
@@ -354,7 +352,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 				if !ok {
 					return invalidArgument(prop + ".device.backing")
 				}
-				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
+				if f := s.checkPortFile(ctx, p, b.FileName, prop); f != nil {
 					return f
 				}
 				od.Backing = &types.VirtualSerialPortFileBackingInfo{
@@ -375,7 +373,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 				if !ok {
 					return invalidArgument(prop + ".device.backing")
 				}
-				if f := s.checkPortFile(ctx, p, label, b.FileName, prop); f != nil {
+				if f := s.checkPortFile(ctx, p, b.FileName, prop); f != nil {
 					return f
 				}
 				od.Backing = &types.VirtualParallelPortFileBackingInfo{
@@ -412,7 +410,7 @@ func (s *Simulator) applyDeviceChanges(ctx *simulator.Context, dc *simulator.Dat
 }
 
 // checkPortFile checks the file a serial or parallel port edit names.
-func (s *Simulator) checkPortFile(ctx *simulator.Context, p *clonePlan, label, file, prop string) *cloneFault {
+func (s *Simulator) checkPortFile(ctx *simulator.Context, p *clonePlan, file, prop string) *cloneFault {
 	var dp object.DatastorePath
 	if !dp.FromString(file) || dp.Path == "" {
 		return invalidArgument(prop + ".device.backing.fileName")

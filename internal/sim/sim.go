@@ -22,8 +22,15 @@
 //     top; a source chain of MaxDeltaLevels deltas fails the clone
 //     (SystemError "Launch failure", as in KB 67186);
 //   - VmBeingClonedEvent, then VmClonedEvent or VmCloneFailedEvent, are
-//     posted; the task's result is the clone's reference. A queued task can
-//     be cancelled; a running one cannot (NotSupported).
+//     posted (no power-on events: the clone resumes, see powerOn); the
+//     clone's Tools follow its source's (guest.go); the task's result is
+//     the clone's reference. A queued task can be cancelled; a running one
+//     cannot (NotSupported);
+//   - each VM's files are in a directory of its own, and a destroy keeps
+//     the disks other VMs chain to (files.go);
+//   - faults carry vCenter's own messages (messages.go, faultstring.go);
+//     CheckInstantClone_Task makes the clone's own checks (provcheck.go);
+//     Options.DenyPrivileges takes privileges from the user (deny.go).
 //
 // Options add a timing model (Stun, Latency, HostLimit) and fault hooks
 // (FailClone, FailLeaveVM, FailFault); vcsim's Service.AddFaultRule works on

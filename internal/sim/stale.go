@@ -1,12 +1,12 @@
 package sim
 
 import (
-	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
+
+	"github.com/iclone-plan/iclone-plan/internal/platform"
 )
 
 // ownerFile, in a simulator's datastore directory, holds the process ID of
@@ -45,7 +45,7 @@ func removeStaleRoots(parent string) {
 		if err != nil || pid <= 0 || pid == os.Getpid() {
 			continue
 		}
-		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+		if !platform.ProcessAlive(pid) {
 			_ = os.RemoveAll(dir)
 		}
 	}

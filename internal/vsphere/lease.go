@@ -8,12 +8,13 @@ import (
 	"os"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/mo"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/iclone-plan/iclone-plan/internal/platform"
 )
 
 // The lease of a plan is a VM folder named LeaseFolderPrefix+plan in the
@@ -171,12 +172,7 @@ func (i *LeaseInfo) takeable(now time.Time) bool {
 	if now.After(i.Expires) {
 		return true
 	}
-	return i.Host == hostname() && i.PID > 0 && !processAlive(i.PID)
-}
-
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
+	return i.Host == hostname() && i.PID > 0 && !platform.ProcessAlive(i.PID)
 }
 
 // markUnclaimed records on a lease folder with no holder that it was seen

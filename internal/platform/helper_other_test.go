@@ -1,0 +1,5 @@
+//go:build !unix
+
+package platform
+
+func helperMain() int { return 0 }
