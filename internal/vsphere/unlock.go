@@ -7,6 +7,8 @@ import (
 
 	"github.com/vmware/govmomi/object"
 	"github.com/vmware/govmomi/vim25/types"
+
+	"github.com/iclone-plan/iclone-plan/internal/platform"
 )
 
 // LeaseState is a plan's lease as ReadLease finds it, for force-unlock.
@@ -31,13 +33,13 @@ func (s *LeaseState) Holderless() bool { return s.Info == nil || s.Info.Unclaime
 // HolderAliveHere reports whether the holder is a process of this machine
 // that still runs (a stopped process runs too: it may resume).
 func (s *LeaseState) HolderAliveHere() bool {
-	return !s.Holderless() && s.Info.Host == hostname() && processAlive(s.Info.PID)
+	return !s.Holderless() && s.Info.Host == hostname() && platform.ProcessAlive(s.Info.PID)
 }
 
 // HolderGoneHere reports whether the holder was a process of this machine
 // that no longer runs.
 func (s *LeaseState) HolderGoneHere() bool {
-	return !s.Holderless() && s.Info.Host == hostname() && !processAlive(s.Info.PID)
+	return !s.Holderless() && s.Info.Host == hostname() && !platform.ProcessAlive(s.Info.PID)
 }
 
 // Expired reports whether the holder let the lease expire.
