@@ -51,7 +51,7 @@ func (f *applyFlags) register(cmd *cobra.Command, replaceAll bool) {
 	}
 	cmd.Flags().DurationVar(&f.lockWait, "lock-wait", 0, "wait up to `DURATION` (e.g. 10m) for another run of the plan to release its lease, instead of exiting 5 at once")
 	cmd.Flags().BoolVar(&f.json, "json", false, "print a line-delimited JSON event stream instead of text")
-	cmd.Flags().StringVar(&f.report, "report", "", "write a JSON report of every action (tasks, timings, faults) to `FILE`")
+	cmd.Flags().StringVar(&f.report, "report", "", "write a JSON report of every action (tasks, timings, faults) to `FILE`, whatever the outcome (also of a run that fails before any change)")
 	cmd.Flags().StringVar(&f.metricsFile, "metrics-file", "", "write the run's outcome, duration and clone counts as Prometheus metrics to `FILE` (node_exporter textfile collector), whatever the outcome")
 	cmd.Flags().BoolVar(&f.noColor, "no-color", false, "never colour the output")
 	cmd.Flags().StringVar(&f.journal, "journal", "", "task journal `FILE` for crash recovery (default $XDG_STATE_HOME/iclone-plan/PLAN@VCENTER.journal)")

@@ -566,3 +566,29 @@ func TestE2ELeaseLostAfterPause(t *testing.T) {
 	}
 	e.converged(planB)
 }
+
+// A plan saved with --target applies only its groups; a saved plan refuses
+// a --target or --replace of its own.
+func TestE2ETargetSaved(t *testing.T) {
+	e := newE2E(t, e2ePlan, sim.Options{})
+	saved := filepath.Join(e.dir, "db.plan")
+	if r := e.cli("plan", "--target", "db", "--out", saved, e2ePlan); r.code != 0 {
+		t.Fatalf("plan --target db --out: %v", r)
+	}
+	before := snapshotOf(e.inventory())
+	if r := e.cli("apply", "--auto-approve", "--target", "web", saved); r.code != ExitError || !strings.Contains(r.stderr, "is a saved plan: it applies the --replace and --target it was planned with") {
+		t.Fatalf("apply --target of a saved plan: %v", r)
+	}
+	e.assertSame(before, "a refused --target of a saved plan")
+	if r := e.cli("apply", "--auto-approve", saved); r.code != 0 || !strings.Contains(r.stdout, "group web: 4 clone(s), 4 change(s) not made") {
+		t.Fatalf("apply of the saved plan: %v", r)
+	}
+	var names []string
+	for name := range e.uuids() {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if strings.Join(names, " ") != "lab-db-1 lab-db-2" {
+		t.Errorf("after applying a plan saved with --target db the plan owns %v", names)
+	}
+}

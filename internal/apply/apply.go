@@ -138,6 +138,9 @@ func Run(ctx context.Context, connect Connector, opts Options, hooks Hooks) (*Re
 	}
 	res.Plan = in.Plan
 	if in.Saved != nil {
+		if len(opts.Replace) > 0 || len(opts.Target) > 0 {
+			return res, fmt.Errorf("%s is a saved plan: it applies the --replace and --target it was planned with; to change them, plan again with them (iclone-plan plan --out)", opts.Path)
+		}
 		opts.ReplaceAll, opts.Replace, opts.Target = in.Saved.ReplaceAll, in.Saved.Replace, in.Saved.Target
 	}
 	if err := in.Plan.CheckSelection(opts.Replace, opts.Target); err != nil {
