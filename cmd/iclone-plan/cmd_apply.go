@@ -168,7 +168,9 @@ func (a *app) applyFlow(ctx context.Context, path string, f *applyFlags, destroy
 		Review: func(h ui.PlanHeader, ch *plan.Changes) error {
 			progress = ui.NewProgress(a.stdout, terminal, f.json, st)
 			if f.json {
-				ui.EmitJSON(progress, ui.JSONEvent{Type: "plan", Plan: ui.NewPlanDoc(h, ch)})
+				doc := ui.NewPlanDoc(h, ch)
+				doc.NotTargeted = ui.NotTargeted(untargeted)
+				ui.EmitJSON(progress, ui.JSONEvent{Type: "plan", Plan: doc})
 				return nil
 			}
 			if err := ui.RenderPlan(a.stdout, h, ch, st); err != nil {

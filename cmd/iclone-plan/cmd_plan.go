@@ -106,7 +106,9 @@ func (a *app) runPlan(cmd *cobra.Command, path string, f *planFlags) error {
 	untargeted := plan.Target(ch, f.target)
 	h := ui.PlanHeader{Plan: p.Name, File: path, VCenter: o.Target.VCenter()}
 	if f.json {
-		err = ui.WriteJSON(a.stdout, ui.NewPlanDoc(h, ch))
+		doc := ui.NewPlanDoc(h, ch)
+		doc.NotTargeted = ui.NotTargeted(untargeted)
+		err = ui.WriteJSON(a.stdout, doc)
 	} else {
 		err = ui.RenderPlan(a.stdout, h, ch, a.style(f.noColor))
 		renderUntargeted(a.stdout, untargeted)

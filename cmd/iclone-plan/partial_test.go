@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -16,10 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/vmware/govmomi/find"
 
 	"github.com/iclone-plan/iclone-plan/internal/executor"
 	"github.com/iclone-plan/iclone-plan/internal/sim"
+	"github.com/iclone-plan/iclone-plan/internal/ui"
 	"github.com/iclone-plan/iclone-plan/internal/vsphere"
 )
 
@@ -102,6 +105,12 @@ func TestE2ETargetGroup(t *testing.T) {
 	r := e.cli("plan", "--target", "db", e2ePlan)
 	if r.code != 0 || !strings.Contains(r.stdout, "Plan: 2 to create, 0 to replace, 0 to destroy.") || !strings.Contains(r.stdout, notTargeted) {
 		t.Fatalf("plan --target db: %v", r)
+	}
+	r = e.cli("plan", "--json", "--target", "db", e2ePlan)
+	var doc ui.PlanDoc
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != 0 ||
+		!slices.Equal(doc.NotTargeted, []ui.NotTargetedDoc{{Group: "web", Clones: 4, Changes: 4}}) || len(doc.Changes) != 2 {
+		t.Fatalf("plan --json --target db: notTargeted %+v, %d changes (%v): %v", doc.NotTargeted, len(doc.Changes), err, r)
 	}
 	r = e.cli("apply", "--auto-approve", "--target", "db", e2ePlan)
 	if r.code != 0 || !strings.Contains(r.stdout, notTargeted) {
@@ -350,6 +359,7 @@ func TestE2ELockWait(t *testing.T) {
 // that succeeded exit 7, and leaves a failed run's own exit code.
 func TestE2EReportsEveryOutcome(t *testing.T) {
 	e := newE2E(t, e2ePlan, sim.Options{})
+	reportSchema, _ := outputSchemas(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -404,6 +414,13 @@ func TestE2EReportsEveryOutcome(t *testing.T) {
 			}
 			if tc.outcome == "" {
 				return
+			}
+			doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(mustRead(t, report)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := reportSchema.Validate(doc); err != nil {
+				t.Errorf("the report does not match report.schema.json: %v", err)
 			}
 			rep := readReport(t, report)
 			if string(rep.Outcome) != tc.outcome || (tc.code != 0 && !strings.Contains(rep.Cause, tc.says)) || rep.Actions == nil {
@@ -499,7 +516,7 @@ func TestE2ELeaseLostAfterPause(t *testing.T) {
 		return path
 	}
 	planA, planB := planFile("a"), planFile("b")
-	e := newE2E(t, planA, sim.Options{GuestReadyAfter: 5 * time.Second})
+	e := newE2E(t, planA, sim.Options{GuestReadyAfter: 8 * time.Second})
 	report := filepath.Join(e.dir, "paused.json")
 	first := e.command("apply", "--auto-approve", "--json", "--lease-ttl", "2s", "--journal", filepath.Join(e.dir, "first.journal"), "--report", report, planA)
 	stdout, err := first.StdoutPipe()
@@ -513,7 +530,7 @@ func TestE2ELeaseLostAfterPause(t *testing.T) {
 	}
 	defer func() { _ = first.Process.Signal(syscall.SIGCONT); _ = first.Process.Kill() }()
 	// Once its three clone tasks exist, the first run only waits (for the
-	// guests, five seconds): pause it there.
+	// guests, eight seconds): pause it there.
 	sc := bufio.NewScanner(stdout)
 	started := 0
 	var out strings.Builder
