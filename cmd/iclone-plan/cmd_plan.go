@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/iclone-plan/iclone-plan/internal/apply"
+	"github.com/iclone-plan/iclone-plan/internal/outfile"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
 	"github.com/iclone-plan/iclone-plan/internal/platform"
 	"github.com/iclone-plan/iclone-plan/internal/ui"
@@ -153,30 +153,11 @@ func savePlan(out, planPath string, h ui.PlanHeader, ch *plan.Changes, f *planFl
 	return writeFileAtomic(out, 0o600, func(w io.Writer) error { return ui.WriteJSON(w, doc) })
 }
 
-// writeFileAtomic writes a file through a temporary file in the same
-// directory and a rename, so readers never see half a file.
+// writeFileAtomic writes an output file (report, metrics, saved plan) with
+// outfile.Write: a regular file is replaced atomically, a symlink's target
+// is, and a device or FIFO is written in place, never replaced.
 func writeFileAtomic(path string, mode os.FileMode, write func(io.Writer) error) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(mode); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := write(tmp); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return outfile.Write(path, mode, write)
 }
 
 // isTerminal reports whether w is a terminal (not a file, a pipe or /dev/null).

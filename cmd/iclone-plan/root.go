@@ -42,7 +42,7 @@ it out with rate-limited parallel instant clones and rolls back on failure.`,
   iclone-plan plan plans/lab.yaml
   iclone-plan apply plans/lab.yaml`,
 		Version:       version(),
-		Args:          cobra.NoArgs,
+		Args:          rootArgs,
 		RunE:          func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -54,6 +54,7 @@ it out with rate-limited parallel instant clones and rolls back on failure.`,
 		root.AddCommand(f(a))
 	}
 	addBuiltinExamples(root)
+	withUsage(root)
 	return root
 }
 

@@ -48,7 +48,10 @@ type Journal struct {
 	mu  sync.Mutex
 	f   *os.File
 	run string
-	err error // the first failed write: the journal is broken from then on
+	// sync: the journal is a regular file, synced after every entry (a
+	// device such as /dev/null cannot be).
+	sync bool
+	err  error // the first failed write: the journal is broken from then on
 }
 
 // Open opens (creating it and its directory) the journal at path for run.
@@ -60,11 +63,17 @@ func Open(path, run string) (*Journal, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := f.Chmod(0o600); err != nil {
+	// A journal pointed at a device (/dev/null) is written, never changed:
+	// as root, a chmod would lock every other user out of /dev/null.
+	fi, err := f.Stat()
+	if err == nil && fi.Mode().IsRegular() {
+		err = f.Chmod(0o600)
+	}
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
-	j := &Journal{f: f, run: run}
+	j := &Journal{f: f, run: run, sync: fi.Mode().IsRegular()}
 	return j, j.Record(Entry{Kind: "start"})
 }
 
@@ -91,7 +100,7 @@ func (j *Journal) write(e Entry) error {
 	if err != nil {
 		return err
 	}
-	if _, err := j.f.Write(append(b, '\n')); err != nil {
+	if _, err := j.f.Write(append(b, '\n')); err != nil || !j.sync {
 		return err
 	}
 	return j.f.Sync()
@@ -106,6 +115,9 @@ func (j *Journal) Finish() error {
 // Unfinished returns the tasks recorded by runs that never finished (their
 // process died), by run id. A missing journal has none.
 func Unfinished(path string) (map[string][]Entry, error) {
+	if fi, err := os.Stat(path); err == nil && !fi.Mode().IsRegular() {
+		return nil, nil // a device or FIFO keeps no journal to read back
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -136,11 +148,19 @@ func Unfinished(path string) (map[string][]Entry, error) {
 	return runs, sc.Err()
 }
 
-// Reset removes the journal. A run calls it at its start, under the plan's
-// lease, once the dead runs' tasks are over, so the file never grows.
+// Reset empties the journal. A run calls it at its start, under the plan's
+// lease, once the dead runs' tasks are over, so the file never grows. A
+// symlink's target is emptied and the link kept; a device or FIFO is left
+// as it is (removing /dev/null as root would break the host).
 func Reset(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil
+	case err != nil:
 		return err
+	case !fi.Mode().IsRegular():
+		return nil
 	}
-	return nil
+	return os.Truncate(path, 0)
 }

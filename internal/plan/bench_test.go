@@ -25,7 +25,7 @@ func plan10k() []byte {
       - port: 1
         file: "[ds1] serial/{name}.log"
     guestinfo:
-      ip: "10.%d.{index:x}.1"
+      ip: "10.%d.{index/256}.{index%%256}"
 `, g, g, n, g, 0x10+g, g)
 	}
 	return []byte(b.String())

@@ -12,6 +12,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/iclone-plan/iclone-plan/internal/suggest"
 	"gopkg.in/yaml.v3"
 )
 
@@ -208,7 +209,7 @@ func (d *decoder) mapping(n *yaml.Node, what string, keys []string, fn func(key 
 			continue
 		}
 		if keys != nil && !contains(keys, k.Value) {
-			if s := suggest(k.Value, keys); s != "" {
+			if s := suggest.Closest(k.Value, keys); s != "" {
 				d.errorf(k, "unknown key %q in %s; did you mean %s?", k.Value, what, s)
 			} else {
 				d.errorf(k, "unknown key %q in %s; known keys are %s", k.Value, what, strings.Join(keys, ", "))

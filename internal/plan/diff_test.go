@@ -385,9 +385,10 @@ func TestDiffFingerprint(t *testing.T) {
 	}
 }
 
-// Relative inventory paths resolve against the datacenter, as govc does.
+// Relative source paths resolve against the datacenter, as govc does
+// (folders must be absolute: the loader rejects relative ones).
 func TestDiffRelativePaths(t *testing.T) {
-	rel := strings.NewReplacer("source: /DC0/vm/golden/web", "source: golden/web", "folder: /DC0/vm/lab", "folder: lab").Replace(diffPlan)
+	rel := strings.NewReplacer("source: /DC0/vm/golden/web", "source: golden/web").Replace(diffPlan)
 	p := mustParse(t, rel)
 	ch := Diff(p, baseInventory(), Options{})
 	if len(ch.Conflicts()) != 0 || len(ch.Folders) != 0 || ch.Count(Create) != 4 {

@@ -21,6 +21,10 @@
 //     and {index%256}, so that a MAC can spread an index over two octets:
 //     "00:50:56:10:{index/256:02x}:{index%256:02x}". Hex formats have an
 //     uppercase variant, {index:02X}; {{ and }} are literal braces.
+//   - {ip:10.10.1.10+index} in guestinfo and extraConfig values counts an
+//     IPv4 address from a base, carrying into the next octet;
+//     {ip:10.10.1.10+index/24} bounds it to the base's subnet. A rendered
+//     value holding a dotted quad with a number past 255 is an error.
 //   - Durations (maxAge, taskTimeout) accept a leading day count: 7d, 1d12h.
 //   - In defaults, guestinfo and extraConfig merge entry by entry with the
 //     group's (the group wins); every other key is replaced whole.
@@ -29,7 +33,8 @@
 // Rules enforced beyond the design's list: serial files are unique across
 // the plan (two VMs cannot share a backing file); extraConfig keys are
 // case-insensitive and must not repeat a guestinfo entry; iclone.* keys are
-// reserved for the ownership markers; absolute inventory paths lie in the
+// reserved for the ownership markers; folders are absolute paths (a folder
+// is created if missing); absolute inventory paths lie in the
 // plan's datacenter, VMs and folders under /DC/vm, resource pools under
 // /DC/host; a group with count > 1 must use {index} in cloneName.
 //

@@ -36,6 +36,7 @@ type rawNIC struct {
 	mac     string
 	macNode *yaml.Node // nil: mac omitted, which means auto
 	network string
+	dup     bool // a second entry for its adapter, reported
 }
 
 type rawSerial struct {
@@ -43,6 +44,7 @@ type rawSerial struct {
 	port     int
 	file     string
 	fileNode *yaml.Node
+	dup      bool // a second entry for its port, reported
 }
 
 type rawKV struct {
@@ -69,7 +71,6 @@ type rawGroup struct {
 	guestinfo, extraConfig                opt[[]rawKV]
 	ready                                 opt[*rawReady]
 	connectAfterReady                     opt[bool]
-	broken                                bool
 	merged                                bool // had a << key: missing keys are a consequence
 }
 
@@ -191,7 +192,6 @@ func (d *decoder) execution(n *yaml.Node, e *Execution) {
 // group decodes one group, or the defaults block.
 func (d *decoder) group(n *yaml.Node, isDefaults bool) *rawGroup {
 	g := &rawGroup{n: deref(n)}
-	before := len(d.errs)
 	what, keys := "a group", groupKeys
 	if isDefaults {
 		what, keys = "defaults", defaultsKeys
@@ -239,7 +239,6 @@ func (d *decoder) group(n *yaml.Node, isDefaults bool) *rawGroup {
 			g.connectAfterReady.v, _ = d.bool(v, "connectAfterReady")
 		}
 	})
-	g.broken = len(d.errs) > before
 	g.merged = d.merges > merges
 	return g
 }
@@ -311,6 +310,7 @@ func (d *decoder) nics(n *yaml.Node) []rawNIC {
 			d.errorf(nic.n, "a NIC needs adapter: N, the number of \"Network adapter N\" in the vSphere client")
 		} else if first, dup := seen[nic.adapter]; dup && nic.adapter != 0 {
 			d.errorf(adapter, "adapter %d is listed twice (first at line %d); merge the two entries", nic.adapter, first.Line)
+			nic.dup = true
 		} else {
 			seen[nic.adapter] = adapter
 		}
@@ -351,6 +351,7 @@ func (d *decoder) serials(n *yaml.Node) []rawSerial {
 			d.errorf(s.n, "a serial port needs port: N, the number of \"Serial port N\" in the vSphere client")
 		} else if first, dup := seen[s.port]; dup && s.port != 0 {
 			d.errorf(port, "serial port %d is listed twice (first at line %d); merge the two entries", s.port, first.Line)
+			s.dup = true
 		} else {
 			seen[s.port] = port
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/iclone-plan/iclone-plan/internal/suggest"
 )
 
 // Template is a compiled plan template such as "lab-web-{index:02}". The
@@ -24,6 +26,16 @@ import (
 //	{mac:N}         the MAC of the clone's network adapter N, as the plan
 //	                sets it (a template or mac: auto); only in guestinfo and
 //	                extraConfig values, and only for adapters under nics:
+//	{ip:10.10.1.10+index}
+//	                an IPv4 address counted from a base: the base plus the
+//	                index, carrying into the next octet (10.10.1.255 is
+//	                followed by 10.10.2.0); an offset counts from there,
+//	                {ip:10.10.1.10+index-1}; only in guestinfo and
+//	                extraConfig values
+//	{ip:10.10.1.10+index/24}
+//	                the same, bounded to the base's subnet: rendering an
+//	                address outside 10.10.1.0/24, or its network or
+//	                broadcast address, is an error naming the clone
 //	{{  }}          a literal { or }
 //
 // The zero Template renders the empty string.
@@ -34,14 +46,16 @@ type Template struct {
 
 type tpart struct {
 	lit   string
-	ph    byte // 0 for a literal; 'p'lan, 'g'roup, 'n'ame, 'i'ndex, 'm'ac
-	arg   int  // the adapter of {mac:N}
-	off   int  // index offset
-	div   int  // divisor, 0 for none
-	mod   int  // modulus, 0 for none
-	width int  // zero-padding width
-	base  int  // 10 or 16
-	upper bool // uppercase hex
+	ph    byte   // 0 for a literal; 'p'lan, 'g'roup, 'n'ame, 'i'ndex, 'm'ac, 'a'ddress
+	arg   int    // the adapter of {mac:N}
+	off   int    // index offset
+	ip    uint32 // the base address of {ip:...}
+	bits  int    // the subnet prefix length of {ip:.../N}; 0 for none
+	div   int    // divisor, 0 for none
+	mod   int    // modulus, 0 for none
+	width int    // zero-padding width
+	base  int    // 10 or 16
+	upper bool   // uppercase hex
 }
 
 // Vars are the values a template is rendered with.
@@ -72,7 +86,7 @@ type templateError struct {
 // maxOffset bounds index offsets so that rendered numbers stay small.
 const maxOffset = 1_000_000
 
-var placeholders = []string{"plan", "group", "name", "index", "mac"}
+var placeholders = []string{"plan", "group", "name", "index", "mac", "ip"}
 
 // parseTemplate compiles s for the scope it is used in (which placeholders
 // it may use). It returns every problem it finds.
@@ -165,9 +179,17 @@ func parsePlaceholder(body string, sc scope) (tpart, string) {
 		}
 		p.ph, p.arg = 'm', n
 		return p, ""
+	case "ip":
+		if sc != inConfig {
+			return tpart{}, fmt.Sprintf("placeholder %s can only be used in guestinfo and extraConfig values", ph)
+		}
+		return parseIP(ph, strings.TrimPrefix(rest, ":"))
 	default:
 		msg := fmt.Sprintf("unknown placeholder %s; use {plan}, {group}, {name} or {index}", ph)
-		if s := suggest(strings.TrimSpace(strings.ToLower(name)), placeholders); s != "" {
+		if strings.Count(name, ".") == 3 && strings.Contains(rest, "index") {
+			msg += "; write an address counted from a base as {ip:10.10.1.10+index}"
+		}
+		if s := suggest.Closest(strings.TrimSpace(strings.ToLower(name)), placeholders); s != "" {
 			msg = fmt.Sprintf("unknown placeholder %s; did you mean {%s}?", ph, s)
 		}
 		return tpart{}, msg
@@ -262,28 +284,47 @@ func (t *Template) Adapters() []int {
 }
 
 // Uses reports whether the template contains the placeholder name ("plan",
-// "group", "name", "index" or "mac").
+// "group", "name", "index", "mac" or "ip"); an {ip:...} placeholder uses
+// "index" too.
 func (t *Template) Uses(name string) bool {
 	if t == nil {
 		return false
 	}
+	ph := map[string]byte{"plan": 'p', "group": 'g', "name": 'n', "index": 'i', "mac": 'm', "ip": 'a'}[name]
 	for _, p := range t.parts {
-		if p.ph != 0 && p.ph == name[0] {
+		// {ip:...+index} counts with the index, so it uses it too.
+		if p.ph != 0 && (p.ph == ph || name == "index" && p.ph == 'a') {
 			return true
 		}
 	}
 	return false
 }
 
-// Render returns the template with its placeholders replaced by v.
+// Render returns the template with its placeholders replaced by v. An
+// {ip:...} address past its subnet renders all the same; Check says so.
 func (t *Template) Render(v Vars) string {
+	out, _ := t.render(v)
+	return out
+}
+
+// Check returns what is wrong with the template rendered with v: an {ip:...}
+// address past 255.255.255.255 or outside its subnet. It returns "" when
+// nothing is.
+func (t *Template) Check(v Vars) string {
+	_, problem := t.render(v)
+	return problem
+}
+
+// render renders the template and reports the first address out of range.
+func (t *Template) render(v Vars) (string, string) {
 	if t == nil {
-		return ""
+		return "", ""
 	}
 	if len(t.parts) == 1 && t.parts[0].ph == 0 {
-		return t.parts[0].lit
+		return t.parts[0].lit, ""
 	}
 	b := make([]byte, 0, len(t.src)+8)
+	problem := ""
 	for _, p := range t.parts {
 		switch p.ph {
 		case 0:
@@ -296,66 +337,39 @@ func (t *Template) Render(v Vars) string {
 			b = append(b, v.Name...)
 		case 'm':
 			b = append(b, v.MACs[p.arg]...)
+		case 'a':
+			var msg string
+			b, msg = p.appendIP(b, v.Index)
+			if problem == "" {
+				problem = msg
+			}
 		case 'i':
-			n := v.Index + p.off
-			if p.div > 0 {
-				n /= p.div
-			}
-			if p.mod > 0 {
-				n %= p.mod
-			}
-			var num [24]byte
-			d := strconv.AppendInt(num[:0], int64(n), p.base)
-			if p.upper {
-				for k := range d {
-					if d[k] >= 'a' {
-						d[k] -= 'a' - 'A'
-					}
-				}
-			}
-			for k := len(d); k < p.width; k++ {
-				b = append(b, '0')
-			}
-			b = append(b, d...)
+			b = p.appendIndex(b, v.Index)
 		}
 	}
-	return string(b)
+	return string(b), problem
 }
 
-// suggest returns the candidate closest to s (ignoring case) when it is
-// close enough to be a likely typo, else "".
-func suggest(s string, candidates []string) string {
-	best, bestD := "", 1<<30
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
-		}
+// appendIndex appends the {index...} placeholder p rendered for index.
+func (p tpart) appendIndex(b []byte, index int) []byte {
+	n := index + p.off
+	if p.div > 0 {
+		n /= p.div
 	}
-	if best == "" || bestD > max(1, len(best)/3) {
-		return ""
+	if p.mod > 0 {
+		n %= p.mod
 	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	if len(a) > 64 || len(b) > 64 {
-		return 99
-	}
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := prev[j-1]
-			if a[i-1] != b[j-1] {
-				c++
+	var num [24]byte
+	d := strconv.AppendInt(num[:0], int64(n), p.base)
+	if p.upper {
+		for k := range d {
+			if d[k] >= 'a' {
+				d[k] -= 'a' - 'A'
 			}
-			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
 		}
-		prev, cur = cur, prev
 	}
-	return prev[len(b)]
+	for k := len(d); k < p.width; k++ {
+		b = append(b, '0')
+	}
+	return append(b, d...)
 }

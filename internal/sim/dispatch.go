@@ -60,9 +60,9 @@ func (w *vmWithInstantClone) DestroyTask(ctx *simulator.Context, req *types.Dest
 	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.DestroyTask(ctx, req) })
 }
 
-// RenameTask implements VirtualMachine.Rename_Task (see vmTask).
+// RenameTask implements VirtualMachine.Rename_Task (see renameTask).
 func (w *vmWithInstantClone) RenameTask(ctx *simulator.Context, req *types.Rename_Task) soap.HasFault {
-	return w.sim.vmTask(ctx, func() soap.HasFault { return w.VirtualMachine.RenameTask(ctx, req) })
+	return w.sim.renameTask(ctx, func() soap.HasFault { return w.VirtualMachine.RenameTask(ctx, req) })
 }
 
 // ReconfigVMTask implements VirtualMachine.ReconfigVM_Task (see vmTask).
@@ -200,8 +200,8 @@ func (s *Simulator) dispatch(ctx *simulator.Context, m *simulator.Method) (mo.Re
 		return nil, nil
 	}
 	switch m.Name {
-	case "InstantClone_Task", "Destroy_Task":
-	case "ReconfigVM_Task", "Rename_Task":
+	case "InstantClone_Task", "Destroy_Task", "Rename_Task": // Rename_Task: see nameMu
+	case "ReconfigVM_Task":
 		if !raceBuild {
 			return nil, nil
 		}

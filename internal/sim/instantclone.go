@@ -484,6 +484,8 @@ func (s *Simulator) nameTaken(ctx *simulator.Context, p *clonePlan) *cloneFault 
 func findChild(ctx *simulator.Context, folder *simulator.Folder, name string) mo.Entity {
 	var taken mo.Entity
 	if !raceBuild {
+		nameMu.Lock() // no VM without a name in the folder (see nameMu)
+		defer nameMu.Unlock()
 		ctx.WithLock(folder, func() { taken = ctx.Map.FindByName(name, folder.ChildEntity) })
 		return taken
 	}
@@ -702,6 +704,7 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	}()
 
 	sub := *ctx // each vcsim task gets its own locking identity
+	unlockNames := lockNames()
 	unlock := lockCreateVM(ctx)
 	if raceBuild {
 		// A destroy in flight has already left the registry, so locking
@@ -717,11 +720,13 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 	body := res.(*methods.CreateVM_TaskBody)
 	if body.Fault_ != nil {
 		unlock()
+		unlockNames()
 		return nil, failf(body.Fault_.VimFault().(types.BaseMethodFault))
 	}
 	t := ctx.Map.Get(body.Res.Returnval).(*simulator.Task)
 	s.waitTask(ctx, t)
 	unlock()
+	unlockNames()
 	var info types.TaskInfo
 	ctx.WithLock(t, func() { info = t.Info })
 	if info.Error != nil {

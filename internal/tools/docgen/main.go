@@ -526,6 +526,13 @@ take the placeholders ` + "`{plan}`, `{group}`, `{index}`" + ` (1-based) and, ex
 cloneName, ` + "`{name}`" + ` (the rendered clone name). The index takes an offset
 ` + "`{index+10}`" + `, a division ` + "`{index/256}`" + `, a remainder ` + "`{index%256}`" + ` and a format
 ` + "`{index:03}`" + ` (zero-padded decimal), ` + "`{index:02x}` or `{index:02X}`" + ` (hex).
+Guestinfo and extraConfig values also take ` + "`{mac:N}`" + `, the MAC of network adapter N,
+and ` + "`{ip:10.10.1.10+index}`" + `, an IPv4 address counted from a base, carrying into the
+next octet (` + "`10.10.1.255`, then `10.10.2.0`" + `), with an optional offset
+` + "`{ip:10.10.1.10+index-1}`" + ` and subnet ` + "`{ip:10.10.1.10+index/24}`" + `: an address
+outside the subnet's hosts is an error naming the clone. So is any rendered value
+holding a dotted quad with a number past 255, as ` + "`10.10.1.{index+10}`" + ` renders
+from index 246 on.
 Durations are Go durations with an optional leading day count: ` + "`90s`, `10m`, `1h30m`, `7d`, `1d12h`" + `.
 
 Examples of complete plans: [plans/examples](../plans/examples).
