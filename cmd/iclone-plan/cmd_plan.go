@@ -28,6 +28,8 @@ type planFlags struct {
 	noColor          bool
 	chainWarning     int
 	refresh          bool
+	detail           bool
+	showUnchanged    bool
 	replace          []string
 	target           []string
 	destroy          bool
@@ -79,6 +81,8 @@ GOVC_DATACENTER); --sim uses an in-process simulator seeded with the plan.
 	cmd.Flags().BoolVar(&f.replaceAll, "replace-all", false, "plan to replace every existing clone")
 	cmd.Flags().BoolVar(&f.noColor, "no-color", false, "never colour the output")
 	cmd.Flags().BoolVar(&f.refresh, "refresh", false, refreshUsage)
+	cmd.Flags().BoolVar(&f.detail, "detail", false, "list, per clone, the values it gets: MACs per adapter (auto ones too), networks, serial files, guestinfo")
+	cmd.Flags().BoolVar(&f.showUnchanged, "show-unchanged", false, "list the unchanged clones too (by default they are counted per group)")
 	cmd.Flags().IntVar(&f.chainWarning, "chain-warning", plan.DefaultChainWarning, "warn when a source's delta chain would pass this many levels (vSphere stops at 255; negative: never)")
 	cmd.Flags().StringArrayVar(&f.replace, "replace", nil, "plan to replace the clones whose name matches `GLOB` even if unchanged (repeatable; * and ? as in a shell)")
 	cmd.Flags().StringArrayVar(&f.target, "target", nil, "plan only the clones of `GROUP` (repeatable); the other groups are left as they are")
@@ -110,7 +114,9 @@ func (a *app) runPlan(cmd *cobra.Command, path string, f *planFlags) error {
 		doc.NotTargeted = ui.NotTargeted(untargeted)
 		err = ui.WriteJSON(a.stdout, doc)
 	} else {
-		err = ui.RenderPlan(a.stdout, h, ch, a.style(f.noColor))
+		st := a.style(f.noColor)
+		st.Detail, st.ShowUnchanged = f.detail, f.showUnchanged
+		err = ui.RenderPlan(a.stdout, h, ch, st)
 		renderUntargeted(a.stdout, untargeted)
 	}
 	if err != nil {
