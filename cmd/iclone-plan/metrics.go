@@ -265,7 +265,7 @@ func runReport(rec *runRecord, runErr error, started, finished time.Time) *execu
 		return rec.report
 	}
 	rep := &executor.Report{Run: rec.runID, Outcome: executor.Outcome(newRunMetrics("", rec, runErr, started, finished).Outcome),
-		Started: started.UTC(), Finished: finished.UTC(), Actions: []*executor.Action{}}
+		Started: started.UTC(), Finished: finished.UTC(), Actions: []*executor.Action{}, Rollback: []*executor.Step{}, Leftover: []executor.Leftover{}}
 	if rec.plan != nil {
 		rep.Plan = rec.plan.Name
 	}

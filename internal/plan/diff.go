@@ -28,12 +28,12 @@ const (
 	Conflict Action = '!'
 )
 
-// String returns the action's name: "no-op", "create", "destroy", "replace"
+// String returns the action's name: "noop", "create", "destroy", "replace"
 // or "conflict".
 func (a Action) String() string {
 	switch a {
 	case NoOp:
-		return "no-op"
+		return "noop"
 	case Create:
 		return "create"
 	case Destroy:
