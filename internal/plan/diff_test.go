@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -655,6 +656,80 @@ func TestDiffFields(t *testing.T) {
 			}
 			if !slices.Equal(got.Fields, tt.fields) {
 				t.Errorf("fields:\n%v\nwant:\n%v", got.Fields, tt.fields)
+			}
+		})
+	}
+}
+
+// Every conflict of a plan is reported in one diff, each typed: a source's
+// problems do not hide each other, nor the names and MACs of its clones.
+func TestDiffEveryConflict(t *testing.T) {
+	p := mustParse(t, diffPlan)
+	tests := []struct {
+		name string
+		inv  func() *inventory.Inventory
+		want []string // "kind name", in order
+	}{
+		{
+			name: "every kind at once",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				inv.VMs = slices.DeleteFunc(inv.VMs, func(vm inventory.VM) bool { return vm.Name == "db" })
+				vmNamed(inv, "web").NICs = nil
+				vmNamed(inv, "web").Serial = nil
+				delete(inv.Networks, "Lab-Net")
+				delete(inv.Datastores, "datastore1")
+				inv.Pools = map[string]bool{"/DC0/host/Cluster/Resources": true}
+				inv.VMs = append(inv.VMs,
+					inventory.VM{Ref: "vm-decoy", Name: "lab-web-02", Path: "/DC0/vm/lab/lab-web-02", Folder: "/DC0/vm/lab", PowerState: "poweredOn"},
+					inventory.VM{Ref: "vm-x", Name: "x", Path: "/DC0/vm/x", Folder: "/DC0/vm", NICs: []inventory.NIC{{Adapter: 1, MAC: "00:50:56:10:01:03"}}})
+				return inv
+			},
+			want: []string{
+				"adapter-missing /DC0/vm/golden/web", "network-missing /DC0/vm/golden/web", "serial-missing /DC0/vm/golden/web",
+				"datastore-missing /DC0/vm/golden/web", "name-taken lab-web-02", "mac-taken lab-web-03",
+				"source-missing /DC0/vm/golden/db", "pool-missing /DC0/vm/golden/db",
+			},
+		},
+		{
+			name: "a powered-off source and a name and a MAC of the same clone",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "web").PowerState = "poweredOff"
+				inv.VMs = append(inv.VMs,
+					inventory.VM{Ref: "vm-decoy", Name: "lab-web-01", Path: "/DC0/vm/lab/lab-web-01", Folder: "/DC0/vm/lab", PowerState: "poweredOn",
+						NICs: []inventory.NIC{{Adapter: 1, MAC: "00:50:56:10:01:01"}}})
+				return inv
+			},
+			want: []string{"source-state /DC0/vm/golden/web", "name-taken lab-web-01", "mac-taken lab-web-01"},
+		},
+		{
+			name: "the MACs of a created clone",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				inv.VMs = append(inv.VMs, inventory.VM{Ref: "vm-x", Name: "x", Path: "/DC0/vm/x", Folder: "/DC0/vm",
+					NICs: []inventory.NIC{{Adapter: 1, MAC: "00:50:56:10:01:01"}, {Adapter: 2, MAC: "00:50:56:10:01:02"}}})
+				return inv
+			},
+			want: []string{"mac-taken lab-web-01", "mac-taken lab-web-02"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := Diff(p, tt.inv(), Options{})
+			var got []string
+			for _, c := range ch.Conflicts() {
+				got = append(got, string(c.Kind)+" "+c.Name)
+				if c.Reason == "" {
+					t.Errorf("conflict %s %s has no reason", c.Kind, c.Name)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("conflicts:\n  %s\nwant:\n  %s\n%s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "), summary(ch))
+			}
+			var ce *ConflictError
+			if err := ch.Err(); err == nil || !errors.As(err, &ce) || len(ce.Conflicts) != len(tt.want) {
+				t.Errorf("Err() = %v, want %d conflicts", err, len(tt.want))
 			}
 		})
 	}
