@@ -228,6 +228,7 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 	d.ownMACCollisions()
 	chainBudget(d.ch, opts)
 	d.macCollisions()
+	d.identityWarnings()
 	d.leftovers()
 	d.sortItems()
 	for _, f := range d.ch.Folders {
@@ -384,6 +385,72 @@ func (d *differ) diffClones() {
 		d.ch.Folders = append(d.ch.Folders, f)
 	}
 	slices.Sort(d.ch.Folders)
+}
+
+// identityWarnings warns about each group whose clones of a running source
+// this apply makes (creates or replaces) come up connected, with the
+// source's network identity, because the group does not use
+// connectAfterReady: the identity-collision rule of
+// docs/guest-customization.md. Clones that each have port groups of their
+// own on every adapter of the source (the rule's second pattern) are safe.
+func (d *differ) identityWarnings() {
+	made := map[string]int{}
+	for _, it := range d.ch.Items {
+		if it.Clone != nil && (it.Action == Create || it.Action == Replace) {
+			made[it.Group]++
+		}
+	}
+	var onNet map[string]int // "source\x00network" -> clones of the plan there
+	for _, g := range d.p.Groups {
+		src := d.byPath[ResolvePath(d.inv.Datacenter, "vm", g.Source)]
+		if made[g.Name] == 0 || g.ConnectAfterReady || src == nil || src.PowerState != "poweredOn" || src.Frozen {
+			continue
+		}
+		if onNet == nil {
+			onNet = d.clonesPerNetwork()
+		}
+		if d.isolated(g, src, onNet) {
+			continue
+		}
+		how := "set ready and connectAfterReady on the group"
+		if g.Ready != nil {
+			how = "ready waits with the NICs connected: add connectAfterReady to the group"
+		}
+		d.ch.Warnings = append(d.ch.Warnings, fmt.Sprintf(
+			"group %q: %d clone(s) of running source VM %s come up connected with its hostname and addresses: %s, or give each clone port groups of its own (the identity-collision rule, docs/guest-customization.md)",
+			g.Name, made[g.Name], src.Path, how))
+	}
+}
+
+// clonesPerNetwork counts, per source and network, the clones of the plan
+// that an edit puts on that network.
+func (d *differ) clonesPerNetwork() map[string]int {
+	out := map[string]int{}
+	for _, g := range d.p.Groups {
+		src := ResolvePath(d.inv.Datacenter, "vm", g.Source)
+		for _, n := range g.NICs {
+			if n.Network != "" {
+				out[src+"\x00"+n.Network] += g.Count
+			}
+		}
+	}
+	return out
+}
+
+// isolated reports whether every adapter of the source is edited, in each
+// of the group's clones, onto a port group no other clone of the source
+// and not the source itself is on. A source without adapters has no
+// network identity to collide with.
+func (d *differ) isolated(g *Group, src *inventory.VM, onNet map[string]int) bool {
+	key := ResolvePath(d.inv.Datacenter, "vm", g.Source) + "\x00"
+	for _, sn := range src.NICs {
+		i := slices.IndexFunc(g.NICs, func(n NICSpec) bool { return n.Adapter == sn.Adapter })
+		if i < 0 || g.NICs[i].Network == "" || onNet[key+g.NICs[i].Network] != 1 ||
+			slices.ContainsFunc(src.NICs, func(o inventory.NIC) bool { return o.Network == g.NICs[i].Network }) {
+			return false
+		}
+	}
+	return true
 }
 
 // macCollisions makes a conflict of each MAC of a clone already used by a

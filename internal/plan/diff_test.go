@@ -500,7 +500,9 @@ func TestDiffRelativePaths(t *testing.T) {
 // past 255 the plan is refused with the numbers, past the threshold it
 // warns; a frozen source's chain does not grow; no-ops cost nothing.
 func TestDiffChainBudget(t *testing.T) {
-	p := mustParse(t, diffPlan)
+	// connectAfterReady, so that the only warnings are the chain's (clones
+	// of running sources that come up connected warn too).
+	p := mustParse(t, strings.Replace(diffPlan, "defaults:\n", "defaults:\n  ready: true\n  connectAfterReady: true\n", 1))
 	tests := []struct {
 		name     string
 		inv      func() *inventory.Inventory
@@ -730,6 +732,103 @@ func TestDiffEveryConflict(t *testing.T) {
 			var ce *ConflictError
 			if err := ch.Err(); err == nil || !errors.As(err, &ce) || len(ce.Conflicts) != len(tt.want) {
 				t.Errorf("Err() = %v, want %d conflicts", err, len(tt.want))
+			}
+		})
+	}
+}
+
+// The identity-collision rule (docs/guest-customization.md): clones of a
+// running source that this apply makes and that come up connected are
+// warned about, not refused.
+func TestDiffIdentityWarning(t *testing.T) {
+	safe := "defaults:\n  ready: true\n  connectAfterReady: true\n"
+	seats := `version: 1
+name: seats
+datacenter: DC0
+groups:
+  - name: seat1
+    source: /DC0/vm/golden/web
+    count: 1
+    nics: [{adapter: 1, network: Seat-01}]
+  - name: seat2
+    source: /DC0/vm/golden/web
+    count: 1
+    nics: [{adapter: 1, network: SEAT2}]
+`
+	tests := []struct {
+		name string
+		plan string
+		inv  func(p *Plan) *inventory.Inventory
+		want []string // a substring of each warning, in order
+	}{
+		{name: "neither ready nor connectAfterReady", plan: diffPlan,
+			inv: func(*Plan) *inventory.Inventory { return baseInventory() },
+			want: []string{`group "web": 3 clone(s) of running source VM /DC0/vm/golden/web come up connected`,
+				`group "db": 1 clone(s) of running source VM /DC0/vm/golden/db come up connected`}},
+		{name: "ready without connectAfterReady", plan: strings.Replace(diffPlan, "defaults:\n", "defaults:\n  ready: true\n", 1),
+			inv: func(*Plan) *inventory.Inventory { return baseInventory() },
+			want: []string{`group "web": 3 clone(s) of running source VM /DC0/vm/golden/web come up connected with its hostname and addresses: ready waits with the NICs connected: add connectAfterReady to the group, or give each clone port groups of its own (the identity-collision rule, docs/guest-customization.md)`,
+				`group "db": 1 clone(s)`}},
+		{name: "ready and connectAfterReady", plan: strings.Replace(diffPlan, "defaults:\n", safe, 1),
+			inv: func(*Plan) *inventory.Inventory { return baseInventory() }},
+		{name: "a frozen source", plan: diffPlan,
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "web").Frozen = true
+				return inv
+			},
+			want: []string{`group "db": 1 clone(s)`}},
+		{name: "nothing comes up: every clone in place", plan: diffPlan,
+			inv: func(p *Plan) *inventory.Inventory { return fullInventory(t, p) }},
+		{name: "one replaced clone", plan: diffPlan,
+			inv: func(p *Plan) *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "lab-db-1").PowerState = "poweredOff"
+				return inv
+			},
+			want: []string{`group "db": 1 clone(s) of running source VM /DC0/vm/golden/db`}},
+		{name: "a port group of its own per clone", plan: seats,
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				inv.Networks["Seat-01"], inv.Networks["SEAT2"] = true, true
+				return inv
+			}},
+		{name: "a source without adapters", plan: diffPlan,
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "db").NICs = nil
+				return inv
+			},
+			want: []string{`group "web": 3 clone(s)`}},
+		{name: "two clones on one port group", plan: strings.Replace(seats, "SEAT2", "Seat-01", 1),
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				inv.Networks["Seat-01"] = true
+				return inv
+			},
+			want: []string{`group "seat1": 1 clone(s)`, `group "seat2": 1 clone(s)`}},
+		{name: "a port group of its own on the source's network", plan: strings.Replace(seats, "SEAT2", "VM Network", 1),
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				inv.Networks["Seat-01"] = true
+				return inv
+			},
+			want: []string{`group "seat2": 1 clone(s)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustParse(t, tt.plan)
+			ch := Diff(p, tt.inv(p), Options{ChainWarning: -1})
+			if len(ch.Warnings) != len(tt.want) {
+				t.Fatalf("warnings:\n  %s\nwant %d", strings.Join(ch.Warnings, "\n  "), len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(ch.Warnings[i], w) || !strings.Contains(ch.Warnings[i], "docs/guest-customization.md") {
+					t.Errorf("warning %d = %q, want one with %q", i, ch.Warnings[i], w)
+				}
+			}
+			if len(ch.Conflicts()) != 0 {
+				t.Errorf("conflicts: %s", summary(ch))
 			}
 		})
 	}
