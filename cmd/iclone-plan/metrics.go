@@ -92,7 +92,12 @@ func newRunMetrics(planPath string, rec *runRecord, runErr error, started, finis
 	}
 	if r := rec.report; r != nil {
 		for _, a := range r.Actions {
-			m.Operations[string(a.Op)+"/"+string(a.State)]++
+			// The destroy of a replaced clone is part of its replace, as
+			// plan, apply's summary and the report count it
+			// (executor.Report.Counts): a replace is one operation.
+			if a.PartOf == "" {
+				m.Operations[string(a.Op)+"/"+string(a.State)]++
+			}
 		}
 		m.Failures = len(r.Failed())
 		m.Leftovers = len(r.Leftover)
