@@ -98,6 +98,9 @@ func newRunMetrics(planPath string, rec *runRecord, runErr error, started, finis
 	}
 	if r := rec.report; r != nil {
 		for _, a := range r.Actions {
+			// The destroy of a replaced clone is a step of its replace
+			// action, not an action: a replace is one operation, as plan,
+			// apply's summary and the report count it.
 			m.Operations[string(a.Op)+"/"+string(a.State)]++
 		}
 		m.Failures = len(r.Failed())
