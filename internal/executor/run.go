@@ -50,6 +50,7 @@ type runner struct {
 	undo     []undoStep // LIFO
 	retired  []*opState // replaced clones to destroy when the run commits
 	unknown  int        // clones whose task did not report its end (unknown.go)
+	silent   error      // vCenter did not answer a step past its retries (persist.go)
 }
 
 // undoStep reverses one change this run made.
@@ -343,7 +344,10 @@ func (r *runner) makeFolders(work context.Context) bool {
 		wg.Wait()
 		ok := true
 		for i, f := range level {
-			if created[i] {
+			// A request vCenter did not answer may still be carried out:
+			// undo it too (removing a folder that is not there does
+			// nothing), or the rollback would leave it unreported.
+			if created[i] || (errs[i] != nil && timedOut(errs[i])) {
 				r.pushUndo(undoStep{op: OpRemoveFolder, name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
 				r.event(Event{Type: EventFolder, Op: OpFolder, Name: f})
 			}
@@ -590,7 +594,12 @@ func (r *runner) taskContext(work context.Context) (context.Context, context.Can
 // cleanupHalfMade destroys a VM that a failed clone task of this run left
 // behind under the requested name (vSphere backs out failed instant clones
 // except in a small window at their very end).
+//
+// It is bounded by the task timeout, as a rollback step is: a vCenter that
+// stopped answering must not hold the run here.
 func (r *runner) cleanupHalfMade(work context.Context, req *cloud.CloneRequest) error {
+	work, cancel := context.WithTimeout(work, r.patience())
+	defer cancel()
 	vm, markers, err := r.cloud.FindVM(work, req.Folder, req.Name)
 	if err != nil {
 		return err

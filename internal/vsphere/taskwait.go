@@ -91,7 +91,7 @@ func newTaskPoller(c *Client) *taskPoller {
 // requestTimeout bounds one poll (and a login after a lost session).
 func (p *taskPoller) requestTimeout() time.Duration {
 	if p.timeout <= 0 {
-		return defaultTimeout
+		return DefaultTimeout
 	}
 	return p.timeout
 }
