@@ -290,12 +290,6 @@ func (e *e2e) tasksRunning() bool {
 	return false
 }
 
-// stallPlan is the lab plan with a short task timeout: how long the
-// executor waits for a task, and how long rollback retries each step.
-func stallPlan(t *testing.T) string {
-	return labVariant(t, t.TempDir(), "lab.yaml", "retries: 0", "retries: 1\n  taskTimeout: 10s")
-}
-
 // TestStallApplySIGSTOP: the simulator process is stopped (SIGSTOP) in
 // the middle of an apply, once its first dozen clones are made, and stays
 // stopped: the apply exits 4 (never hangs, never exits 0) with a report
@@ -359,7 +353,8 @@ func TestStallApplySIGSTOP(t *testing.T) {
 // says what it could not find out. The inventory died with the process,
 // so only the report and the exit are checked.
 func TestStallApplySIGKILL(t *testing.T) {
-	planPath := stallPlan(t)
+	// Clones enough that many are still to make when the first is made.
+	planPath := labVariant(t, t.TempDir(), "lab.yaml", "retries: 0", "retries: 1\n  taskTimeout: 10s", "count: 4", "count: 12")
 	e, sp := simE2E(t, planPath)
 	report := filepath.Join(e.dir, "report.json")
 	cli := startStallCLI(t, e.env, "apply", "--auto-approve", "--request-timeout", stallRequestTimeout, "--report", report, planPath)

@@ -77,14 +77,6 @@ func unanswered(err error) bool {
 	return errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded)
 }
 
-// timedOut reports whether err is a request that was sent but not
-// answered in time: unlike a refused connection, vCenter may still carry
-// it out.
-func timedOut(err error) bool {
-	var ne net.Error
-	return cloud.FaultName(err) == "" && errors.As(err, &ne) && ne.Timeout()
-}
-
 // markSilent records that vCenter did not answer a rollback or commit
 // step that had used up its retries (see persist).
 func (r *runner) markSilent(err error) {

@@ -84,7 +84,7 @@ func newRunner(ch *plan.Changes, cloud Cloud, opts Options) *runner {
 	if opts.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(opts.Rate), 1)
 	}
-	return &runner{ch: ch, cloud: cloud, opts: opts, now: now, lim: lim, retry: newBackoff(opts.Backoff),
+	return &runner{ch: ch, cloud: bounded(cloud, opts.TaskTimeout), opts: opts, now: now, lim: lim, retry: newBackoff(opts.Backoff),
 		report: &Report{Run: opts.RunID, Plan: ch.Plan.Name, Actions: []*Action{}}}
 }
 
@@ -347,7 +347,7 @@ func (r *runner) makeFolders(work context.Context) bool {
 			// A request vCenter did not answer may still be carried out:
 			// undo it too (removing a folder that is not there does
 			// nothing), or the rollback would leave it unreported.
-			if created[i] || (errs[i] != nil && timedOut(errs[i])) {
+			if created[i] || cloud.Unanswered(errs[i]) {
 				r.pushUndo(undoStep{op: OpRemoveFolder, name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
 				r.event(Event{Type: EventFolder, Op: OpFolder, Name: f})
 			}

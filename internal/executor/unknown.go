@@ -13,7 +13,7 @@ import (
 // next apply finds it; the report must say so, and the rollback cannot be
 // called complete. cerr is the error of looking for the half-made VM.
 func (r *runner) unknownOutcome(req *cloud.CloneRequest, started string, err, cerr error) {
-	if cloud.TaskEnded(err) || (started == "" && !timedOut(err)) {
+	if cloud.TaskEnded(err) || (started == "" && !cloud.Unanswered(err)) {
 		return
 	}
 	what := fmt.Sprintf("instant clone task %s did not report its end (%v); it may have made this VM, which the next apply finds by its marker", started, err)
