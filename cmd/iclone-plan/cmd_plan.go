@@ -26,6 +26,8 @@ type planFlags struct {
 	noColor          bool
 	chainWarning     int
 	refresh          bool
+	detail           bool
+	showUnchanged    bool
 }
 
 func newPlanCmd(a *app) *cobra.Command {
@@ -67,6 +69,8 @@ GOVC_DATACENTER); --sim uses an in-process simulator seeded with the plan.
 	cmd.Flags().BoolVar(&f.replaceAll, "replace-all", false, "plan to replace every existing clone")
 	cmd.Flags().BoolVar(&f.noColor, "no-color", false, "never colour the output")
 	cmd.Flags().BoolVar(&f.refresh, "refresh", false, refreshUsage)
+	cmd.Flags().BoolVar(&f.detail, "detail", false, "list, per clone, the values it gets: MACs per adapter (auto ones too), networks, serial files, guestinfo")
+	cmd.Flags().BoolVar(&f.showUnchanged, "show-unchanged", false, "list the unchanged clones too (by default they are counted per group)")
 	cmd.Flags().IntVar(&f.chainWarning, "chain-warning", plan.DefaultChainWarning, "warn when a source's delta chain would pass this many levels (vSphere stops at 255; negative: never)")
 	return cmd
 }
@@ -83,7 +87,9 @@ func (a *app) runPlan(cmd *cobra.Command, path string, f *planFlags) error {
 	if f.json {
 		err = ui.WriteJSON(a.stdout, ui.NewPlanDoc(h, ch))
 	} else {
-		err = ui.RenderPlan(a.stdout, h, ch, a.style(f.noColor))
+		st := a.style(f.noColor)
+		st.Detail, st.ShowUnchanged = f.detail, f.showUnchanged
+		err = ui.RenderPlan(a.stdout, h, ch, st)
 	}
 	if err != nil {
 		return err

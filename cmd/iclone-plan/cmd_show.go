@@ -197,7 +197,8 @@ func changesOf(doc *ui.PlanDoc) (*plan.Changes, error) {
 		if !ok {
 			return nil, fmt.Errorf("change %q has an unknown action %q", c.Name, c.Action)
 		}
-		ch.Items = append(ch.Items, plan.Change{Action: act, Reason: c.Reason, Group: c.Group, Index: c.Index, Name: c.Name})
+		ch.Items = append(ch.Items, plan.Change{Action: act, Reason: c.Reason, Group: c.Group, Index: c.Index, Name: c.Name,
+			Kind: plan.Kind(c.Kind), Fields: c.Fields})
 		if act != plan.Destroy {
 			count[c.Group] = max(count[c.Group], c.Index)
 		}

@@ -163,7 +163,7 @@ func Read(ctx context.Context, t *Target, dc string, p *plan.Plan, refresh bool)
 // ReadInventory reads the datacenter's inventory and has vCenter check each
 // of the plan's sources (CheckInstantClone_Task) for the planner.
 func ReadInventory(ctx context.Context, c *vsphere.Client, dc string, p *plan.Plan, cache *vsphere.DeviceCache) (*inventory.Inventory, error) {
-	inv, err := c.ReadInventoryWith(ctx, dc, vsphere.ReadOptions{Cache: cache, Fresh: SourcePaths(p)})
+	inv, err := c.ReadInventoryWith(ctx, dc, vsphere.ReadOptions{Cache: cache, Fresh: SourcePaths(p), ExtraConfigKeys: p.ExtraConfigKeys()})
 	if err != nil {
 		return nil, err
 	}

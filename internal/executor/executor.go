@@ -144,6 +144,7 @@ const (
 	OpDestroy    Op = "destroy"    // a VM destroyed (or, in rollback, a clone this run made)
 	OpFolder     Op = "folder"     // a folder created
 	OpDisconnect Op = "disconnect" // a VM on its way out disconnected to free a MAC
+	OpRename     Op = "rename"     // a VM on its way out renamed aside to free a name
 	OpCleanup    Op = "cleanup"    // a half-made VM of a failed clone task removed
 	OpReady      Op = "ready"      // a clone's guest became ready
 
@@ -151,6 +152,7 @@ const (
 	OpUnswap       Op = "unswap"        // a swap undone: the old clone back in place
 	OpRemoveFolder Op = "remove-folder" // a folder this run created removed
 	OpRestoreNICs  Op = "restore-nics"  // a disconnected VM's NICs restored
+	OpRestoreName  Op = "restore-name"  // a VM renamed aside given its name back
 )
 
 // ActionState is where an Action is. (A replacement's iclone.state marker
@@ -232,6 +234,22 @@ type Action struct {
 	State    ActionState `json:"state"`
 	Error    string      `json:"error,omitempty"`
 	Fault    string      `json:"fault,omitempty"` // the vSphere fault type, if any
+	// PartOf is "replace" for the destroy of a replaced clone: part of its
+	// replace, not a destroy of its own (Report.Counts).
+	PartOf Op `json:"partOf,omitempty"`
+}
+
+// Counts returns how many actions of each operation (create, replace,
+// destroy, ...) are in state st, counting the way plan does: the destroy of
+// a replaced clone is part of its replace, not one more destroy.
+func (r *Report) Counts(st ActionState) map[Op]int {
+	n := map[Op]int{}
+	for _, a := range r.Actions {
+		if a.State == st && a.PartOf == "" {
+			n[a.Op]++
+		}
+	}
+	return n
 }
 
 // Step is one rollback step.

@@ -49,8 +49,12 @@ type runner struct {
 	stopped  bool
 	undo     []undoStep // LIFO
 	retired  []*opState // replaced clones to destroy when the run commits
-	unknown  int        // clones whose task did not report its end (unknown.go)
-	silent   error      // vCenter did not answer a step past its retries (persist.go)
+	// aside holds the names that prepare gave VMs renamed out of the way
+	// of another clone (by VM reference); written before any clone
+	// operation starts, only read after.
+	aside   map[string]string
+	unknown int   // clones whose task did not report its end (unknown.go)
+	silent  error // vCenter did not answer a step past its retries (persist.go)
 }
 
 // undoStep reverses one change this run made.
@@ -303,6 +307,101 @@ func (r *runner) prepare(ctx, work context.Context) {
 			return r.cloud.Reconfigure(ctx, vm, &cloud.VMChange{Restore: nics})
 		}})
 	}
+	r.freeNames(work)
+}
+
+// freeNames renames aside, to NAME~aside-RUN, each VM this run destroys or
+// replaces that holds the name another clone of the run gets (a group
+// renamed with the same cloneName, a cloneName shifted by one, a clone
+// renamed by hand into another's name): else that clone's create or swap
+// fails with DuplicateName. A rename is undone by the rollback, after the
+// clones made in the name are gone; the VM keeps its markers, so a crash
+// leaves nothing the next apply does not recognise.
+func (r *runner) freeNames(work context.Context) {
+	wanted := map[string]*plan.Change{} // path -> the change whose clone gets it
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if (it.Action == plan.Create || it.Action == plan.Replace) && it.Clone != nil {
+			wanted[plan.CloneFolder(r.ch.Datacenter, it.Clone)+"/"+it.Clone.Name] = it
+		}
+	}
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if it.Current == nil || it.Debris || (it.Action != plan.Replace && it.Action != plan.Destroy) {
+			continue
+		}
+		if taker, ok := wanted[it.Current.Path]; !ok || taker == it {
+			continue
+		}
+		vm, name := it.Current.Ref, it.Current.Name
+		aside := tempName(name, "~aside-"+shortRun(r.opts.RunID))
+		if err := r.cloud.Rename(work, vm, aside); err != nil {
+			a := &Action{Op: OpRename, Name: name, VM: vm, State: ActionQueued}
+			r.mu.Lock()
+			r.report.Actions = append(r.report.Actions, a)
+			r.mu.Unlock()
+			r.fail(a, fmt.Errorf("renaming %s aside to %s to free its name: %w", name, aside, err))
+			return
+		}
+		if r.aside == nil {
+			r.aside = map[string]string{}
+		}
+		r.aside[vm] = aside
+		r.pushUndo(undoStep{op: OpRestoreName, name: name, vm: vm, fn: func(ctx context.Context) error {
+			return r.cloud.Rename(ctx, vm, name)
+		}})
+	}
+}
+
+// renameBack names, when the run commits with failures (onFailure:
+// continue), each clone freeNames renamed aside whose replace did not
+// happen: it stays in service, so it gets its planned name (freed by
+// freeNames) or else its old one. If neither is free, the report says
+// where it is; the next apply replaces it under its planned name.
+func (r *runner) renameBack(work context.Context) {
+	for i := range r.ch.Items {
+		it := &r.ch.Items[i]
+		if it.Action != plan.Replace || it.Current == nil || it.Clone == nil {
+			continue
+		}
+		aside, ok := r.aside[it.Current.Ref]
+		if !ok || r.swapped(it.Current.Ref) {
+			continue
+		}
+		vm := it.Current.Ref
+		err := r.cloud.Rename(work, vm, it.Clone.Name)
+		if err != nil && it.Clone.Name != it.Current.Name {
+			err = r.cloud.Rename(work, vm, it.Current.Name)
+		}
+		if err != nil {
+			r.mu.Lock()
+			r.report.Leftover = append(r.report.Leftover, Leftover{Name: it.Clone.Name, VM: vm,
+				What: fmt.Sprintf("its replace failed and it is still in service as %s (neither %s nor %s is free: %v); the next apply replaces it", aside, it.Clone.Name, it.Current.Name, err)})
+			r.mu.Unlock()
+		}
+	}
+}
+
+// swapped reports whether the VM was swapped out by a replace that
+// completed (it is retired and destroyed by the commit).
+func (r *runner) swapped(vm string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range r.retired {
+		if o.change.Current != nil && o.change.Current.Ref == vm {
+			return true
+		}
+	}
+	return false
+}
+
+// currentName is the name the VM ref, called name in the inventory read,
+// has now: name, unless freeNames renamed it aside.
+func (r *runner) currentName(ref, name string) string {
+	if n, ok := r.aside[ref]; ok {
+		return n
+	}
+	return name
 }
 
 // makeFolders creates the plan's missing folders, parents first: the
@@ -620,6 +719,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 	old := o.change.Current
 	name := o.change.Clone.Name
 	oldTmp := tempName(name, "~old-"+shortRun(r.opts.RunID))
+	oldName := r.currentName(old.Ref, old.Name)
 	steps := []struct {
 		do, undo func(context.Context) error
 	}{
@@ -633,7 +733,7 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 		},
 		{
 			do:   func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, oldTmp) },
-			undo: func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, old.Name) },
+			undo: func(ctx context.Context) error { return r.cloud.Rename(ctx, old.Ref, oldName) },
 		},
 		{
 			do:   func(ctx context.Context) error { return r.cloud.Rename(ctx, newVM, name) },
@@ -728,10 +828,12 @@ func (r *runner) rollback(work context.Context) error {
 // commit destroys the clones that were replaced and those the plan no
 // longer has. These are irreversible, so they come last.
 func (r *runner) commit(work context.Context, destroys []*plan.Change) {
+	r.renameBack(work)
 	var all []*plan.Change
 	r.mu.Lock()
 	for _, o := range r.retired {
-		all = append(all, &plan.Change{Action: plan.Destroy, Name: tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)),
+		// Action Replace marks the destroy as part of the replace.
+		all = append(all, &plan.Change{Action: plan.Replace, Name: tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)),
 			Reason: "replaced", Current: o.change.Current})
 	}
 	r.mu.Unlock()
@@ -744,16 +846,21 @@ func (r *runner) commit(work context.Context, destroys []*plan.Change) {
 func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
 	type target struct {
 		name, vm, reason string
+		partOf           Op
 	}
 	var targets []target
 	for _, d := range destroys {
-		targets = append(targets, target{d.Name, d.Current.Ref, d.Reason})
+		t := target{d.Name, d.Current.Ref, d.Reason, ""}
+		if d.Action == plan.Replace {
+			t.partOf = OpReplace
+		}
+		targets = append(targets, t)
 	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, r.opts.Parallelism)
 	deadline := r.persistDeadline()
 	for _, t := range targets {
-		a := &Action{Op: OpDestroy, Name: t.name, VM: t.vm, Reason: t.reason, State: ActionQueued}
+		a := &Action{Op: OpDestroy, Name: t.name, VM: t.vm, Reason: t.reason, PartOf: t.partOf, State: ActionQueued}
 		r.mu.Lock()
 		r.report.Actions = append(r.report.Actions, a)
 		r.mu.Unlock()

@@ -46,6 +46,9 @@ type Inventory struct {
 	// Pools holds the inventory paths of the datacenter's resource pools,
 	// e.g. "/Lab/host/Cluster/Resources/lab".
 	Pools map[string]bool
+	// PoolPaths maps each resource pool's reference value to its inventory
+	// path (to show the pool a clone is in).
+	PoolPaths map[string]string
 	// ReadAt is when the snapshot was taken (the vCenter clock when known).
 	ReadAt time.Time
 	// Checks holds vCenter's own instant-clone pre-flight check of each
@@ -76,8 +79,13 @@ type VM struct {
 	// Markers holds the iclone.* extraConfig keys the VM carries (empty for
 	// VMs iclone-plan did not create).
 	Markers map[string]string
-	NICs    []NIC
-	Serial  []SerialPort
+	// ExtraConfig holds the other extraConfig keys that were asked for
+	// (vsphere.ReadOptions.ExtraConfigKeys) and that the VM carries: the
+	// plan's guestinfo and extraConfig keys, for showing what a replace
+	// changes. Nil when none was read.
+	ExtraConfig map[string]string
+	NICs        []NIC
+	Serial      []SerialPort
 	// DiskChainDepth holds, for each virtual disk, the number of delta
 	// disks in its chain (0 = a flat disk with no parent). Every instant
 	// clone of a running VM adds one; vSphere stops at 255.

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/iclone-plan/iclone-plan/internal/inventory"
+	"github.com/iclone-plan/iclone-plan/internal/ownership"
 )
 
 // plan10k is a plan of 10,000 clones in four groups, each with a templated
@@ -87,5 +90,74 @@ func BenchmarkParseMax(b *testing.B) {
 		if p.NumClones() != MaxClones {
 			b.Fatalf("%d clones", p.NumClones())
 		}
+	}
+}
+
+// inventory10k is the inventory an apply of plan10k leaves, with every
+// clone's live values (NICs, serial file, guestinfo) as the plan renders
+// them; stale makes every spec marker out of date, so every clone is a
+// replace whose fields are worked out.
+func inventory10k(b *testing.B, p *Plan, stale bool) *inventory.Inventory {
+	inv := &inventory.Inventory{Datacenter: "/DC", Hosts: map[string]inventory.Host{"host-1": {Ref: "host-1", Name: "esx1", ConnectionState: "connected"}},
+		Networks: map[string]bool{"VM Network": true}, Datastores: map[string]bool{"ds1": true},
+		Folders: map[string]bool{"/DC/vm": true, "/DC/vm/big": true}, ReadAt: diffNow}
+	for i, g := range p.Groups {
+		inv.VMs = append(inv.VMs, inventory.VM{Ref: fmt.Sprintf("vm-src-%d", i), Name: g.Name, Path: "/DC/vm/golden/" + g.Name,
+			Folder: "/DC/vm/golden", HostRef: "host-1", PowerState: "poweredOn", Frozen: true, InstanceUUID: fmt.Sprintf("uuid-%d", i),
+			NICs:   []inventory.NIC{{Adapter: 1, MAC: "00:50:56:aa:00:01", Connected: true}, {Adapter: 2, MAC: "00:50:56:aa:00:02", Connected: true}},
+			Serial: []inventory.SerialPort{{Port: 1}}})
+	}
+	for c := range p.Clones() {
+		spec := c.SpecHash()
+		if stale {
+			spec = "0000000000000000"
+		}
+		vm := inventory.VM{Ref: "vm-" + c.Name, Name: c.Name, Folder: CloneFolder("/DC", c), HostRef: "host-1", PowerState: "poweredOn",
+			Markers: ownership.Markers{Plan: p.Name, Group: c.Group, Index: c.Index, Spec: spec, Run: "run-1", Created: diffNow,
+				Source: "uuid-" + strings.TrimPrefix(c.Group, "g")}.ExtraConfig(), ExtraConfig: map[string]string{}}
+		vm.Path = vm.Folder + "/" + vm.Name
+		for _, n := range c.NICs {
+			vm.NICs = append(vm.NICs, inventory.NIC{Adapter: n.Adapter, MAC: n.MAC, Connected: true})
+		}
+		for _, s := range c.Serial {
+			vm.Serial = append(vm.Serial, inventory.SerialPort{Port: s.Port, File: s.File})
+		}
+		for k, v := range c.ExtraConfig {
+			vm.ExtraConfig[k] = v + "-old"
+		}
+		inv.VMs = append(inv.VMs, vm)
+	}
+	return inv
+}
+
+// BenchmarkDiff10k measures the planner on plan10k against an inventory
+// holding every clone: all in place (each clone's NICs compared with the
+// plan), or all with a changed spec (each clone's fields worked out):
+//
+//	go test ./internal/plan -run '^$' -bench Diff10k -benchmem
+func BenchmarkDiff10k(b *testing.B) {
+	p, err := Parse("big.yaml", plan10k())
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, stale := range []bool{false, true} {
+		name := "in-place"
+		if stale {
+			name = "all-replaced"
+		}
+		b.Run(name, func(b *testing.B) {
+			inv := inventory10k(b, p, stale)
+			want := NoOp
+			if stale {
+				want = Replace
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				ch := Diff(p, inv, Options{})
+				if n := ch.Count(want); n != 10000 {
+					b.Fatalf("%d of 10000 clones are %s:\n%v", n, want, ch.Conflicts())
+				}
+			}
+		})
 	}
 }

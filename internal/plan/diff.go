@@ -63,6 +63,7 @@ func (a Action) Symbol() string {
 const (
 	ReasonSpecChanged   = "spec changed"
 	ReasonNameChanged   = "name changed"
+	ReasonMoved         = "moved from"
 	ReasonSourceChanged = "source changed"
 	ReasonPoweredOff    = "powered off"
 	ReasonMaxAge        = "older than maxAge"
@@ -91,6 +92,11 @@ type Change struct {
 	// incomplete). Debris may hold a clone's name, so apply destroys it
 	// first; its Reason starts with ReasonInterrupted.
 	Debris bool
+	// Kind is the typed form of Reason for a replace or destroy.
+	Kind Kind
+	// Fields lists, for a Replace, what differs between the live clone and
+	// the plan, field by field.
+	Fields []FieldChange
 }
 
 // Source is a group's source VM as found in the inventory.
@@ -219,6 +225,7 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 	d.indexInventory()
 	d.resolveSources()
 	d.diffClones()
+	d.ownMACCollisions()
 	chainBudget(d.ch, opts)
 	d.macCollisions()
 	d.leftovers()
@@ -249,9 +256,11 @@ type differ struct {
 	owned       map[slot][]*inventory.VM // the plan's VMs by the slot their markers name
 	stray       []*inventory.VM          // the plan's VMs whose markers name no slot
 	foreignMACs map[macgen.MAC][]string  // MACs of VMs the plan does not own
-	badSource   map[string]bool          // group name -> its source is unusable
+	badSource   map[string]string        // group name -> why its source is unusable, in a few words
 	planned     macgen.Set               // the plan's MACs, by owner label
 	macClone    map[string]string        // owner label in planned -> clone name
+	byUUID      map[string]string        // instance UUID -> VM path, built when first needed
+	folders     map[string]bool          // the folders of the plan's clones, built when first needed
 }
 
 func newDiffer(p *Plan, inv *inventory.Inventory, opts Options) *differ {
@@ -262,7 +271,7 @@ func newDiffer(p *Plan, inv *inventory.Inventory, opts Options) *differ {
 	return &differ{p: p, inv: inv, opts: opts, fp: newFingerprint(),
 		ch:     &Changes{Plan: p, Datacenter: inv.Datacenter, Sources: map[string]Source{}, Now: now},
 		byPath: make(map[string]*inventory.VM, len(inv.VMs)), owned: map[slot][]*inventory.VM{},
-		foreignMACs: map[macgen.MAC][]string{}, badSource: map[string]bool{},
+		foreignMACs: map[macgen.MAC][]string{}, badSource: map[string]string{},
 		planned: macgen.Set{}, macClone: map[string]string{}}
 }
 
@@ -300,7 +309,7 @@ func (d *differ) resolveSources() {
 		}
 		src := d.byPath[ResolvePath(inv.Datacenter, "vm", g.Source)]
 		if src == nil {
-			d.badSource[g.Name] = true
+			d.badSource[g.Name] = "is missing"
 			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source,
 				Reason: fmt.Sprintf("source VM %s of group %q does not exist in %s; fix the group's source path or create the VM", g.Source, g.Name, inv.Datacenter)})
 			d.fp.add("source-missing", g.Source)
@@ -322,7 +331,10 @@ func (d *differ) resolveSources() {
 			}
 		}
 		if problem := sourceProblem(g, src, inv); problem != "" {
-			d.badSource[g.Name] = true
+			d.badSource[g.Name] = "cannot be cloned (see the conflict)"
+			if src.PowerState != "poweredOn" && !src.Frozen {
+				d.badSource[g.Name] = "is " + src.PowerState
+			}
 			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source, Reason: problem})
 		}
 	}
@@ -345,7 +357,11 @@ func (d *differ) diffClones() {
 					d.macClone[label] = c.Name
 				}
 			}
-			if d.badSource[g.Name] {
+			if d.badSource[g.Name] != "" {
+				if b := d.blocked(g, c); b.Current != nil {
+					d.ch.Items = append(d.ch.Items, b)
+				}
+				delete(d.owned, slot{g.Name, c.Index})
 				continue
 			}
 			d.ch.Items = append(d.ch.Items, d.diffClone(g, c)...)
@@ -386,16 +402,24 @@ func (d *differ) leftovers() {
 			reason = fmt.Sprintf("%s: index %d beyond count %d", ReasonNotInPlan, s.index, g.Count)
 		}
 		for _, vm := range vms {
-			c := Change{Action: Destroy, Reason: reason, Group: s.group, Index: s.index, Name: vm.Name, Current: vm}
+			c := Change{Action: Destroy, Reason: reason, Kind: KindNotInPlan, Group: s.group, Index: s.index, Name: vm.Name, Current: vm}
 			if ownership.StateOf(vm.Markers) != ownership.Live {
-				c.Reason, c.Debris = ReasonInterrupted, true
+				if !d.inPlanFolders(vm) {
+					d.ch.Items = append(d.ch.Items, d.markedCopy(vm, nil))
+					continue
+				}
+				c.Reason, c.Kind, c.Debris = ReasonInterrupted, KindInterrupted, true
 			}
 			d.ch.Items = append(d.ch.Items, c)
 			gone = append(gone, vm)
 		}
 	}
 	for _, vm := range d.stray {
-		d.ch.Items = append(d.ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Name: vm.Name, Current: vm, Debris: true})
+		if !d.inPlanFolders(vm) {
+			d.ch.Items = append(d.ch.Items, d.markedCopy(vm, nil))
+			continue
+		}
+		d.ch.Items = append(d.ch.Items, Change{Action: Destroy, Reason: ReasonInterrupted + " (its iclone markers are incomplete)", Kind: KindInterrupted, Name: vm.Name, Current: vm, Debris: true})
 		gone = append(gone, vm)
 	}
 	for _, vm := range gone {
@@ -555,8 +579,14 @@ func (d *differ) diffClone(g *Group, c *Clone) []Change {
 	}
 	out := []Change{*ch}
 	for _, vm := range slotVMs {
-		if vm != live {
-			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm, Debris: true})
+		switch {
+		case vm == live:
+		case ownership.StateOf(vm.Markers) == ownership.Live || !d.inPlanFolders(vm):
+			// Not what a run leaves (a replacement or a retired clone in
+			// the plan's folders): a copy that took the markers along.
+			out = append(out, d.markedCopy(vm, c))
+		default:
+			out = append(out, Change{Action: Destroy, Reason: ReasonInterrupted, Kind: KindInterrupted, Group: g.Name, Index: c.Index, Name: vm.Name, Current: vm, Debris: true})
 		}
 	}
 	ch = &out[0]
@@ -565,29 +595,43 @@ func (d *differ) diffClone(g *Group, c *Clone) []Change {
 		return out
 	}
 	ch.Current = live
-	ch.Action, ch.Reason = d.keepOrReplace(g, c, live, path)
+	d.keepOrReplace(ch, g, c, live, path)
 	return out
 }
 
 // keepOrReplace decides whether the live clone stays (NoOp) or is replaced,
-// and why.
-func (d *differ) keepOrReplace(g *Group, c *Clone, live *inventory.VM, path string) (Action, string) {
+// why, and what differs field by field.
+func (d *differ) keepOrReplace(ch *Change, g *Group, c *Clone, live *inventory.VM, path string) {
 	src := d.ch.Sources[g.Source]
+	ch.Action = Replace
+	drift := nicDrift(c, live)
 	switch {
 	case live.Markers[ownership.KeySpec] != c.SpecHash():
-		return Replace, ReasonSpecChanged
+		ch.Kind, ch.Reason = KindSpec, ReasonSpecChanged
+	case drift != "":
+		ch.Kind, ch.Reason = KindNICDrift, drift
+	case live.Folder != CloneFolder(d.inv.Datacenter, c):
+		ch.Kind, ch.Reason = KindMoved, fmt.Sprintf("%s %s", ReasonMoved, live.Folder)
+		if live.Name != c.Name {
+			ch.Reason += fmt.Sprintf(" (was %s)", live.Name)
+		}
 	case live.Path != path:
-		return Replace, fmt.Sprintf("%s (was %s)", ReasonNameChanged, live.Name)
+		ch.Kind, ch.Reason = KindRenamed, fmt.Sprintf("%s (was %s)", ReasonNameChanged, live.Name)
 	case src.InstanceUUID != "" && live.Markers[ownership.KeySource] != src.InstanceUUID:
-		return Replace, ReasonSourceChanged
+		ch.Kind, ch.Reason = KindSource, ReasonSourceChanged
 	case live.PowerState != "poweredOn":
-		return Replace, ReasonPoweredOff
+		ch.Kind, ch.Reason = KindPoweredOff, ReasonPoweredOff
+		ch.Fields = append(ch.Fields, FieldChange{Field: "power", Before: live.PowerState, After: "poweredOn"})
 	case g.MaxAge > 0 && expired(live, g.MaxAge, d.ch.Now):
-		return Replace, fmt.Sprintf("%s (%s)", ReasonMaxAge, fmtDuration(g.MaxAge))
+		ch.Kind, ch.Reason = KindMaxAge, fmt.Sprintf("%s (%s)", ReasonMaxAge, fmtDuration(g.MaxAge))
+		ch.Fields = append(ch.Fields, ageField(live, g.MaxAge, d.ch.Now))
 	case d.opts.ReplaceAll:
-		return Replace, ReasonReplaceAll
+		ch.Kind, ch.Reason = KindReplaceAll, ReasonReplaceAll
+	default:
+		ch.Action = NoOp
+		return
 	}
-	return NoOp, ""
+	ch.Fields = append(d.fieldChanges(c, live, src), ch.Fields...)
 }
 
 // expired reports whether the clone was created at least maxAge before now.
@@ -638,7 +682,7 @@ func (f *fingerprint) addVM(vm *inventory.VM) {
 		fields = append(fields, vm.Markers[k])
 	}
 	for _, n := range vm.NICs {
-		fields = append(fields, n.MAC, strconv.FormatBool(n.Connected))
+		fields = append(fields, n.MAC, strconv.FormatBool(n.Connected), n.Network)
 	}
 	f.add(fields...)
 }

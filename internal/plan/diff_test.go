@@ -3,6 +3,7 @@ package plan
 import (
 	"fmt"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -192,6 +193,100 @@ func TestDiff(t *testing.T) {
 			want: "  lab-web-01\n  lab-web-02\n-/+ lab-web-03 (older than maxAge (1d))\n  lab-db-1", dirty: true,
 		},
 		{
+			name: "MAC set by hand to another clone's: a replace, not in sync",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "lab-web-02").NICs[0].MAC = "00:50:56:10:01:01"
+				return inv
+			},
+			want: "  lab-web-01\n-/+ lab-web-02 (adapter 1 MAC 00:50:56:10:01:01 set outside the plan; expected 00:50:56:10:01:02)\n  lab-web-03\n  lab-db-1", dirty: true,
+		},
+		{
+			name: "MAC set by hand to the one a clone about to be created gets",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				inv.VMs = slices.DeleteFunc(inv.VMs, func(vm inventory.VM) bool { return vm.Name == "lab-web-03" })
+				vmNamed(inv, "lab-web-01").NICs[0].MAC = "00:50:56:10:01:03"
+				return inv
+			},
+			want: "-/+ lab-web-01 (adapter 1 MAC 00:50:56:10:01:03 set outside the plan; expected 00:50:56:10:01:01)\n  lab-web-02\n+ lab-web-03\n  lab-db-1", dirty: true,
+		},
+		{
+			name: "an adapter the plan does not edit set by hand to a planned MAC",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "lab-db-1").NICs[0].MAC = "00:50:56:10:01:02"
+				return inv
+			},
+			want: "  lab-web-01\n  lab-web-02\n  lab-web-03\n-/+ lab-db-1 (adapter 1 MAC 00:50:56:10:01:02 set outside the plan; it is the MAC of lab-web-02 adapter 1)", dirty: true,
+		},
+		{
+			name: "network changed by hand",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "lab-web-03").NICs[0].Network = "VM Network"
+				return inv
+			},
+			want: "  lab-web-01\n  lab-web-02\n-/+ lab-web-03 (adapter 1 network VM Network set outside the plan; expected Lab-Net)\n  lab-db-1", dirty: true,
+		},
+		{
+			name: "disconnected by hand",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "lab-web-01").NICs[0].Connected = false
+				return inv
+			},
+			want: "-/+ lab-web-01 (adapter 1 disconnected outside the plan; expected connected)\n  lab-web-02\n  lab-web-03\n  lab-db-1", dirty: true,
+		},
+		{
+			name: "moved to another folder",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vm := vmNamed(inv, "lab-web-02")
+				vm.Folder, vm.Path = "/DC0/vm/other", "/DC0/vm/other/lab-web-02"
+				return inv
+			},
+			want: "  lab-web-01\n-/+ lab-web-02 (moved from /DC0/vm/other)\n  lab-web-03\n  lab-db-1", dirty: true,
+		},
+		{
+			name: "missing source: its clones are blocked, not destroyed",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				inv.VMs = slices.DeleteFunc(inv.VMs, func(vm inventory.VM) bool { return vm.Name == "web" })
+				return inv
+			},
+			want: "! /DC0/vm/golden/web (source VM /DC0/vm/golden/web of group \"web\" does not exist in /DC0; fix the group's source path or create the VM)\n" +
+				"  lab-web-01 (blocked: source VM /DC0/vm/golden/web is missing)\n" +
+				"  lab-web-02 (blocked: source VM /DC0/vm/golden/web is missing)\n" +
+				"  lab-web-03 (blocked: source VM /DC0/vm/golden/web is missing)\n  lab-db-1",
+		},
+		{
+			name: "a full clone of a clone, markers copied, outside the plan's folders: a conflict, never debris",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				cp := cloneVM(t, p, "web", 2, diffNow.Add(-time.Hour))
+				cp.Ref, cp.Name, cp.Folder, cp.Path = "vm-copy", "web2-copy", "/DC0/vm/scratch", "/DC0/vm/scratch/web2-copy"
+				inv.VMs = append(inv.VMs, cp)
+				return inv
+			},
+			want: "! web2-copy (VM /DC0/vm/scratch/web2-copy (vm-copy) carries plan \"lab\"'s markers for clone lab-web-02 but no run of the plan made it there (a full clone of a clone copies its extraConfig); if it is not the plan's, remove its iclone.* extraConfig keys, else delete it; nothing was changed)\n" +
+				"  lab-web-01\n  lab-web-02\n  lab-web-03\n  lab-db-1",
+		},
+		{
+			name: "a copy of a pending replacement outside the plan's folders",
+			inv: func() *inventory.Inventory {
+				inv := fullInventory(t, p)
+				cp := cloneVM(t, p, "web", 3, diffNow)
+				cp.Markers[inventory.MarkerIndex] = "9"
+				cp.Ref, cp.Name, cp.Folder, cp.Path = "vm-copy", "copy", "/DC0/vm/scratch", "/DC0/vm/scratch/copy"
+				cp.Markers[inventory.MarkerState] = "pending"
+				inv.VMs = append(inv.VMs, cp)
+				return inv
+			},
+			want: "! copy (VM /DC0/vm/scratch/copy (vm-copy) carries plan \"lab\"'s markers for group \"web\" index 9 but no run of the plan made it there (a full clone of a clone copies its extraConfig); if it is not the plan's, remove its iclone.* extraConfig keys, else delete it; nothing was changed)\n" +
+				"  lab-web-01\n  lab-web-02\n  lab-web-03\n  lab-db-1",
+		},
+		{
 			name: "--replace-all",
 			inv:  func() *inventory.Inventory { return fullInventory(t, p) },
 			opts: Options{ReplaceAll: true},
@@ -213,8 +308,9 @@ func TestDiff(t *testing.T) {
 				inv := fullInventory(t, p)
 				pending := cloneVM(t, p, "web", 2, diffNow)
 				pending.Ref, pending.Name, pending.Path = "vm-pending", "lab-web-02.iclone-new", "/DC0/vm/lab/lab-web-02.iclone-new"
+				pending.Folder = "/DC0/vm/lab"
 				pending.Markers[inventory.MarkerState] = "pending"
-				broken := inventory.VM{Ref: "vm-broken", Name: "half", Path: "/DC0/vm/lab/half", Markers: map[string]string{inventory.MarkerPlan: "lab"}}
+				broken := inventory.VM{Ref: "vm-broken", Name: "half", Path: "/DC0/vm/lab/half", Folder: "/DC0/vm/lab", Markers: map[string]string{inventory.MarkerPlan: "lab"}}
 				inv.VMs = append(inv.VMs, pending, broken)
 				return inv
 			},
@@ -467,6 +563,98 @@ func TestDiffChainBudget(t *testing.T) {
 				if got := ch.Sources["/DC0/vm/golden/web"].After; got != tt.after {
 					t.Errorf("depth after = %d, want %d", got, tt.after)
 				}
+			}
+		})
+	}
+}
+
+// TestDiffFields checks that a replace says what changed, field by field,
+// old → new, from the live values the inventory read.
+func TestDiffFields(t *testing.T) {
+	p := mustParse(t, diffPlan)
+	tests := []struct {
+		name   string
+		plan   string // diffPlan with the first ("old", "new") replaced, if set
+		edit   func(inv *inventory.Inventory)
+		clone  string
+		kind   Kind
+		fields []FieldChange
+	}{
+		{
+			name: "MAC template, guestinfo and serial file changed",
+			plan: strings.NewReplacer(`mac: "00:50:56:10:01:{index:02x}"`, `mac: "00:50:56:10:09:{index:02x}"`, `hostname: "{name}"`, `hostname: "{name}.lab"`, "serial/{name}", "console/{name}").Replace(diffPlan),
+			edit: func(inv *inventory.Inventory) {
+				vmNamed(inv, "lab-web-01").ExtraConfig = map[string]string{"guestinfo.hostname": "lab-web-01"}
+			},
+			clone: "lab-web-01", kind: KindSpec,
+			fields: []FieldChange{
+				{"adapter 1 MAC", "00:50:56:10:01:01", "00:50:56:10:09:01"},
+				{"serial port 1 file", "[datastore1] serial/lab-web-01.log", "[datastore1] console/lab-web-01.log"},
+				{"guestinfo.hostname", "lab-web-01", "lab-web-01.lab"},
+			},
+		},
+		{
+			name:  "MAC set by hand",
+			edit:  func(inv *inventory.Inventory) { vmNamed(inv, "lab-web-02").NICs[0].MAC = "00:50:56:10:01:01" },
+			clone: "lab-web-02", kind: KindNICDrift,
+			fields: []FieldChange{{"adapter 1 MAC", "00:50:56:10:01:01", "00:50:56:10:01:02"}},
+		},
+		{
+			name: "moved, with the pool it is in",
+			edit: func(inv *inventory.Inventory) {
+				inv.PoolPaths = map[string]string{"pool-1": "/DC0/host/Cluster/Resources", "pool-db": "/DC0/host/Cluster/Resources/db"}
+				vm := vmNamed(inv, "lab-db-1")
+				vm.Folder, vm.Path, vm.PoolRef = "/DC0/vm/old", "/DC0/vm/old/lab-db-1", "pool-1"
+			},
+			clone: "lab-db-1", kind: KindMoved,
+			fields: []FieldChange{{"folder", "/DC0/vm/old", "/DC0/vm/lab"}, {"pool", "/DC0/host/Cluster/Resources", "/DC0/host/Cluster/Resources/db"}},
+		},
+		{
+			name:  "source recreated",
+			edit:  func(inv *inventory.Inventory) { vmNamed(inv, "db").InstanceUUID = "uuid-db-new" },
+			clone: "lab-db-1", kind: KindSource,
+			fields: []FieldChange{{"source", "instance uuid-db", "/DC0/vm/golden/db (instance uuid-db-new)"}},
+		},
+		{
+			name: "older than maxAge: the age and the limit",
+			edit: func(inv *inventory.Inventory) {
+				vmNamed(inv, "lab-web-03").Markers[inventory.MarkerCreated] = diffNow.Add(-30 * time.Hour).Format(time.RFC3339)
+			},
+			clone: "lab-web-03", kind: KindMaxAge,
+			fields: []FieldChange{{"age", "30h", "maxAge 1d"}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pl := p
+			inv := fullInventory(t, p)
+			if tt.plan != "" {
+				pl = mustParse(t, tt.plan)
+			}
+			// Serial files as an apply leaves them, unless edited.
+			for i := range inv.VMs {
+				if vm := &inv.VMs[i]; vm.Markers != nil && vm.Serial == nil {
+					vm.Serial = []inventory.SerialPort{{Port: 1, File: "[datastore1] serial/" + vm.Name + ".log"}}
+				}
+			}
+			if tt.edit != nil {
+				tt.edit(inv)
+			}
+			ch := Diff(pl, inv, Options{})
+			var got *Change
+			for i := range ch.Items {
+				if ch.Items[i].Name == tt.clone {
+					got = &ch.Items[i]
+				}
+			}
+			if got == nil || got.Action != Replace {
+				t.Fatalf("no replace of %s:\n%s", tt.clone, summary(ch))
+			}
+			if got.Kind != tt.kind {
+				t.Errorf("kind = %q, want %q", got.Kind, tt.kind)
+			}
+			if !slices.Equal(got.Fields, tt.fields) {
+				t.Errorf("fields:\n%v\nwant:\n%v", got.Fields, tt.fields)
 			}
 		})
 	}

@@ -295,3 +295,16 @@ func (p *Plan) MACs() macgen.Set {
 	}
 	return s
 }
+
+// ExtraConfigKeys returns every guestinfo and extraConfig key the plan's
+// clones get, sorted: the keys an inventory read fetches of each clone to
+// show what a replace changes.
+func (p *Plan) ExtraConfigKeys() []string {
+	seen := map[string]bool{}
+	for c := range p.Clones() {
+		for k := range c.ExtraConfig {
+			seen[k] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
+}

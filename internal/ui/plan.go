@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -19,6 +20,13 @@ import (
 type Style struct {
 	// Color enables ANSI colours; set it only when writing to a terminal.
 	Color bool
+	// Detail lists, under each clone of a plan, the values it gets: MACs
+	// per adapter (auto ones marked), networks, serial files, guestinfo
+	// and extraConfig (plan --detail).
+	Detail bool
+	// ShowUnchanged lists the unchanged clones of a plan, which are
+	// otherwise only counted per group (plan --show-unchanged).
+	ShowUnchanged bool
 }
 
 const (
@@ -134,12 +142,15 @@ func RenderPlan(w io.Writer, h PlanHeader, ch *plan.Changes, st Style) error {
 		}
 		slices.SortStableFunc(items, func(a, b plan.Change) int { return a.Index - b.Index })
 		fmt.Fprintf(bw, "Group %s (%d clones from %s): %s\n", g.Name, g.Count, g.Source, groupCounts(items))
-		writeItems(bw, items, st)
+		if !st.ShowUnchanged {
+			items = slices.DeleteFunc(items, func(it plan.Change) bool { return it.Action == plan.NoOp && it.Kind != plan.KindBlocked })
+		}
+		writeItems(bw, items, st, g)
 		fmt.Fprintln(bw)
 	}
 	if len(destroys) > 0 {
 		fmt.Fprintln(bw, "No longer in the plan:")
-		writeItems(bw, destroys, st)
+		writeItems(bw, destroys, st, nil)
 		fmt.Fprintln(bw)
 	}
 
@@ -153,7 +164,10 @@ func inPlan(p *plan.Plan, group string, index int) bool {
 	return g != nil && index >= 1 && index <= g.Count
 }
 
-func writeItems(w io.Writer, items []plan.Change, st Style) {
+// writeItems writes one line per change, then, indented under it, what a
+// replace changes field by field and, with st.Detail, the values the clone
+// gets. g is the items' group (nil for what the plan no longer has).
+func writeItems(w io.Writer, items []plan.Change, st Style, g *plan.Group) {
 	width := 0
 	for _, it := range items {
 		width = max(width, len(it.Name))
@@ -166,15 +180,57 @@ func writeItems(w io.Writer, items []plan.Change, st Style) {
 			line += strings.Repeat(" ", width-len(it.Name)) + "  " + st.paint(ansiDim, "("+it.Reason+")")
 		}
 		fmt.Fprintln(w, strings.TrimRight(line, " "))
+		for _, f := range it.Fields {
+			fmt.Fprintf(w, "        %s: %s → %s\n", f.Field, f.Before, f.After)
+		}
+		if st.Detail && it.Clone != nil && it.Action != plan.Conflict {
+			writeDetail(w, it.Clone, g)
+		}
+	}
+}
+
+// writeDetail lists the rendered values of a clone (plan --detail).
+func writeDetail(w io.Writer, c *plan.Clone, g *plan.Group) {
+	auto := map[int]bool{}
+	if g != nil {
+		for _, n := range g.NICs {
+			auto[n.Adapter] = n.Auto
+		}
+	}
+	for _, n := range c.NICs {
+		line := fmt.Sprintf("        adapter %d: MAC %s", n.Adapter, n.MAC)
+		if auto[n.Adapter] {
+			line += " (auto)"
+		}
+		if n.Network != "" {
+			line += ", network " + n.Network
+		} else {
+			line += ", the source's network"
+		}
+		fmt.Fprintln(w, line)
+	}
+	for _, sp := range c.Serial {
+		fmt.Fprintf(w, "        serial port %d: %s\n", sp.Port, sp.File)
+	}
+	for _, k := range slices.Sorted(maps.Keys(c.ExtraConfig)) {
+		fmt.Fprintf(w, "        %s = %s\n", k, c.ExtraConfig[k])
 	}
 }
 
 func groupCounts(items []plan.Change) string {
 	n := map[plan.Action]int{}
+	blocked := 0
 	for _, it := range items {
+		if it.Kind == plan.KindBlocked {
+			blocked++
+			continue
+		}
 		n[it.Action]++
 	}
 	var parts []string
+	if blocked > 0 {
+		parts = append(parts, fmt.Sprintf("%d blocked by the source", blocked))
+	}
 	for _, a := range []struct {
 		a    plan.Action
 		verb string
@@ -282,6 +338,10 @@ type ChangeDoc struct {
 	Current *VMDoc   `json:"current,omitempty"`
 	MACs    []string `json:"macs,omitempty"`
 	Spec    string   `json:"spec,omitempty"`
+	// Kind is the typed reason of a replace or destroy (plan.Kind).
+	Kind string `json:"kind,omitempty"`
+	// Fields lists what a replace changes, field by field.
+	Fields []plan.FieldChange `json:"fields,omitempty"`
 }
 
 // VMDoc identifies an existing VM.
@@ -311,7 +371,8 @@ func NewPlanDoc(h PlanHeader, ch *plan.Changes) *PlanDoc {
 			PowerState: s.PowerState, Frozen: s.Frozen, ChainDepth: s.ChainDepth, Clones: s.Clones, ChainAfter: s.After, Missing: !ok})
 	}
 	for _, it := range ch.Items {
-		c := ChangeDoc{Action: it.Action.String(), Symbol: it.Action.Symbol(), Group: it.Group, Index: it.Index, Name: it.Name, Reason: it.Reason}
+		c := ChangeDoc{Action: it.Action.String(), Symbol: it.Action.Symbol(), Group: it.Group, Index: it.Index, Name: it.Name, Reason: it.Reason,
+			Kind: string(it.Kind), Fields: it.Fields}
 		if it.Current != nil {
 			c.Current = &VMDoc{Ref: it.Current.Ref, Path: it.Current.Path}
 		}

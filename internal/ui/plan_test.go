@@ -148,6 +148,33 @@ func TestRenderPlanGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "plan-chain.golden", b.Bytes())
+
+	// --detail with --show-unchanged: every clone with the values it gets.
+	b.Reset()
+	if err := RenderPlan(&b, h, changes(t, false), Style{Detail: true, ShowUnchanged: true}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-detail.golden", b.Bytes())
+
+	// A MAC set by hand to another clone's: a replace saying so, in text
+	// and JSON.
+	drift := changesWith(t, false, func(inv *inventory.Inventory) {
+		for i := range inv.VMs {
+			if inv.VMs[i].Name == "lab-web-01" {
+				inv.VMs[i].NICs[0].MAC = "00:50:56:10:01:03"
+			}
+		}
+	})
+	b.Reset()
+	if err := RenderPlan(&b, h, drift, Style{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-drift.golden", b.Bytes())
+	b.Reset()
+	if err := WriteJSON(&b, NewPlanDoc(h, drift)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-drift.json.golden", b.Bytes())
 }
 
 func TestSummaryLine(t *testing.T) {
@@ -173,6 +200,20 @@ func TestRenderStatusGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "status.json.golden", b.Bytes())
+
+	// web's source powered off: its clones are blocked, in plan and status,
+	// and the source shows as powered off.
+	off := changesWith(t, false, func(inv *inventory.Inventory) { inv.VMs[0].PowerState = "poweredOff" })
+	b.Reset()
+	if err := RenderStatus(&b, NewStatusDoc(h, off), Style{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "status-blocked.golden", b.Bytes())
+	b.Reset()
+	if err := RenderPlan(&b, h, off, Style{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "plan-blocked.golden", b.Bytes())
 }
 
 func TestFormatAge(t *testing.T) {

@@ -10,12 +10,7 @@ import (
 // RenderReport writes the end-of-run summary: the outcome, what was done,
 // what failed and why, and anything a failed rollback left behind.
 func RenderReport(w io.Writer, r *executor.Report, st Style) {
-	counts := map[string]int{}
-	for _, a := range r.Actions {
-		if a.State == executor.ActionDone {
-			counts[string(a.Op)]++
-		}
-	}
+	counts := r.Counts(executor.ActionDone)
 	took := r.Finished.Sub(r.Started).Round(1e7)
 	switch r.Outcome {
 	case executor.OutcomeSuccess:

@@ -39,9 +39,12 @@ type StatusDoc struct {
 // the plan (every clone of the source made again, as a nightly maxAge or
 // --replace-all run does) fit before vSphere's limit.
 type SourceStatus struct {
-	Path       string `json:"path"`
-	Frozen     bool   `json:"frozen,omitempty"`
-	Missing    bool   `json:"missing,omitempty"`
+	Path    string `json:"path"`
+	Frozen  bool   `json:"frozen,omitempty"`
+	Missing bool   `json:"missing,omitempty"`
+	// PowerState is the source's power state ("poweredOn", "poweredOff",
+	// "suspended"); instant clones need it running or frozen.
+	PowerState string `json:"powerState,omitempty"`
 	ChainDepth int    `json:"chainDepth"`
 	// ClonesPerRun is the number of the plan's clones made from the source.
 	ClonesPerRun int `json:"clonesPerRun"`
@@ -64,6 +67,8 @@ type CloneStatus struct {
 	Run        string   `json:"run,omitempty"`
 	// Drift is "in sync", or what apply would do and why.
 	Drift string `json:"drift"`
+	// Fields lists what a replace would change, field by field.
+	Fields []plan.FieldChange `json:"fields,omitempty"`
 }
 
 // NewStatusDoc builds the status of the VMs ch's plan owns.
@@ -92,10 +97,20 @@ func NewStatusDoc(h PlanHeader, ch *plan.Changes) *StatusDoc {
 			}
 			cs.MACs = append(cs.MACs, mac)
 		}
-		if it.Action != plan.NoOp {
+		if it.Action != plan.NoOp || it.Kind == plan.KindBlocked {
 			cs.Drift = it.Action.String()
-			if it.Reason != "" {
+			if it.Kind == plan.KindBlocked {
+				cs.Drift = it.Reason
+			} else if it.Reason != "" {
 				cs.Drift += ": " + it.Reason
+			}
+			cs.Fields = it.Fields
+			if it.Kind == plan.KindSpec && len(it.Fields) > 0 {
+				var names []string
+				for _, f := range it.Fields {
+					names = append(names, f.Field)
+				}
+				cs.Drift += " (" + strings.Join(names, ", ") + ")"
 			}
 		}
 		d.Clones = append(d.Clones, cs)
@@ -113,7 +128,7 @@ func NewStatusDoc(h PlanHeader, ch *plan.Changes) *StatusDoc {
 	d.Sources = []SourceStatus{}
 	for _, path := range order {
 		src, ok := ch.Sources[path]
-		ss := SourceStatus{Path: path, Missing: !ok, Frozen: src.Frozen, ChainDepth: src.ChainDepth, ClonesPerRun: perSource[path], RunsLeft: -1}
+		ss := SourceStatus{Path: path, Missing: !ok, Frozen: src.Frozen, PowerState: src.PowerState, ChainDepth: src.ChainDepth, ClonesPerRun: perSource[path], RunsLeft: -1}
 		if ok && !src.Frozen && ss.ClonesPerRun > 0 {
 			ss.RunsLeft = max(plan.MaxChainDepth-src.ChainDepth, 0) / ss.ClonesPerRun
 		}
@@ -156,6 +171,9 @@ func RenderStatus(w io.Writer, d *StatusDoc, st Style) error {
 				state, left = "missing", "-"
 			case s.Frozen:
 				state, left = "frozen", "unlimited"
+			case s.PowerState != "" && s.PowerState != "poweredOn":
+				// Not cloneable until it runs: say so, in the colour of a problem.
+				state = st.paint(ansiYellow, s.PowerState+" (instant clone needs it running or frozen)")
 			case s.ClonesPerRun == 0:
 				left = "-"
 			case s.RunsLeft < 10:

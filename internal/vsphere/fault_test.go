@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/vmware/govmomi/task"
 
 	"github.com/vmware/govmomi/vim25/soap"
 	"github.com/vmware/govmomi/vim25/types"
@@ -85,6 +88,39 @@ func TestClassifyUnanswered(t *testing.T) {
 			}
 			if !cloud.IsTransient(err) && tc.want {
 				t.Errorf("%v: unanswered but not transient", err)
+			}
+		})
+	}
+}
+
+// A fault without a message (vcsim sends "*types.InvalidArgument"; a task
+// error may have none at all) is named with the values it carries, and
+// keeps its name and class.
+func TestClassifyBareFault(t *testing.T) {
+	tests := []struct {
+		name string
+		err  error
+		want string
+	}{
+		{"soap fault named by its type", soap.WrapSoapFault(&soap.Fault{Code: "ServerFaultCode", String: "*types.InvalidArgument", Detail: struct {
+			Fault types.AnyType `xml:",any,typeattr"`
+		}{Fault: &types.InvalidArgument{InvalidProperty: "spec.name"}}}),
+			"ServerFaultCode: *types.InvalidArgument (InvalidArgument: invalidProperty spec.name)"},
+		{"task error without a message", task.Error{LocalizedMethodFault: &types.LocalizedMethodFault{Fault: &types.DuplicateName{Name: "lab-web-01",
+			Object: types.ManagedObjectReference{Type: "VirtualMachine", Value: "vm-7"}}}},
+			"DuplicateName: name lab-web-01, object vm-7"},
+		{"a message is kept as it is", task.Error{LocalizedMethodFault: &types.LocalizedMethodFault{Fault: &types.DuplicateName{Name: "x"},
+			LocalizedMessage: "The name 'x' already exists."}},
+			"The name 'x' already exists."},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := classify(tt.err)
+			if err.Error() != tt.want {
+				t.Errorf("text %q, want %q", err.Error(), tt.want)
+			}
+			if f := cloud.Classify(err); f.Class != cloud.Permanent || f.Name == "" || f.TaskEnded != !strings.HasPrefix(tt.want, "ServerFaultCode") {
+				t.Errorf("fault %+v", f)
 			}
 		})
 	}

@@ -62,6 +62,10 @@ type ReadOptions struct {
 	// iclone-plan marker and whose configuration version is unchanged, and
 	// is updated with those read. The caller saves it.
 	Cache *DeviceCache
+	// ExtraConfigKeys are extraConfig keys read, besides the markers, with
+	// the devices (keyed paths, so only these keys cross the wire); they
+	// land in inventory.VM.ExtraConfig.
+	ExtraConfigKeys []string
 }
 
 // ReadInventory reads the datacenter's inventory, every VM's devices from
@@ -139,6 +143,7 @@ func (c *Client) readDetails(ctx context.Context, b *built, opts ReadOptions) er
 	if opts.Cache != nil {
 		opts.Cache.begin(c.Vim.ServiceContent.About.InstanceUuid, b.inv.Datacenter+"|"+b.dcRef.Value)
 	}
+	b.extraKeys = opts.ExtraConfigKeys
 	need, cached := b.fromCache(opts)
 	gone, err := c.readNeeded(ctx, b, need, func(vm *inventory.VM) {
 		if cached[vm.Ref] {
@@ -199,7 +204,7 @@ func (c *Client) readNeeded(ctx context.Context, b *built, need map[types.Manage
 			This: c.Vim.ServiceContent.PropertyCollector,
 			SpecSet: []types.PropertyFilterSpec{{
 				ObjectSet: set,
-				PropSet:   []types.PropertySpec{{Type: "VirtualMachine", PathSet: vmDetailProps}},
+				PropSet:   []types.PropertySpec{{Type: "VirtualMachine", PathSet: b.detailProps()}},
 			}},
 		})
 		if ref, ok := missingObject(err); ok && need[ref] != nil {
@@ -230,6 +235,18 @@ func (c *Client) readNeeded(ctx context.Context, b *built, need map[types.Manage
 	return gone, nil
 }
 
+// detailProps are the properties of the second pass: vmDetailProps and the
+// extraConfig keys asked for.
+func (b *built) detailProps() []string {
+	props := slices.Clone(vmDetailProps)
+	for _, k := range b.extraKeys {
+		if !slices.Contains(inventory.MarkerKeys, k) {
+			props = append(props, extraConfigPath(k))
+		}
+	}
+	return props
+}
+
 // applyDetails sets vm's devices and markers from its second-pass
 // properties (vmDetailProps).
 func (b *built) applyDetails(vm *inventory.VM, o types.ObjectContent) error {
@@ -239,7 +256,10 @@ func (b *built) applyDetails(vm *inventory.VM, o types.ObjectContent) error {
 			return fmt.Errorf("vCenter did not return the devices of VM %s (%s): %s", vm.Path, vm.Ref, m.Fault.LocalizedMessage)
 		}
 	}
-	vm.Markers = nil
+	vm.Markers, vm.ExtraConfig = nil, nil
+	if len(b.extraKeys) > 0 {
+		vm.ExtraConfig = map[string]string{}
+	}
 	for _, p := range o.PropSet {
 		if p.Name == "config.hardware.device" {
 			if d, ok := p.Val.(types.ArrayOfVirtualDevice); ok {
@@ -276,6 +296,9 @@ type built struct {
 	dcRef    types.ManagedObjectReference
 	netNames map[string]string // portgroup key (ref value) -> name
 	versions map[string]string // VM ref value -> config.changeVersion
+	// extraKeys are the extraConfig keys read besides the markers
+	// (ReadOptions.ExtraConfigKeys).
+	extraKeys []string
 }
 
 // buildInventory turns the retrieved object contents into an Inventory:
@@ -290,6 +313,7 @@ func buildInventory(dcRef types.ManagedObjectReference, dcPath string, readAt ti
 			Datastores: map[string]bool{},
 			Folders:    map[string]bool{},
 			Pools:      map[string]bool{},
+			PoolPaths:  map[string]string{},
 			ReadAt:     readAt,
 		},
 		dcRef:    dcRef,
@@ -330,6 +354,7 @@ func (b *built) addFolders(tree *folderTree) {
 	for _, ref := range tree.pools {
 		if p := tree.path(ref); p != "" {
 			b.inv.Pools[p] = true
+			b.inv.PoolPaths[ref.Value] = p
 		}
 	}
 }
@@ -454,9 +479,16 @@ func (t *folderTree) pathAt(ref types.ManagedObjectReference, depth int) string 
 }
 
 // addMarker records the marker a keyed extraConfig path retrieved (val),
-// if it retrieved one.
+// if it retrieved one; another key asked for goes to vm.ExtraConfig.
 func addMarker(vm *inventory.VM, val any) {
 	if ov := keyedOption(val); ov != nil {
+		if !slices.Contains(inventory.MarkerKeys, ov.Key) {
+			if vm.ExtraConfig == nil {
+				vm.ExtraConfig = map[string]string{}
+			}
+			vm.ExtraConfig[ov.Key] = fmt.Sprint(ov.Value)
+			return
+		}
 		if vm.Markers == nil {
 			vm.Markers = map[string]string{}
 		}

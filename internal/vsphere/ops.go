@@ -603,10 +603,14 @@ func classify(err error) error {
 	}
 	var te task.Error
 	var pte *task.Error
+	ended := errors.As(err, &te) || errors.As(err, &pte)
 	var se *sentError
 	var ne net.Error
 	unanswered := errors.As(err, &se) && errors.As(err, &ne) && ne.Timeout()
-	return &cloud.Fault{Class: class, Name: name, TaskEnded: errors.As(err, &te) || errors.As(err, &pte), Unanswered: unanswered, Err: err}
+	if name != "" && bareFaultText(err.Error(), name) {
+		err = &detailedError{err: err, text: describeFault(err.Error(), name, vimFault(err))}
+	}
+	return &cloud.Fault{Class: class, Name: name, TaskEnded: ended, Unanswered: unanswered, Err: err}
 }
 
 // sentError is the error of a request that makes a change (it starts a
@@ -624,6 +628,68 @@ func sent(err error) error {
 	}
 	return &sentError{err}
 }
+
+// bareFaultText reports whether an error's text says nothing but the
+// fault's type: vCenter (and vcsim) may send a fault without a message,
+// which govmomi renders as "", "*types.InvalidArgument" or
+// "ServerFaultCode: ".
+func bareFaultText(text, name string) bool {
+	t := strings.TrimSpace(text)
+	if i := strings.LastIndex(t, ": "); i >= 0 && strings.HasSuffix(t[:i], "ServerFaultCode") {
+		t = t[i+2:]
+	}
+	t = strings.TrimSuffix(strings.TrimSuffix(t, ":"), " ServerFaultCode")
+	return t == "" || t == "ServerFaultCode" || t == name || t == "*types."+name || strings.HasSuffix(t, ": *types."+name) || strings.HasSuffix(t, ": "+name)
+}
+
+// describeFault names a message-less fault with the values it carries,
+// e.g. "InvalidArgument: invalidProperty spec.name", after the text.
+func describeFault(text, name string, f types.AnyType) string {
+	var parts []string
+	v := reflect.ValueOf(f)
+	for v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface {
+		v = v.Elem()
+	}
+	if v.Kind() == reflect.Struct {
+		for i := 0; i < v.NumField(); i++ {
+			fld := v.Type().Field(i)
+			if fld.Anonymous || !fld.IsExported() {
+				continue
+			}
+			val := v.Field(i)
+			var s string
+			switch {
+			case val.Kind() == reflect.String:
+				s = val.String()
+			case val.Kind() >= reflect.Int && val.Kind() <= reflect.Int64 && val.Int() != 0:
+				s = fmt.Sprint(val.Int())
+			case val.Type() == reflect.TypeOf(types.ManagedObjectReference{}):
+				s = val.Interface().(types.ManagedObjectReference).Value
+			}
+			if s != "" {
+				parts = append(parts, strings.ToLower(fld.Name[:1])+fld.Name[1:]+" "+s)
+			}
+		}
+	}
+	d := name + ": vCenter gave no message"
+	if len(parts) > 0 {
+		d = name + ": " + strings.Join(parts, ", ")
+	}
+	if t := strings.TrimSpace(text); t != "" {
+		return t + " (" + d + ")"
+	}
+	return d
+}
+
+// detailedError gives a message-less vSphere fault a text that says what
+// it carries, keeping the fault reachable with errors.As.
+type detailedError struct {
+	err  error
+	text string
+}
+
+func (e *detailedError) Error() string { return e.text }
+func (e *detailedError) Unwrap() error { return e.err }
 
 // vimFault returns the vSphere fault carried by err (a SOAP fault or a task
 // error), or nil.
