@@ -188,22 +188,22 @@ func TestStallPlan(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end CLI test")
 	}
+	plan := [][]string{{"plan", e2ePlan}}
+	every := [][]string{{"plan", e2ePlan}, {"status", e2ePlan}, {"apply", "--auto-approve", e2ePlan}}
 	for _, tc := range []struct {
-		name   string
-		server func(*testing.T) string
+		name     string
+		server   func(*testing.T) string
+		commands [][]string
 	}{
-		{"accepts TCP and never answers", holdListener},
-		{"answers the TLS handshake then stalls", silentTLSServer},
-		{"simulator stopped by SIGSTOP", stoppedSim},
+		// status and apply connect as plan does: one server is enough.
+		{"accepts TCP and never answers", holdListener, every},
+		{"answers the TLS handshake then stalls", silentTLSServer, plan},
+		{"simulator stopped by SIGSTOP", stoppedSim, plan},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			addr := tc.server(t)
 			env := cliEnv(t, "GOVC_URL=https://user:secret-pw@"+addr+"/sdk", "GOVC_INSECURE=1")
-			for _, args := range [][]string{
-				{"plan", e2ePlan},
-				{"status", e2ePlan},
-				{"apply", "--auto-approve", e2ePlan},
-			} {
+			for _, args := range tc.commands {
 				args = append([]string{args[0], "--request-timeout", stallRequestTimeout}, args[1:]...)
 				r := startStallCLI(t, env, args...).wait(t, args[0])
 				if r.code != ExitError {
