@@ -39,15 +39,16 @@ func compileOutput(t *testing.T) (report, events *jsonschema.Schema) {
 }
 
 // TestReportSchemaRejects takes a real report (a run of the end-to-end lab
-// plan rolled back by an injected fault, internal/ui's timeline fixture)
-// and checks that the schema accepts it, and the same report with the
-// keys the schema allows and the lists always present, and rejects each
+// plan rolled back by an injected fault, written to testdata by
+// TestOutputSchemas in cmd/iclone-plan with -update) and checks that the
+// schema accepts it, and the same report with a leftover and a replace's
+// step, and rejects each
 // mistake a writer could make: a renamed or unknown key, a missing
 // required key, an unknown outcome, state or op, a time that is not
 // RFC 3339, a list that is null.
 func TestReportSchemaRejects(t *testing.T) {
 	reportSchema, eventsSchema := compileOutput(t)
-	data, err := os.ReadFile("../internal/ui/testdata/timeline/rolled-back.json")
+	data, err := os.ReadFile("testdata/rolled-back.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,11 +58,10 @@ func TestReportSchemaRejects(t *testing.T) {
 		accept bool
 	}{
 		{"as written", func(map[string]any) {}, true},
-		{"lists present and optional keys", func(r map[string]any) {
-			r["leftover"] = []any{}
-			r["execution"] = map[string]any{"parallelism": 4, "perHost": 4, "perSource": 2, "rate": 10, "retries": 0, "onFailure": "rollback", "maxFailures": 0}
+		{"a replace with its old clone's destroy", func(r map[string]any) {
 			a := action(r, 0)
-			a["host"], a["queued"] = "esxi-01", r["started"]
+			a["op"], a["oldVm"] = "replace", "vm-1"
+			a["steps"] = []any{map[string]any{"op": "destroy", "name": "lab-web-01~old-a5da7646", "vm": "vm-1", "started": r["started"], "finished": r["finished"]}}
 		}, true},
 		{"leftover listed", func(r map[string]any) {
 			r["outcome"] = "rollback-incomplete"
@@ -72,6 +72,9 @@ func TestReportSchemaRejects(t *testing.T) {
 		{"unknown action key", func(r map[string]any) { action(r, 0)["oldVM"] = "vm-1" }, false},
 		{"no actions", func(r map[string]any) { delete(r, "actions") }, false},
 		{"null rollback", func(r map[string]any) { r["rollback"] = nil }, false},
+		{"no leftover", func(r map[string]any) { delete(r, "leftover") }, false},
+		{"no tasks", func(r map[string]any) { delete(action(r, 0), "tasks") }, false},
+		{"null steps", func(r map[string]any) { action(r, 0)["steps"] = nil }, false},
 		{"unknown outcome", func(r map[string]any) { r["outcome"] = "failed" }, false},
 		{"unknown state", func(r map[string]any) { action(r, 0)["state"] = "ok" }, false},
 		{"unknown op", func(r map[string]any) { action(r, 0)["op"] = "clone" }, false},
@@ -122,13 +125,12 @@ func roundTrip(t *testing.T, v any) any {
 }
 
 // TestEventLines validates every line of the real apply --json streams in
-// internal/ui's timeline fixtures, and checks that a line of an unknown
-// type, without its type's keys, or with a Go-cased key is rejected.
-// (The fixtures' progress objects carry Go-cased keys; see
-// TestOutputSchemas in cmd/iclone-plan: they are renamed here the same way.)
+// testdata (written by TestOutputSchemas in cmd/iclone-plan with -update),
+// and checks that a line of an unknown type, without its type's keys, or
+// with a Go-cased key is rejected.
 func TestEventLines(t *testing.T) {
 	_, eventsSchema := compileOutput(t)
-	paths, err := filepath.Glob("../internal/ui/testdata/timeline/*.jsonl")
+	paths, err := filepath.Glob("testdata/*.jsonl")
 	if err != nil || len(paths) < 2 {
 		t.Fatalf("fixtures: %v %v", paths, err)
 	}
@@ -142,14 +144,6 @@ func TestEventLines(t *testing.T) {
 			var ev map[string]any
 			if err := json.Unmarshal([]byte(line), &ev); err != nil {
 				t.Fatal(err)
-			}
-			if pr, ok := ev["progress"].(map[string]any); ok {
-				for from, to := range map[string]string{"Total": "total", "Done": "done", "Failed": "failed", "InFlight": "inFlight"} {
-					if v, ok := pr[from]; ok {
-						delete(pr, from)
-						pr[to] = v
-					}
-				}
 			}
 			if err := eventsSchema.Validate(roundTrip(t, ev)); err != nil {
 				t.Errorf("%s:%d: %v", p, n+1, err)
@@ -165,6 +159,8 @@ func TestEventLines(t *testing.T) {
 		{"task-started without task", `{"v":1,"type":"task-started","time":"2026-11-30T11:58:53Z","op":"create","name":"lab-web-01","attempt":1}`},
 		{"finish without outcome", `{"v":1,"type":"finish","time":"2026-11-30T11:58:53Z","progress":{"total":1,"done":1,"failed":0,"inFlight":0}}`},
 		{"Go-cased progress", `{"v":1,"type":"start","time":"2026-11-30T11:58:53Z","progress":{"Total":1,"Done":0,"Failed":0,"InFlight":0}}`},
+		{"ready without elapsed", `{"v":1,"type":"ready","time":"2026-11-30T11:58:53Z","op":"ready","name":"lab-web-01"}`},
+		{"plan change no-op", `{"v":1,"type":"plan","time":"2026-11-30T11:58:53Z","plan":{"format":"iclone-plan/plan","version":1,"plan":"lab","file":"lab.yaml","vcenter":"127.0.0.1:1","datacenter":"/Lab","fingerprint":"x","createdAt":"2026-11-30T11:58:53Z","summary":{"create":0,"replace":0,"destroy":0,"noop":1,"conflict":0,"folders":0},"sources":[],"folders":[],"warnings":[],"changes":[{"action":"no-op","symbol":" ","name":"lab-web-01"}]}}`},
 		{"report line without report", `{"v":1,"type":"report","time":"2026-11-30T11:58:53Z"}`},
 	} {
 		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(tc.line))
@@ -173,6 +169,20 @@ func TestEventLines(t *testing.T) {
 		}
 		if eventsSchema.Validate(doc) == nil {
 			t.Errorf("%s: accepted: %s", tc.name, tc.line)
+		}
+	}
+	// The same lines made right are accepted: the rejections above are for
+	// the mistake each names.
+	for _, line := range []string{
+		`{"v":1,"type":"ready","time":"2026-11-30T11:58:53Z","op":"ready","name":"lab-web-01","elapsed":0.25}`,
+		`{"v":1,"type":"plan","time":"2026-11-30T11:58:53Z","plan":{"format":"iclone-plan/plan","version":1,"plan":"lab","file":"lab.yaml","vcenter":"127.0.0.1:1","datacenter":"/Lab","fingerprint":"x","createdAt":"2026-11-30T11:58:53Z","summary":{"create":0,"replace":0,"destroy":0,"noop":1,"conflict":0,"folders":0},"sources":[],"folders":[],"warnings":[],"changes":[{"action":"noop","symbol":" ","name":"lab-web-01"}]}}`,
+	} {
+		doc, err := jsonschema.UnmarshalJSON(strings.NewReader(line))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := eventsSchema.Validate(doc); err != nil {
+			t.Errorf("rejected: %v: %s", err, line)
 		}
 	}
 	t.Logf("%d event lines of %d streams valid", lines, len(paths))

@@ -150,8 +150,8 @@ func TestReadmeQuickStart(t *testing.T) {
 	// Plan, progress and summary of a real run of every clone.
 	for _, want := range []string{
 		"Plan: 38 to create, 0 to replace, 0 to destroy.",
-		"applying: 38 clone(s) to create or replace",
-		"[38/38]",
+		"applying: 42 step(s)",
+		"[42/42]",
 		"Apply complete: 38 created, 0 replaced, 0 destroyed in ",
 	} {
 		if !strings.Contains(out, want) {

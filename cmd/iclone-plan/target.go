@@ -39,6 +39,13 @@ func (f *connFlags) register(fs *pflag.FlagSet) {
 	_ = fs.MarkHidden("request-timeout")
 }
 
+// simVCenter is the vCenter name of --sim's in-process simulator.
+const simVCenter = "simulator (--sim)"
+
+// simEmptyNote is what status and destroy say with --sim: their simulator
+// is new, so it holds none of the plan's clones.
+const simEmptyNote = `Note: --sim starts a fresh simulator seeded with the plan's sources only: it holds none of the clones an earlier apply --sim made (each --sim run has its own). To keep clones between commands, serve one with "iclone-plan sim --seed PLAN", eval its export lines, and run the commands without --sim.`
+
 // loadPlan loads a plan file; an invalid plan is reported as its error list.
 func loadPlan(path string) (*plan.Plan, error) { return apply.LoadPlan(path) }
 
@@ -56,7 +63,10 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 		cfg.Datacenter = p.Datacenter
 	}
 	cfg.Timeout = f.requestTimeout
-	var simulator *sim.Simulator
+	var (
+		simulator *sim.Simulator
+		simDir    string
+	)
 	if f.sim {
 		s, err := sim.Start(ctx, sim.Options{Seed: seedFromPlan(p)})
 		if err != nil {
@@ -70,6 +80,11 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 		}
 		// Verify the simulator's certificate like any other.
 		cfg = vsphere.Config{URL: s.URL().String(), CACerts: ca, Datacenter: cfg.Datacenter, Timeout: cfg.Timeout}
+		// The simulator's runs leave no journal behind: it goes with it.
+		if simDir, err = os.MkdirTemp("", "iclone-plan-sim-"); err != nil {
+			s.Close()
+			return nil, err
+		}
 	} else if cfg.Insecure {
 		fmt.Fprintln(a.stderr, "Warning: TLS certificate verification is disabled (--insecure / GOVC_INSECURE); anyone on the network path can impersonate vCenter.")
 	}
@@ -77,6 +92,7 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 	if err != nil {
 		if simulator != nil {
 			simulator.Close()
+			_ = os.RemoveAll(simDir)
 		}
 		return nil, err
 	}
@@ -84,9 +100,14 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 		_ = c.Logout(context.Background())
 		if simulator != nil {
 			simulator.Close()
+			_ = os.RemoveAll(simDir)
 		}
 	}}
-	if simulator == nil {
+	if simulator != nil {
+		// A new simulator each run, on a new port: named for what it is,
+		// so that a plan saved with --sim applies with --sim.
+		t.Name, t.JournalDir = simVCenter, simDir
+	} else {
 		// The simulator's inventory is new every time: nothing to cache.
 		t.Cache = func(dc string, refresh bool) *vsphere.DeviceCache { return openCache(c, dc, refresh) }
 	}

@@ -129,8 +129,9 @@ func TestTerminalLiveProgress(t *testing.T) {
 			continue
 		}
 		done, _ := strconv.Atoi(m[2])
-		if total, _ := strconv.Atoi(m[3]); total != 6 {
-			t.Errorf("frame %q: total %d, want 6", f, total)
+		// Every step counts: two folders and six clones.
+		if total, _ := strconv.Atoi(m[3]); total != 8 {
+			t.Errorf("frame %q: total %d, want 8", f, total)
 		}
 		if len(counts) > 0 && done < counts[len(counts)-1] {
 			t.Errorf("the count went back: %v then %d", counts, done)
@@ -138,8 +139,8 @@ func TestTerminalLiveProgress(t *testing.T) {
 		counts = append(counts, done)
 		last = f
 	}
-	if len(counts) < 6 || counts[len(counts)-1] != 6 {
-		t.Fatalf("status frames with done counts %v; want at least 6 redraws ending at 6/6:\n%q", counts, run)
+	if len(counts) < 6 || counts[len(counts)-1] != 8 {
+		t.Fatalf("status frames with done counts %v; want at least 6 redraws ending at 8/8:\n%q", counts, run)
 	}
 	if len(dedupe(counts)) < 4 {
 		t.Errorf("the line was redrawn with only the counts %v", dedupe(counts))
@@ -204,12 +205,12 @@ func TestPlainProgressLines(t *testing.T) {
 	if len(events) < 8 {
 		t.Fatalf("%d timestamped lines:\n%s", len(events), r.stdout)
 	}
-	if events[0] != "applying: 6 clone(s) to create or replace" || events[len(events)-1] != "finished: success" {
+	if events[0] != "applying: 8 step(s)" || events[len(events)-1] != "finished: success" {
 		t.Errorf("first and last events %q, %q", events[0], events[len(events)-1])
 	}
 	created := 0
 	for _, ev := range events {
-		if regexp.MustCompile(`^created lab-(web|db)-\d+ \(vm-\d+\) \[\d/6\]$`).MatchString(ev) {
+		if regexp.MustCompile(`^created lab-(web|db)-\d+ \(vm-\d+\) \[\d/8\]$`).MatchString(ev) {
 			created++
 		}
 	}

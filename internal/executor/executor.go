@@ -89,6 +89,13 @@ type Options struct {
 	Now func() time.Time
 	// Hooks receive progress; nil fields are ignored.
 	Hooks Hooks
+	// Guard, if set, is asked before every call that changes the inventory
+	// (clone, destroy, rename, reconfigure, folders), rollback steps
+	// included. An error refuses the call and stops the run for good: it
+	// makes no further change, and every change it made stays and is
+	// reported as left (Report.Leftover). apply passes the lease's
+	// validity check: a run that may have lost its lease must not act.
+	Guard func() error
 }
 
 // OptionsFrom returns the options of a plan's execution block.
@@ -183,9 +190,15 @@ type Event struct {
 	Outcome  Outcome // for EventFinish
 }
 
-// Progress counts the run's clone operations.
+// Progress counts the run's steps: every folder to create, every clone to
+// create or replace, every replaced clone's destroy (part of its replace
+// action) and every VM to destroy. On a run that succeeds, Done reaches
+// Total; InFlight counts the clone tasks holding a slot.
 type Progress struct {
-	Total, Done, Failed, InFlight int
+	Total    int `json:"total"`
+	Done     int `json:"done"`
+	Failed   int `json:"failed"`
+	InFlight int `json:"inFlight"`
 }
 
 // Outcome is how a run ended.
@@ -212,52 +225,84 @@ type Report struct {
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	// Cause is the first failure that stopped the run, if any.
-	Cause    string     `json:"cause,omitempty"`
+	Cause string `json:"cause,omitempty"`
+	// Execution is the run's execution settings: what bounds its speed.
+	Execution *Execution `json:"execution,omitempty"`
+	// Actions, Rollback and Leftover are never nil, so that the JSON report
+	// always has its lists (empty when there is nothing).
 	Actions  []*Action  `json:"actions"`
-	Rollback []*Step    `json:"rollback,omitempty"`
-	Leftover []Leftover `json:"leftover,omitempty"`
+	Rollback []*Step    `json:"rollback"`
+	Leftover []Leftover `json:"leftover"`
 }
 
-// Action is one planned operation and how it went.
+// Execution is the execution settings a run applied (the plan's execution
+// block), as the report records them.
+type Execution struct {
+	Parallelism int     `json:"parallelism"`
+	PerHost     int     `json:"perHost"`
+	PerSource   int     `json:"perSource"`
+	Rate        float64 `json:"rate"`
+	Retries     int     `json:"retries"`
+	OnFailure   string  `json:"onFailure"` // rollback or continue
+	MaxFailures int     `json:"maxFailures"`
+}
+
+// Action is one planned operation and how it went. A replace is one
+// action: the destroy of the clone it replaced (when the run commits) is
+// one of its Steps, not an action of its own.
 type Action struct {
-	Op       Op          `json:"op"` // create, replace, destroy, folder, disconnect
-	Name     string      `json:"name"`
-	Group    string      `json:"group,omitempty"`
-	Index    int         `json:"index,omitempty"`
-	Reason   string      `json:"reason,omitempty"`
-	VM       string      `json:"vm,omitempty"`    // the VM created or destroyed
-	OldVM    string      `json:"oldVm,omitempty"` // for replace: the clone replaced
-	Tasks    []string    `json:"tasks,omitempty"`
-	Attempts int         `json:"attempts,omitempty"`
+	Op     Op     `json:"op"` // create, replace, destroy, folder, disconnect
+	Name   string `json:"name"`
+	Group  string `json:"group,omitempty"`
+	Index  int    `json:"index,omitempty"`
+	Reason string `json:"reason,omitempty"`
+	VM     string `json:"vm,omitempty"`    // the VM created or destroyed
+	OldVM  string `json:"oldVm,omitempty"` // for replace: the clone replaced
+	// Host is the ESXi host a clone operation ran on (its source's host).
+	Host string `json:"host,omitempty"`
+	// Tasks and Steps are never nil (the JSON lists are always present).
+	Tasks    []string `json:"tasks"`
+	Attempts int      `json:"attempts,omitempty"`
+	// Queued is when the operation was ready to start and began to wait
+	// for a slot or the rate limit.
+	Queued   time.Time   `json:"queued,omitzero"`
 	Started  time.Time   `json:"started,omitzero"`
 	Finished time.Time   `json:"finished,omitzero"`
 	State    ActionState `json:"state"`
 	Error    string      `json:"error,omitempty"`
 	Fault    string      `json:"fault,omitempty"` // the vSphere fault type, if any
-	// PartOf is "replace" for the destroy of a replaced clone: part of its
-	// replace, not a destroy of its own (Report.Counts).
-	PartOf Op `json:"partOf,omitempty"`
+	// Steps are the later steps of the action: for a replace, the destroy
+	// of the replaced clone when the run commits.
+	Steps []*Step `json:"steps"`
 }
 
 // Counts returns how many actions of each operation (create, replace,
-// destroy, ...) are in state st, counting the way plan does: the destroy of
-// a replaced clone is part of its replace, not one more destroy.
+// destroy, ...) are in state st. It counts the way plan does: a replaced
+// clone's destroy is a step of its replace action, not a destroy of its own.
 func (r *Report) Counts(st ActionState) map[Op]int {
 	n := map[Op]int{}
 	for _, a := range r.Actions {
-		if a.State == st && a.PartOf == "" {
+		if a.State == st {
 			n[a.Op]++
 		}
 	}
 	return n
 }
 
-// Step is one rollback step.
+// newAction returns a queued action with its lists made.
+func newAction(op Op, name string) *Action {
+	return &Action{Op: op, Name: name, State: ActionQueued, Tasks: []string{}, Steps: []*Step{}}
+}
+
+// Step is one rollback step, or a later step of an action (a replaced
+// clone's destroy).
 type Step struct {
-	Op    Op     `json:"op"` // destroy, unswap, remove-folder, restore-nics
-	Name  string `json:"name"`
-	VM    string `json:"vm,omitempty"`
-	Error string `json:"error,omitempty"`
+	Op       Op        `json:"op"` // destroy, unswap, remove-folder, restore-nics
+	Name     string    `json:"name"`
+	VM       string    `json:"vm,omitempty"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // Leftover is something a failed rollback could not undo.

@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-multierror"
+	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 
 	"github.com/iclone-plan/iclone-plan/internal/cloud"
@@ -29,6 +29,9 @@ func Run(ctx context.Context, ch *plan.Changes, cloud Cloud, opts Options) (*Rep
 		return nil, err
 	}
 	r := newRunner(ch, cloud, opts)
+	if opts.Guard != nil {
+		r.cloud = guarded{Cloud: cloud, r: r, guard: opts.Guard}
+	}
 	return r.run(ctx)
 }
 
@@ -89,7 +92,18 @@ func newRunner(ch *plan.Changes, cloud Cloud, opts Options) *runner {
 		lim = rate.NewLimiter(rate.Limit(opts.Rate), 1)
 	}
 	return &runner{ch: ch, cloud: bounded(cloud, opts.TaskTimeout), opts: opts, now: now, lim: lim, retry: newBackoff(opts.Backoff),
-		report: &Report{Run: opts.RunID, Plan: ch.Plan.Name, Actions: []*Action{}}}
+		report: &Report{Run: opts.RunID, Plan: ch.Plan.Name, Execution: executionOf(opts),
+			Actions: []*Action{}, Rollback: []*Step{}, Leftover: []Leftover{}}}
+}
+
+// executionOf is the report's record of the options that bound the run.
+func executionOf(o Options) *Execution {
+	e := &Execution{Parallelism: o.Parallelism, PerHost: o.PerHost, PerSource: o.PerSource, Rate: o.Rate,
+		Retries: o.Retries, OnFailure: string(plan.OnFailureRollback), MaxFailures: o.MaxFailures}
+	if o.Continue {
+		e.OnFailure = string(plan.OnFailureContinue)
+	}
+	return e
 }
 
 // emit sends an event to the hook; the caller holds r.mu.
@@ -157,7 +171,14 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	r.report.Started = r.now()
 	ops, debris, destroys := r.sortChanges()
 	r.mu.Lock()
-	r.progress.Total = len(ops)
+	// Every step counts: a replace twice (the new clone swapped in, then the
+	// old one destroyed when the run commits).
+	r.progress.Total = len(r.ch.Folders) + len(ops) + len(debris) + len(destroys)
+	for _, o := range ops {
+		if o.change.Action == plan.Replace && o.change.Current != nil {
+			r.progress.Total++
+		}
+	}
 	r.emit(Event{Type: EventStart})
 	r.mu.Unlock()
 
@@ -165,7 +186,7 @@ func (r *runner) run(ctx context.Context) (*Report, error) {
 	// back. Only submission stops.
 	work := context.WithoutCancel(ctx)
 
-	r.destroyAll(work, debris)
+	r.destroyAll(work, nil, debris)
 	if !r.isStopped() {
 		r.prepare(ctx, work)
 	}
@@ -191,12 +212,14 @@ func (r *runner) sortChanges() (ops []*opState, debris, destroys []*plan.Change)
 		it := &r.ch.Items[i]
 		switch it.Action {
 		case plan.Create, plan.Replace:
-			a := &Action{Op: Op(it.Action.String()), Name: it.Name, Group: it.Group, Index: it.Index, Reason: it.Reason, State: ActionQueued}
+			src := r.ch.Sources[it.Clone.Source]
+			a := newAction(Op(it.Action.String()), it.Name)
+			a.Group, a.Index, a.Reason, a.Host = it.Group, it.Index, it.Reason, src.HostName
 			if it.Current != nil {
 				a.OldVM = it.Current.Ref
 			}
 			r.report.Actions = append(r.report.Actions, a)
-			ops = append(ops, &opState{change: it, action: a, src: r.ch.Sources[it.Clone.Source], folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
+			ops = append(ops, &opState{change: it, action: a, src: src, folder: plan.CloneFolder(r.ch.Datacenter, it.Clone)})
 		case plan.Destroy:
 			if it.Debris {
 				debris = append(debris, it)
@@ -224,6 +247,10 @@ func (r *runner) conclude(ctx, work context.Context, destroys []*plan.Change) *R
 		r.commit(work, destroys)
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if r.fatal != nil {
+			// The guard stopped the commit: what it did not destroy is left.
+			return &RunError{Outcome: OutcomeRollbackIncomplete, Cause: r.fatal, Rollback: r.fatal}
+		}
 		if r.failures > 0 {
 			return &RunError{Outcome: OutcomePartial, Cause: r.cause}
 		}
@@ -296,7 +323,8 @@ func (r *runner) prepare(ctx, work context.Context) {
 		}
 		vm, nics := it.Current.Ref, it.Current.NICs
 		if err := r.cloud.Reconfigure(work, vm, &cloud.VMChange{Connect: new(false)}); err != nil {
-			a := &Action{Op: OpDisconnect, Name: it.Name, VM: vm, State: ActionQueued}
+			a := newAction(OpDisconnect, it.Name)
+			a.VM = vm
 			r.mu.Lock()
 			r.report.Actions = append(r.report.Actions, a)
 			r.mu.Unlock()
@@ -427,20 +455,23 @@ func (r *runner) makeFolders(work context.Context) bool {
 		errs := make([]error, len(level))
 		r.mu.Lock()
 		for i, f := range level {
-			actions[i] = &Action{Op: OpFolder, Name: f, State: ActionQueued, Started: r.now()}
+			actions[i] = newAction(OpFolder, f)
+			actions[i].Queued = r.now()
+			actions[i].Started = actions[i].Queued
 			r.report.Actions = append(r.report.Actions, actions[i])
 		}
 		r.mu.Unlock()
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, max(r.opts.Parallelism, 1))
+		// Every folder is tried: the errors are kept per folder, not
+		// returned to the group (which would only keep the first).
+		var g errgroup.Group
+		g.SetLimit(max(r.opts.Parallelism, 1))
 		for i, f := range level {
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
+			g.Go(func() error {
 				created[i], errs[i] = r.cloud.EnsureFolder(work, f)
+				return nil
 			})
 		}
-		wg.Wait()
+		_ = g.Wait()
 		ok := true
 		for i, f := range level {
 			// A request vCenter did not answer may still be carried out:
@@ -448,15 +479,21 @@ func (r *runner) makeFolders(work context.Context) bool {
 			// nothing), or the rollback would leave it unreported.
 			if created[i] || cloud.Unanswered(errs[i]) {
 				r.pushUndo(undoStep{op: OpRemoveFolder, name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
-				r.event(Event{Type: EventFolder, Op: OpFolder, Name: f})
 			}
 			if errs[i] != nil {
+				if created[i] {
+					r.event(Event{Type: EventFolder, Op: OpFolder, Name: f})
+				}
 				r.fail(actions[i], fmt.Errorf("creating folder %s: %w", f, errs[i]))
 				ok = false
 				continue
 			}
 			r.mu.Lock()
 			actions[i].State, actions[i].Finished = ActionDone, r.now()
+			r.progress.Done++
+			if created[i] {
+				r.emit(Event{Type: EventFolder, Op: OpFolder, Name: f})
+			}
 			r.mu.Unlock()
 		}
 		if !ok {
@@ -475,6 +512,12 @@ func (r *runner) makeFolders(work context.Context) bool {
 // starts and schedule waits for the operations in flight.
 func (r *runner) schedule(ctx, work context.Context, ops []*opState) {
 	s := newSlots(ops, limits{overall: r.opts.Parallelism, perHost: r.opts.PerHost, perSource: r.opts.PerSource})
+	r.mu.Lock()
+	queued := r.now()
+	for _, o := range ops {
+		o.action.Queued = queued
+	}
+	r.mu.Unlock()
 	ends := make(chan opEnd, 2*len(ops)) // a release and a finish per operation: sends never block
 	running := 0
 	for s.pending > 0 || running > 0 {
@@ -750,13 +793,11 @@ func (r *runner) swap(work context.Context, o *opState, newVM, tmp string) error
 	}
 	completed := 0
 	unswap := func(ctx context.Context) error {
-		var errs *multierror.Error
+		var errs []error
 		for i := completed - 1; i >= 0; i-- {
-			if err := steps[i].undo(ctx); err != nil {
-				errs = multierror.Append(errs, err)
-			}
+			errs = append(errs, steps[i].undo(ctx))
 		}
-		return errs.ErrorOrNil()
+		return errors.Join(errs...)
 	}
 	for _, s := range steps {
 		if err := s.do(work); err != nil {
@@ -799,16 +840,17 @@ func (r *runner) rollback(work context.Context) error {
 	r.undo = nil
 	r.emit(Event{Type: EventRollback, Err: r.cause})
 	r.mu.Unlock()
-	var errs *multierror.Error
+	var errs []error
 	deadline := r.persistDeadline()
 	for i := len(undo) - 1; i >= 0; i-- {
 		u := undo[i]
+		st := &Step{Op: u.op, Name: u.name, VM: u.vm, Started: r.now()}
 		err := r.persist(work, deadline, u.fn)
-		st := &Step{Op: u.op, Name: u.name, VM: u.vm}
 		r.mu.Lock()
+		st.Finished = r.now()
 		if err != nil {
 			st.Error = err.Error()
-			errs = multierror.Append(errs, fmt.Errorf("%s %s: %w", u.op, u.name, err))
+			errs = append(errs, fmt.Errorf("%s %s: %w", u.op, u.name, err))
 			r.report.Leftover = append(r.report.Leftover, Leftover{Name: u.name, VM: u.vm, What: fmt.Sprintf("%s failed: %v", u.op, err)})
 		}
 		r.report.Rollback = append(r.report.Rollback, st)
@@ -822,68 +864,93 @@ func (r *runner) rollback(work context.Context) error {
 		}
 	}
 	r.mu.Unlock()
-	return errs.ErrorOrNil()
+	return errors.Join(errs...)
 }
 
 // commit destroys the clones that were replaced and those the plan no
-// longer has. These are irreversible, so they come last.
+// longer has. These are irreversible, so they come last. A replaced
+// clone's destroy is a step of its replace action.
 func (r *runner) commit(work context.Context, destroys []*plan.Change) {
 	r.renameBack(work)
-	var all []*plan.Change
+	var targets []destroyTarget
 	r.mu.Lock()
 	for _, o := range r.retired {
-		// Action Replace marks the destroy as part of the replace.
-		all = append(all, &plan.Change{Action: plan.Replace, Name: tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)),
-			Reason: "replaced", Current: o.change.Current})
+		targets = append(targets, destroyTarget{name: tempName(o.change.Clone.Name, "~old-"+shortRun(r.opts.RunID)),
+			vm: o.change.Current.Ref, of: o.action})
 	}
 	r.mu.Unlock()
-	r.destroyAll(work, append(all, destroys...))
+	r.destroyAll(work, targets, destroys)
 }
 
-// destroyAll destroys the VMs of the given changes, in parallel within the
-// run's limits. A failure is recorded (and stops a run in rollback mode);
-// the VM keeps its marker, so the next apply destroys it.
-func (r *runner) destroyAll(work context.Context, destroys []*plan.Change) {
-	type target struct {
-		name, vm, reason string
-		partOf           Op
-	}
-	var targets []target
+// destroyTarget is a VM to destroy: the VM of a destroy change (of nil:
+// the destroy is an action of its own), or a replaced clone (of: its
+// replace action, of which the destroy is a step).
+type destroyTarget struct {
+	name, vm, reason string
+	of               *Action
+}
+
+// destroyAll destroys the given replaced clones and the VMs of the given
+// destroy changes, in parallel within the run's limits. A failure is
+// recorded (and stops a run in rollback mode); the VM keeps its marker, so
+// the next apply destroys it.
+func (r *runner) destroyAll(work context.Context, retired []destroyTarget, destroys []*plan.Change) {
+	targets := retired
 	for _, d := range destroys {
-		t := target{d.Name, d.Current.Ref, d.Reason, ""}
-		if d.Action == plan.Replace {
-			t.partOf = OpReplace
-		}
-		targets = append(targets, t)
+		targets = append(targets, destroyTarget{name: d.Name, vm: d.Current.Ref, reason: d.Reason})
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, r.opts.Parallelism)
+	// Every destroy is tried: a failure is recorded on its action, not
+	// returned to the group (which would only keep the first).
+	var g errgroup.Group
+	g.SetLimit(r.opts.Parallelism)
 	deadline := r.persistDeadline()
 	for _, t := range targets {
-		a := &Action{Op: OpDestroy, Name: t.name, VM: t.vm, Reason: t.reason, PartOf: t.partOf, State: ActionQueued}
 		r.mu.Lock()
-		r.report.Actions = append(r.report.Actions, a)
+		a, st := t.of, &Step{Op: OpDestroy, Name: t.name, VM: t.vm}
+		if a == nil {
+			a = newAction(OpDestroy, t.name)
+			a.VM, a.Reason = t.vm, t.reason
+			r.report.Actions = append(r.report.Actions, a)
+		} else {
+			a.Steps = append(a.Steps, st)
+		}
+		queued := r.now()
+		if t.of == nil {
+			a.Queued = queued
+		}
 		r.mu.Unlock()
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
+		g.Go(func() error {
 			_ = r.lim.Wait(work)
-			a.Started, a.Attempts = r.now(), 1
-			if err := r.persist(work, deadline, func(ctx context.Context) error { return r.cloud.Destroy(ctx, t.vm) }); err != nil {
+			r.mu.Lock()
+			st.Started = r.now()
+			if t.of == nil {
+				a.Started, a.Attempts = st.Started, 1
+			}
+			r.mu.Unlock()
+			err := r.persist(work, deadline, func(ctx context.Context) error { return r.cloud.Destroy(ctx, t.vm) })
+			if err != nil {
 				r.mu.Lock()
+				st.Finished, st.Error = r.now(), err.Error()
 				r.report.Leftover = append(r.report.Leftover, Leftover{Name: t.name, VM: t.vm, What: "not destroyed; the next apply destroys it: " + err.Error()})
 				r.mu.Unlock()
+				if t.of != nil {
+					err = fmt.Errorf("destroying the replaced clone %s (%s): %w", t.name, t.vm, err)
+				}
 				r.fail(a, err)
-				return
+				return nil
 			}
 			r.mu.Lock()
-			a.State, a.Finished = ActionDone, r.now()
+			st.Finished = r.now()
+			if t.of == nil {
+				a.State, a.Finished = ActionDone, st.Finished
+			}
+			r.progress.Done++
 			r.emit(Event{Type: EventDone, Op: OpDestroy, Name: t.name, VM: t.vm})
 			r.mu.Unlock()
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait()
 }
 
 // tempName appends suffix to name, shortening name so the result stays

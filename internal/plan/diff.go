@@ -28,12 +28,12 @@ const (
 	Conflict Action = '!'
 )
 
-// String returns the action's name: "no-op", "create", "destroy", "replace"
+// String returns the action's name: "noop", "create", "destroy", "replace"
 // or "conflict".
 func (a Action) String() string {
 	switch a {
 	case NoOp:
-		return "no-op"
+		return "noop"
 	case Create:
 		return "create"
 	case Destroy:
@@ -68,6 +68,7 @@ const (
 	ReasonPoweredOff    = "powered off"
 	ReasonMaxAge        = "older than maxAge"
 	ReasonReplaceAll    = "--replace-all"
+	ReasonReplaceNamed  = "--replace"
 	ReasonInterrupted   = "left by an interrupted run"
 	ReasonNotInPlan     = "not in plan"
 )
@@ -160,6 +161,9 @@ type Options struct {
 	// ChainWarning is the source chain depth past which the plan warns;
 	// 0 means DefaultChainWarning, a negative value never warns.
 	ChainWarning int
+	// Replace lists glob patterns (path.Match) of clone names to replace
+	// even if unchanged (--replace); see CheckSelection.
+	Replace []string
 }
 
 // Count returns how many items have action a.
@@ -627,6 +631,8 @@ func (d *differ) keepOrReplace(ch *Change, g *Group, c *Clone, live *inventory.V
 		ch.Fields = append(ch.Fields, ageField(live, g.MaxAge, d.ch.Now))
 	case d.opts.ReplaceAll:
 		ch.Kind, ch.Reason = KindReplaceAll, ReasonReplaceAll
+	case matchAny(d.opts.Replace, c.Name):
+		ch.Kind, ch.Reason = KindReplaceNamed, ReasonReplaceNamed
 	default:
 		ch.Action = NoOp
 		return

@@ -18,18 +18,19 @@ type Kind string
 
 // The kinds of reasons.
 const (
-	KindSpec        Kind = "spec"        // the plan's spec of the clone changed
-	KindNICDrift    Kind = "nic-drift"   // a NIC's MAC, network or connection was changed outside the plan
-	KindMoved       Kind = "moved"       // the clone was moved to another folder
-	KindRenamed     Kind = "renamed"     // the clone's name differs from the plan's
-	KindSource      Kind = "source"      // the source was recreated
-	KindPoweredOff  Kind = "powered-off" // the clone is not running
-	KindMaxAge      Kind = "max-age"     // the clone is older than maxAge
-	KindReplaceAll  Kind = "replace-all" // --replace-all
-	KindInterrupted Kind = "interrupted" // debris of an interrupted run
-	KindNotInPlan   Kind = "not-in-plan" // the plan no longer has the clone
-	KindBlocked     Kind = "blocked"     // the group's source is missing or unusable: the clone is left as it is
-	KindMarkedCopy  Kind = "marked-copy" // a VM with the plan's markers that no run of it made (a conflict)
+	KindSpec         Kind = "spec"        // the plan's spec of the clone changed
+	KindNICDrift     Kind = "nic-drift"   // a NIC's MAC, network or connection was changed outside the plan
+	KindMoved        Kind = "moved"       // the clone was moved to another folder
+	KindRenamed      Kind = "renamed"     // the clone's name differs from the plan's
+	KindSource       Kind = "source"      // the source was recreated
+	KindPoweredOff   Kind = "powered-off" // the clone is not running
+	KindMaxAge       Kind = "max-age"     // the clone is older than maxAge
+	KindReplaceAll   Kind = "replace-all" // --replace-all
+	KindReplaceNamed Kind = "replace"     // --replace NAME
+	KindInterrupted  Kind = "interrupted" // debris of an interrupted run
+	KindNotInPlan    Kind = "not-in-plan" // the plan no longer has the clone
+	KindBlocked      Kind = "blocked"     // the group's source is missing or unusable: the clone is left as it is
+	KindMarkedCopy   Kind = "marked-copy" // a VM with the plan's markers that no run of it made (a conflict)
 )
 
 // FieldChange is one field of a replaced clone whose live value differs

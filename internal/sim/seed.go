@@ -9,7 +9,6 @@ import (
 	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
 	"github.com/vmware/govmomi/find"
 	"github.com/vmware/govmomi/object"
@@ -18,6 +17,7 @@ import (
 	"github.com/vmware/govmomi/vim25"
 	"github.com/vmware/govmomi/vim25/methods"
 	"github.com/vmware/govmomi/vim25/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // Seed is the inventory a plan needs: a datacenter with one cluster of
@@ -443,38 +443,18 @@ func (s *Simulator) createExtraVMs(ctx context.Context, c *vim25.Client, n int) 
 	base := s.model.Service.Context
 	folder := base.Map.Get(folders.VmFolder.Reference()).(*simulator.Folder)
 
-	workers := max(2, runtime.GOMAXPROCS(0))
-	next := make(chan int)
-	errs := make(chan error, workers)
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				if err := s.createExtraVM(base, folder, hosts[i%len(hosts)].Reference(), pools[i%len(hosts)], fmt.Sprintf("extra-%05d", i+1)); err != nil {
-					errs <- err
-					return
-				}
-			}
+	// Workers as many as cores; the first error stops handing out names.
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(max(2, runtime.GOMAXPROCS(0)))
+	for i := range n {
+		if gctx.Err() != nil {
+			break
+		}
+		g.Go(func() error {
+			return s.createExtraVM(base, folder, hosts[i%len(hosts)].Reference(), pools[i%len(hosts)], fmt.Sprintf("extra-%05d", i+1))
 		})
 	}
-	var first error
-loop:
-	for i := range n {
-		select {
-		case next <- i:
-		case first = <-errs:
-			break loop
-		}
-	}
-	close(next)
-	wg.Wait()
-	if first == nil {
-		select {
-		case first = <-errs:
-		default:
-		}
-	}
-	return first
+	return g.Wait()
 }
 
 func (s *Simulator) createExtraVM(base *simulator.Context, folder *simulator.Folder, host, pool types.ManagedObjectReference, name string) error {

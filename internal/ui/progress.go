@@ -41,7 +41,7 @@ func describe(e executor.Event) string {
 	}
 	switch e.Type {
 	case executor.EventStart:
-		return fmt.Sprintf("applying: %d clone(s) to create or replace", e.Progress.Total)
+		return fmt.Sprintf("applying: %d step(s)", e.Progress.Total)
 	case executor.EventFolder:
 		return "created folder " + e.Name
 	case executor.EventDone:
@@ -185,14 +185,16 @@ const EventsFormat = 1
 
 // JSONEvent is one line of the apply --json stream.
 type JSONEvent struct {
-	V        int                `json:"v"`
-	Type     string             `json:"type"`
-	Time     time.Time          `json:"time"`
-	Op       string             `json:"op,omitempty"`
-	Name     string             `json:"name,omitempty"`
-	VM       string             `json:"vm,omitempty"`
-	Task     string             `json:"task,omitempty"`
-	Attempt  int                `json:"attempt,omitempty"`
+	V       int       `json:"v"`
+	Type    string    `json:"type"`
+	Time    time.Time `json:"time"`
+	Op      string    `json:"op,omitempty"`
+	Name    string    `json:"name,omitempty"`
+	VM      string    `json:"vm,omitempty"`
+	Task    string    `json:"task,omitempty"`
+	Attempt int       `json:"attempt,omitempty"`
+	// Elapsed is, on a ready event, how long the guest took, in seconds.
+	Elapsed  *float64           `json:"elapsed,omitempty"`
 	Error    string             `json:"error,omitempty"`
 	Outcome  string             `json:"outcome,omitempty"`
 	Progress *executor.Progress `json:"progress,omitempty"`
@@ -208,6 +210,10 @@ type jsonProgress struct {
 func (p *jsonProgress) Event(e executor.Event) {
 	je := JSONEvent{V: EventsFormat, Type: string(e.Type), Time: e.Time.UTC(), Op: string(e.Op), Name: e.Name, VM: e.VM,
 		Task: e.Task, Attempt: e.Attempt, Outcome: string(e.Outcome)}
+	if e.Type == executor.EventReady {
+		sec := e.Elapsed.Seconds()
+		je.Elapsed = &sec
+	}
 	pr := e.Progress
 	je.Progress = &pr
 	if e.Err != nil {
