@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -24,12 +25,18 @@ type connFlags struct {
 	url      string
 	insecure bool
 	sim      bool
+	// requestTimeout bounds every request to vCenter (vsphere.Config.Timeout).
+	requestTimeout time.Duration
 }
 
 func (f *connFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.url, "url", "", "vCenter SDK URL, e.g. https://vcenter.example.com/sdk (default $GOVC_URL)")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification (default $GOVC_INSECURE); unsafe outside a lab")
 	fs.BoolVar(&f.sim, "sim", false, "run against an in-process vCenter simulator seeded with the plan's sources (no vCenter needed)")
+	// Hidden: the default suits every vCenter; tests of a stalled vCenter
+	// shorten it (see docs/operations.md).
+	fs.DurationVar(&f.requestTimeout, "request-timeout", vsphere.DefaultTimeout, "how long each request to vCenter may go unanswered before it fails")
+	_ = fs.MarkHidden("request-timeout")
 }
 
 // simVCenter is the vCenter name of --sim's in-process simulator.
@@ -55,6 +62,7 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 	if p.Datacenter != "" {
 		cfg.Datacenter = p.Datacenter
 	}
+	cfg.Timeout = f.requestTimeout
 	var (
 		simulator *sim.Simulator
 		simDir    string
@@ -71,7 +79,7 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 			return nil, err
 		}
 		// Verify the simulator's certificate like any other.
-		cfg = vsphere.Config{URL: s.URL().String(), CACerts: ca, Datacenter: cfg.Datacenter}
+		cfg = vsphere.Config{URL: s.URL().String(), CACerts: ca, Datacenter: cfg.Datacenter, Timeout: cfg.Timeout}
 		// The simulator's runs leave no journal behind: it goes with it.
 		if simDir, err = os.MkdirTemp("", "iclone-plan-sim-"); err != nil {
 			s.Close()
