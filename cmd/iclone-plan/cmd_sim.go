@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -22,9 +23,11 @@ func newSimCmd(a *app) *cobra.Command {
 		Long: `sim serves govmomi's vCenter simulator (vcsim), extended with a faithful
 InstantClone_Task, on loopback until interrupted (SIGINT or SIGTERM).
 
-The first line on standard output is GOVC_URL=https://USER:PASS@HOST:PORT/sdk,
-the second GOVC_TLS_CA_CERTS=FILE (the server's certificate, for verified
-TLS). Without --seed the inventory is vcsim's default vCenter model with its
+The first line on standard output is
+export GOVC_URL='https://USER:PASS@HOST:PORT/sdk', the second
+export GOVC_TLS_CA_CERTS='FILE' (the server's certificate, for verified TLS):
+paste them into a shell, or eval them (see the examples), and run iclone-plan
+and govc against the simulator without --sim. Without --seed the inventory is vcsim's default vCenter model with its
 VMs powered on; with --seed PLAN it is what the plan needs: its datacenter,
 folders, datastores, port groups and running source VMs with the NICs and
 serial ports the plan edits.
@@ -37,7 +40,11 @@ PRIV@PATH, on the inventory object at PATH and below it: the
 AuthorizationManager reports it missing and every method that needs it
 fails with NoPermission naming the privilege and the object, as vCenter
 does for an account whose role lacks it.`,
-		Example: `  iclone-plan sim --seed plans/examples/lab.yaml --hosts 2 --host-limit 4
+		Example: `  # Serve in the background; eval its export lines, then apply and look
+  iclone-plan sim --seed plans/examples/lab.yaml > sim.env & sleep 2; eval "$(cat sim.env)"
+  iclone-plan apply --auto-approve plans/examples/lab.yaml && iclone-plan status plans/examples/lab.yaml
+
+  iclone-plan sim --seed plans/examples/lab.yaml --hosts 2 --host-limit 4
   iclone-plan sim --listen 127.0.0.1:0 --vms 5000
   iclone-plan sim --seed plans/examples/lab.yaml --deny-privilege VirtualMachine.Provisioning.Clone`,
 		Args: cobra.NoArgs,
@@ -59,7 +66,7 @@ does for an account whose role lacks it.`,
 			if err != nil {
 				return fmt.Errorf("sim: certificate file: %w", err)
 			}
-			fmt.Fprintf(a.stdout, "GOVC_URL=%s\nGOVC_TLS_CA_CERTS=%s\n", s.URL(), ca)
+			fmt.Fprintf(a.stdout, "export GOVC_URL=%s\nexport GOVC_TLS_CA_CERTS=%s\n", shellQuote(s.URL().String()), shellQuote(ca))
 			fmt.Fprintf(a.stderr, "iclone-plan sim: serving on %s; stop with Ctrl-C\n", s.URL().Host)
 			<-cmd.Context().Done()
 			return nil
@@ -110,4 +117,10 @@ func seedFromPlanFile(file string) (*sim.Seed, error) {
 		return nil, err
 	}
 	return seedFromPlan(p), nil
+}
+
+// shellQuote quotes s for a POSIX shell: in single quotes, each single
+// quote in s closed, escaped and reopened.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

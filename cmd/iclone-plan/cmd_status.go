@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+
 	"github.com/spf13/cobra"
 
 	"github.com/iclone-plan/iclone-plan/internal/plan"
@@ -28,12 +30,15 @@ and why), and the plan's clones that do not exist. Nothing is changed.
   iclone-plan status --json plans/lab.yaml | jq '.clones[] | select(.drift != "in sync")'`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if conn.sim {
+				fmt.Fprintln(a.stderr, simEmptyNote)
+			}
 			o, err := a.observe(cmd.Context(), args[0], &conn, refresh)
 			if err != nil {
 				return err
 			}
 			defer o.Target.Close()
-			d := ui.NewStatusDoc(ui.PlanHeader{Plan: o.Plan.Name, File: args[0], VCenter: o.Target.Client.Host()}, plan.Diff(o.Plan, o.Inventory, plan.Options{}))
+			d := ui.NewStatusDoc(ui.PlanHeader{Plan: o.Plan.Name, File: args[0], VCenter: o.Target.VCenter()}, plan.Diff(o.Plan, o.Inventory, plan.Options{}))
 			if asJSON {
 				return ui.WriteJSON(a.stdout, d)
 			}

@@ -290,8 +290,13 @@ func docCommandLines(t *testing.T) []string {
 			code = append(code, m[1])
 		}
 		for _, line := range code {
-			for _, m := range invocation.FindAllStringSubmatch(line, -1) {
-				out = append(out, filepath.Base(f)+": "+strings.TrimSpace(m[1]))
+			for _, ix := range invocation.FindAllStringSubmatchIndex(line, -1) {
+				// "kubectl -n iclone-plan create ..." names a namespace,
+				// not the command: a word after a flag is the flag's value.
+				if before := strings.Fields(line[:ix[0]]); len(before) > 0 && strings.HasPrefix(before[len(before)-1], "-") {
+					continue
+				}
+				out = append(out, filepath.Base(f)+": "+strings.TrimSpace(line[ix[2]:ix[3]]))
 			}
 		}
 	}

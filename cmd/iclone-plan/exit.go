@@ -15,6 +15,7 @@ const (
 	ExitRollbackFailed = 4   // apply failed and rollback was incomplete
 	ExitLocked         = 5   // another run holds the plan's lock
 	ExitPartial        = 6   // apply finished with failures (onFailure: continue, or a failed final destroy)
+	ExitOutputs        = 7   // the run succeeded, but its --report or --metrics-file could not be written
 	ExitInterrupted    = 130 // interrupted (after rollback)
 )
 

@@ -12,16 +12,22 @@ import (
 	"strings"
 	"time"
 
+	"github.com/iclone-plan/iclone-plan/internal/apply"
 	"github.com/iclone-plan/iclone-plan/internal/executor"
 	"github.com/iclone-plan/iclone-plan/internal/plan"
+	"github.com/iclone-plan/iclone-plan/internal/ui"
 )
 
 // runRecord collects what an apply (or destroy) learned on its way, for
 // --metrics-file: each field is set once the run gets that far.
 type runRecord struct {
+	runID   string
 	plan    *plan.Plan
 	changes *plan.Changes
 	report  *executor.Report
+	// cause is why a run ended that returned a silent exit (the user
+	// cancelled); other runs' causes are their errors.
+	cause error
 }
 
 // Outcomes of a run as the metrics name them: the executor's outcomes, and
@@ -92,6 +98,9 @@ func newRunMetrics(planPath string, rec *runRecord, runErr error, started, finis
 	}
 	if r := rec.report; r != nil {
 		for _, a := range r.Actions {
+			// The destroy of a replaced clone is a step of its replace
+			// action, not an action: a replace is one operation, as plan,
+			// apply's summary and the report count it.
 			m.Operations[string(a.Op)+"/"+string(a.State)]++
 		}
 		m.Failures = len(r.Failed())
@@ -206,29 +215,69 @@ func escapeLabel(s string) string {
 	return strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s)
 }
 
-// applyWithMetrics runs apply (or destroy) and, with --metrics-file, writes
-// the run's metrics whatever the outcome: success, no changes, failure,
-// rollback, lock or interrupt. A metrics file that cannot be written is
-// reported but does not change the exit code, which says what happened to
-// the inventory.
-func (a *app) applyWithMetrics(ctx context.Context, path string, f *applyFlags, destroy bool) error {
-	rec := &runRecord{}
+// applyWithOutputs runs apply (or destroy) and writes --report and
+// --metrics-file whatever the outcome: success, no changes, failure before
+// any change (with the reason), rollback, lock or interrupt. A file that
+// cannot be written makes a run that succeeded exit ExitOutputs; a run that
+// failed keeps its own exit code, which says what happened to the
+// inventory. Either way the error is printed.
+func (a *app) applyWithOutputs(ctx context.Context, path string, f *applyFlags, destroy bool) error {
+	rec := &runRecord{runID: apply.NewRunID()}
 	started := time.Now()
 	err := a.applyFlow(ctx, path, f, destroy, rec)
-	if f.metricsFile == "" {
+	finished := time.Now()
+	var failed []string
+	if f.report != "" {
+		rep := runReport(rec, err, started, finished)
+		if werr := writeFileAtomic(f.report, 0o600, func(w io.Writer) error { return ui.WriteJSON(w, rep) }); werr != nil {
+			failed = append(failed, fmt.Sprintf("writing the report %s: %v", f.report, werr))
+		}
+	}
+	if f.metricsFile != "" {
+		m := newRunMetrics(path, rec, err, started, finished)
+		if destroy {
+			m.Desired = 0 // destroy's desired state has no clones
+		}
+		if m.LastSuccess.IsZero() {
+			m.LastSuccess = previousSuccess(f.metricsFile)
+		}
+		// World-readable: node_exporter runs as its own user; the file
+		// holds no more than the plan's name and counts.
+		if werr := writeFileAtomic(f.metricsFile, 0o644, func(w io.Writer) error { _, err := m.WriteTo(w); return err }); werr != nil {
+			failed = append(failed, fmt.Sprintf("writing the metrics file %s: %v", f.metricsFile, werr))
+		}
+	}
+	if len(failed) == 0 {
 		return err
 	}
-	m := newRunMetrics(path, rec, err, started, time.Now())
-	if destroy {
-		m.Desired = 0 // destroy's desired state has no clones
+	if code := exitCode(err); code != ExitOK && code != ExitChanges {
+		// The run's own outcome wins; the lost file is still reported.
+		for _, msg := range failed {
+			fmt.Fprintf(a.stderr, "Error: %s\n", msg)
+		}
+		return err
 	}
-	if m.LastSuccess.IsZero() {
-		m.LastSuccess = previousSuccess(f.metricsFile)
+	return withExit(ExitOutputs, fmt.Errorf("%s (the run itself succeeded: exit %d)", strings.Join(failed, "; "), ExitOutputs))
+}
+
+// runReport is the run's report: the executor's, or for a run that never
+// started it (nothing to do, a conflict, a lock, an error before any
+// change) one with no actions whose outcome and cause say why.
+func runReport(rec *runRecord, runErr error, started, finished time.Time) *executor.Report {
+	if rec.report != nil {
+		return rec.report
 	}
-	// World-readable: node_exporter runs as its own user; the file holds
-	// no more than the plan's name and counts.
-	if werr := writeFileAtomic(f.metricsFile, 0o644, func(w io.Writer) error { _, err := m.WriteTo(w); return err }); werr != nil {
-		fmt.Fprintf(a.stderr, "Error: writing the metrics file %s: %v\n", f.metricsFile, werr)
+	rep := &executor.Report{Run: rec.runID, Outcome: executor.Outcome(newRunMetrics("", rec, runErr, started, finished).Outcome),
+		Started: started.UTC(), Finished: finished.UTC(), Actions: []*executor.Action{}, Rollback: []*executor.Step{}, Leftover: []executor.Leftover{}}
+	if rec.plan != nil {
+		rep.Plan = rec.plan.Name
 	}
-	return err
+	cause := runErr
+	if rec.cause != nil {
+		cause = rec.cause
+	}
+	if cause != nil && !isSilent(cause) {
+		rep.Cause = cause.Error()
+	}
+	return rep
 }

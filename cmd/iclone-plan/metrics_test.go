@@ -88,9 +88,13 @@ func TestMetricsRendering(t *testing.T) {
 	}
 	report := func(outcome executor.Outcome, leftovers int, ops ...string) *executor.Report {
 		r := &executor.Report{Plan: p.Name, Outcome: outcome, Started: started, Finished: finished}
-		for _, op := range ops {
-			a, st, _ := strings.Cut(op, "/")
-			r.Actions = append(r.Actions, &executor.Action{Op: executor.Op(a), State: executor.ActionState(st)})
+		for _, op := range ops { // "op/state", or "op/state/step" (a later step of the action)
+			parts := strings.SplitN(op, "/", 3)
+			a := &executor.Action{Op: executor.Op(parts[0]), State: executor.ActionState(parts[1])}
+			if len(parts) == 3 {
+				a.Steps = append(a.Steps, &executor.Step{Op: executor.Op(parts[2]), Name: "old"})
+			}
+			r.Actions = append(r.Actions, a)
 		}
 		for range leftovers {
 			r.Leftover = append(r.Leftover, executor.Leftover{Name: "x", What: "destroy failed"})
@@ -106,11 +110,15 @@ func TestMetricsRendering(t *testing.T) {
 		want        map[string]float64
 	}{
 		{name: "success", rec: runRecord{plan: p, changes: changes(plan.Create, plan.Create, plan.Replace, plan.NoOp, plan.Destroy),
-			report: report(executor.OutcomeSuccess, 0, "folder/done", "create/done", "create/done", "replace/done", "destroy/done")},
+			// The replaced clone's destroy is part of the replace: one
+			// replace and one destroy (of the clone the plan no longer has).
+			report: report(executor.OutcomeSuccess, 0, "folder/done", "create/done", "create/done", "replace/done/destroy", "destroy/done")},
 			want: map[string]float64{`iclone_plan_last_run_success{plan="lab"}`: 1, `iclone_plan_last_run_outcome{outcome="success",plan="lab"}`: 1,
-				`iclone_plan_last_run_clone_operations{action="create",plan="lab",state="done"}`: 2,
-				`iclone_plan_last_run_planned_clones{action="unchanged",plan="lab"}`:             1,
-				`iclone_plan_last_success_timestamp_seconds{plan="lab"}`:                         float64(finished.UnixMilli()) / 1e3}},
+				`iclone_plan_last_run_clone_operations{action="create",plan="lab",state="done"}`:  2,
+				`iclone_plan_last_run_clone_operations{action="replace",plan="lab",state="done"}`: 1,
+				`iclone_plan_last_run_clone_operations{action="destroy",plan="lab",state="done"}`: 1,
+				`iclone_plan_last_run_planned_clones{action="unchanged",plan="lab"}`:              1,
+				`iclone_plan_last_success_timestamp_seconds{plan="lab"}`:                          float64(finished.UnixMilli()) / 1e3}},
 		{name: "no-changes", rec: runRecord{plan: p, changes: changes(plan.NoOp, plan.NoOp)},
 			want: map[string]float64{`iclone_plan_last_run_success{plan="lab"}`: 1, `iclone_plan_last_run_outcome{outcome="no-changes",plan="lab"}`: 1,
 				`iclone_plan_last_run_outcome{outcome="success",plan="lab"}`: 0}},
@@ -206,8 +214,8 @@ func TestMetricsLastSuccessRoundTrip(t *testing.T) {
 }
 
 // The CLI writes the metrics file for a successful run, a run with no
-// changes, a failed and rolled-back run (carrying the last success over) and
-// an invalid plan; atomically (no temporary file left) and world-readable.
+// changes, a failed and rolled-back run (carrying the last success over), a
+// replace-all (a replace counted once) and an invalid plan; atomically (no temporary file left) and world-readable.
 func TestE2EMetricsFile(t *testing.T) {
 	// The 7th instant clone fails: the first apply's 6 succeed, the
 	// replace-all's first fails.
@@ -284,6 +292,19 @@ func TestE2EMetricsFile(t *testing.T) {
 	if m[`iclone_plan_last_run_timestamp_seconds{plan="lab"}`] < success {
 		t.Error("the last run is older than the last success")
 	}
+
+	// A replace-all that succeeds: each replace destroys its old clone,
+	// which the report marks as part of the replace; a replace counts once.
+	if r := e.cli("apply", "--auto-approve", "--replace-all", "--metrics-file", prom, e2ePlan); r.code != 0 {
+		t.Fatalf("replace-all: %v", r)
+	}
+	wantMetrics(t, read(), map[string]float64{
+		`iclone_plan_last_run_outcome{outcome="success",plan="lab"}`:                      1,
+		`iclone_plan_last_run_planned_clones{action="replace",plan="lab"}`:                6,
+		`iclone_plan_last_run_planned_clones{action="destroy",plan="lab"}`:                0,
+		`iclone_plan_last_run_clone_operations{action="replace",plan="lab",state="done"}`: 6,
+		`iclone_plan_last_run_clone_operations{action="destroy",plan="lab",state="done"}`: 0,
+	})
 
 	if r := e.cli("destroy", "--auto-approve", "--metrics-file", prom, e2ePlan); r.code != 0 {
 		t.Fatal(r)

@@ -80,6 +80,9 @@ func TestOutputSchemas(t *testing.T) {
 			opsState: []string{"create/done", "folder/done"}},
 		{name: "replaced", args: []string{"apply", "--replace-all", e2ePlan}, code: ExitOK, outcome: "success",
 			opsState: []string{"replace/done"}, steps: 6},
+		// The plan line lists the group --target left out (notTargeted).
+		{name: "targeted", args: []string{"apply", "--replace", "lab-web-0[12]", "--target", "web", e2ePlan}, code: ExitOK, outcome: "success",
+			opsState: []string{"replace/done"}, steps: 2},
 		{name: "destroyed", args: []string{"destroy", e2ePlan}, code: ExitOK, outcome: "success",
 			opsState: []string{"destroy/done"}},
 		{name: "rollback-incomplete", args: []string{"apply", e2ePlan}, code: ExitRollbackFailed, outcome: "rollback-incomplete",

@@ -30,7 +30,7 @@ type simProc struct {
 	ready  time.Duration
 }
 
-var govcURLLine = regexp.MustCompile(`^GOVC_URL=https://([^:@/]+):([^@/]+)@127\.0\.0\.1:[0-9]+/sdk$`)
+var govcURLLine = regexp.MustCompile(`^export GOVC_URL='(https://([^:@/]+):([^@/]+)@127\.0\.0\.1:[0-9]+/sdk)'$`)
 
 // startSim runs the real iclone-plan binary (testscript.Main puts it on
 // $PATH) and reads its GOVC_URL and GOVC_TLS_CA_CERTS lines.
@@ -64,15 +64,21 @@ func startSim(t *testing.T, args ...string) *simProc {
 	}
 	p.ready = time.Since(begin)
 	first = strings.TrimSuffix(first, "\n")
-	if !govcURLLine.MatchString(first) {
-		t.Fatalf("first line %q, want GOVC_URL=https://USER:PASS@127.0.0.1:PORT/sdk", first)
+	m := govcURLLine.FindStringSubmatch(first)
+	if m == nil {
+		t.Fatalf("first line %q, want export GOVC_URL='https://USER:PASS@127.0.0.1:PORT/sdk'", first)
 	}
-	p.url = strings.TrimPrefix(first, "GOVC_URL=")
+	p.url = m[1]
 	second, err := r.ReadString('\n')
-	if err != nil || !strings.HasPrefix(second, "GOVC_TLS_CA_CERTS=") {
-		t.Fatalf("second line %q (%v), want GOVC_TLS_CA_CERTS=FILE", second, err)
+	if err != nil || !strings.HasPrefix(second, "export GOVC_TLS_CA_CERTS='") {
+		t.Fatalf("second line %q (%v), want export GOVC_TLS_CA_CERTS='FILE'", second, err)
 	}
-	p.ca = strings.TrimSpace(strings.TrimPrefix(second, "GOVC_TLS_CA_CERTS="))
+	p.ca = strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(second), "export GOVC_TLS_CA_CERTS='"), "'")
+	// The lines are shell: eval'd, they set exactly these values.
+	got, err := exec.Command("sh", "-c", first+"\n"+second+`printf '%s\n%s' "$GOVC_URL" "$GOVC_TLS_CA_CERTS"`).Output()
+	if err != nil || string(got) != p.url+"\n"+p.ca {
+		t.Fatalf("eval of the export lines gives %q (%v), want %q and %q", got, err, p.url, p.ca)
+	}
 	return p
 }
 

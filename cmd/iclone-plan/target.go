@@ -6,6 +6,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/spf13/pflag"
 
@@ -24,13 +25,26 @@ type connFlags struct {
 	url      string
 	insecure bool
 	sim      bool
+	// requestTimeout bounds every request to vCenter (vsphere.Config.Timeout).
+	requestTimeout time.Duration
 }
 
 func (f *connFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&f.url, "url", "", "vCenter SDK URL, e.g. https://vcenter.example.com/sdk (default $GOVC_URL)")
 	fs.BoolVar(&f.insecure, "insecure", false, "skip TLS certificate verification (default $GOVC_INSECURE); unsafe outside a lab")
 	fs.BoolVar(&f.sim, "sim", false, "run against an in-process vCenter simulator seeded with the plan's sources (no vCenter needed)")
+	// Hidden: the default suits every vCenter; tests of a stalled vCenter
+	// shorten it (see docs/operations.md).
+	fs.DurationVar(&f.requestTimeout, "request-timeout", vsphere.DefaultTimeout, "how long each request to vCenter may go unanswered before it fails")
+	_ = fs.MarkHidden("request-timeout")
 }
+
+// simVCenter is the vCenter name of --sim's in-process simulator.
+const simVCenter = "simulator (--sim)"
+
+// simEmptyNote is what status and destroy say with --sim: their simulator
+// is new, so it holds none of the plan's clones.
+const simEmptyNote = `Note: --sim starts a fresh simulator seeded with the plan's sources only: it holds none of the clones an earlier apply --sim made (each --sim run has its own). To keep clones between commands, serve one with "iclone-plan sim --seed PLAN", eval its export lines, and run the commands without --sim.`
 
 // loadPlan loads a plan file; an invalid plan is reported as its error list.
 func loadPlan(path string) (*plan.Plan, error) { return apply.LoadPlan(path) }
@@ -48,7 +62,11 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 	if p.Datacenter != "" {
 		cfg.Datacenter = p.Datacenter
 	}
-	var simulator *sim.Simulator
+	cfg.Timeout = f.requestTimeout
+	var (
+		simulator *sim.Simulator
+		simDir    string
+	)
 	if f.sim {
 		s, err := sim.Start(ctx, sim.Options{Seed: seedFromPlan(p)})
 		if err != nil {
@@ -61,7 +79,12 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 			return nil, err
 		}
 		// Verify the simulator's certificate like any other.
-		cfg = vsphere.Config{URL: s.URL().String(), CACerts: ca, Datacenter: cfg.Datacenter}
+		cfg = vsphere.Config{URL: s.URL().String(), CACerts: ca, Datacenter: cfg.Datacenter, Timeout: cfg.Timeout}
+		// The simulator's runs leave no journal behind: it goes with it.
+		if simDir, err = os.MkdirTemp("", "iclone-plan-sim-"); err != nil {
+			s.Close()
+			return nil, err
+		}
 	} else if cfg.Insecure {
 		fmt.Fprintln(a.stderr, "Warning: TLS certificate verification is disabled (--insecure / GOVC_INSECURE); anyone on the network path can impersonate vCenter.")
 	}
@@ -69,6 +92,7 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 	if err != nil {
 		if simulator != nil {
 			simulator.Close()
+			_ = os.RemoveAll(simDir)
 		}
 		return nil, err
 	}
@@ -76,9 +100,14 @@ func (a *app) connect(ctx context.Context, f *connFlags, p *plan.Plan) (*apply.T
 		_ = c.Logout(context.Background())
 		if simulator != nil {
 			simulator.Close()
+			_ = os.RemoveAll(simDir)
 		}
 	}}
-	if simulator == nil {
+	if simulator != nil {
+		// A new simulator each run, on a new port: named for what it is,
+		// so that a plan saved with --sim applies with --sim.
+		t.Name, t.JournalDir = simVCenter, simDir
+	} else {
 		// The simulator's inventory is new every time: nothing to cache.
 		t.Cache = func(dc string, refresh bool) *vsphere.DeviceCache { return openCache(c, dc, refresh) }
 	}

@@ -23,6 +23,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -53,6 +54,20 @@ type Options struct {
 	// LeaseTTL is how long the plan's lease outlives a crashed run; 0
 	// means DefaultLeaseTTL.
 	LeaseTTL time.Duration
+	// LockWait is how long to wait for a lease another run holds before
+	// giving up with a *vsphere.LeaseHeldError; 0 does not wait.
+	LockWait time.Duration
+	// Replace lists glob patterns of clone names to replace even if
+	// unchanged (--replace); a saved plan's own list wins.
+	Replace []string
+	// Target restricts the run to these groups (--target); the others are
+	// left as they are. A saved plan's own list wins.
+	Target []string
+	// AllowMassDestroy lets an apply destroy every clone the plan owns, or
+	// more than half of them while creating fewer (see MassDestroy).
+	AllowMassDestroy bool
+	// RunID is the run's id; "" makes a new one.
+	RunID string
 }
 
 // DefaultLeaseTTL is the lease's default time to live (renewed every third
@@ -86,6 +101,12 @@ type Hooks struct {
 	// LeaseRenewFailed is called when renewing the lease failed during the
 	// run.
 	LeaseRenewFailed func(err error)
+	// LockWaiting is called once when the lease is held by another run and
+	// Options.LockWait says to wait for it.
+	LockWaiting func(held *vsphere.LeaseHeldError)
+	// Untargeted is called, before Review, with the groups --target left
+	// out.
+	Untargeted func(groups []plan.Untargeted)
 }
 
 // ErrCancelled is returned when Confirm refused the changes; nothing was
@@ -108,13 +129,22 @@ func Run(ctx context.Context, connect Connector, opts Options, hooks Hooks) (*Re
 	if opts.LeaseTTL <= 0 {
 		opts.LeaseTTL = DefaultLeaseTTL
 	}
+	if opts.RunID == "" {
+		opts.RunID = NewRunID()
+	}
 	in, err := Load(opts.Path, opts.Destroy)
 	if err != nil {
 		return res, err
 	}
 	res.Plan = in.Plan
 	if in.Saved != nil {
-		opts.ReplaceAll = in.Saved.ReplaceAll
+		if len(opts.Replace) > 0 || len(opts.Target) > 0 {
+			return res, fmt.Errorf("%s is a saved plan: it applies the --replace and --target it was planned with; to change them, plan again with them (iclone-plan plan --out)", opts.Path)
+		}
+		opts.ReplaceAll, opts.Replace, opts.Target = in.Saved.ReplaceAll, in.Saved.Replace, in.Saved.Target
+	}
+	if err := in.Plan.CheckSelection(opts.Replace, opts.Target); err != nil {
+		return res, err
 	}
 	if hooks.Loaded != nil {
 		if err := hooks.Loaded(in.Plan); err != nil {
@@ -162,8 +192,8 @@ func (s *session) close(ctx context.Context) {
 // run is the stages after connect, under the plan's lease.
 func (s *session) run(ctx context.Context, in *Input, opts Options, hooks Hooks, res *Result) error {
 	p := in.Plan
-	runID := NewRunID()
-	lease, err := s.ops.AcquireLease(ctx, vsphere.LocalHolder(p.Name, runID), opts.LeaseTTL)
+	runID := opts.RunID
+	lease, err := s.acquire(ctx, p, runID, opts, hooks)
 	if err != nil {
 		return err
 	}
@@ -174,6 +204,9 @@ func (s *session) run(ctx context.Context, in *Input, opts Options, hooks Hooks,
 	}()
 
 	jpath := opts.Journal
+	if jpath == "" && s.t.JournalDir != "" {
+		jpath = filepath.Join(s.t.JournalDir, p.Name+".journal")
+	}
 	if jpath == "" {
 		if jpath, err = journal.DefaultPath(p.Name, s.t.Client.Host()); err != nil {
 			return err
@@ -188,7 +221,10 @@ func (s *session) run(ctx context.Context, in *Input, opts Options, hooks Hooks,
 		return err
 	}
 	res.Changes = ch
-	h := ui.PlanHeader{Plan: p.Name, File: opts.Path, VCenter: s.t.Client.Host()}
+	if out := plan.Target(ch, opts.Target); len(out) > 0 && hooks.Untargeted != nil {
+		hooks.Untargeted(out)
+	}
+	h := ui.PlanHeader{Plan: p.Name, File: opts.Path, VCenter: s.t.VCenter()}
 	if in.Saved != nil {
 		if err := VerifySaved(opts.Path, in.Saved, ui.NewPlanDoc(h, ch)); err != nil {
 			return err
@@ -203,6 +239,11 @@ func (s *session) run(ctx context.Context, in *Input, opts Options, hooks Hooks,
 	if err := ch.Err(); err != nil {
 		return err
 	}
+	if !opts.Destroy && !opts.AllowMassDestroy {
+		if err := MassDestroy(ch); err != nil {
+			return err
+		}
+	}
 	if !ch.HasChanges() {
 		return nil
 	}
@@ -210,7 +251,7 @@ func (s *session) run(ctx context.Context, in *Input, opts Options, hooks Hooks,
 		return ErrCancelled
 	}
 
-	rep, runErr := s.execute(ctx, ch, p, runID, jpath, hooks)
+	rep, runErr := s.execute(ctx, ch, p, runID, jpath, hooks, lease.Valid)
 	res.Report = rep
 	if rep != nil && hooks.Finished != nil {
 		hooks.Finished(rep)
@@ -257,24 +298,102 @@ func (s *session) readAndDiff(ctx context.Context, p *plan.Plan, opts Options) (
 	if err != nil {
 		return nil, err
 	}
-	desired := p
-	if opts.Destroy {
-		empty := *p
-		empty.Groups = nil
-		desired = &empty
+	desired := Desired(p, opts.Destroy)
+	return plan.Diff(desired, inv, plan.Options{ReplaceAll: opts.ReplaceAll, ChainWarning: opts.ChainWarning, Replace: opts.Replace}), nil
+}
+
+// Desired is what a run makes the inventory match: the plan, or for
+// destroy the plan with no groups.
+func Desired(p *plan.Plan, destroy bool) *plan.Plan {
+	if !destroy {
+		return p
 	}
-	return plan.Diff(desired, inv, plan.Options{ReplaceAll: opts.ReplaceAll, ChainWarning: opts.ChainWarning}), nil
+	empty := *p
+	empty.Groups = nil
+	return &empty
+}
+
+// acquire takes the plan's lease (stage "lock"), waiting up to
+// opts.LockWait for a run that holds it.
+func (s *session) acquire(ctx context.Context, p *plan.Plan, runID string, opts Options, hooks Hooks) (*vsphere.Lease, error) {
+	deadline := time.Now().Add(opts.LockWait)
+	told := false
+	for {
+		lease, err := s.ops.AcquireLease(ctx, vsphere.LocalHolder(p.Name, runID), opts.LeaseTTL)
+		var held *vsphere.LeaseHeldError
+		if err == nil || !errors.As(err, &held) || opts.LockWait <= 0 {
+			return lease, err
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			return nil, fmt.Errorf("waited %s (--lock-wait) for the lease: %w", opts.LockWait, err)
+		}
+		if !told && hooks.LockWaiting != nil {
+			hooks.LockWaiting(held)
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(min(lockPoll, left)):
+		}
+	}
+}
+
+// lockPoll is how often a run waiting for the lease (--lock-wait) tries
+// again.
+const lockPoll = time.Second
+
+// MassDestroyError is MassDestroy's refusal.
+type MassDestroyError struct {
+	Plan                     string
+	Owned, Destroys, Creates int
+}
+
+func (e *MassDestroyError) Error() string {
+	return fmt.Sprintf("refusing to destroy %d of the %d clones plan %q owns while creating %d: nothing was changed. "+
+		"If the plan was emptied by mistake (groups: [], counts set to 0), fix it; if this is what you want, pass --allow-mass-destroy; to remove every clone of the plan, use iclone-plan destroy",
+		e.Destroys, e.Owned, e.Plan, e.Creates)
+}
+
+// MassDestroy refuses changes that would destroy every clone the plan owns,
+// or more than half of them while creating fewer: the mark of a plan
+// emptied by mistake. Debris of interrupted runs does not count, and a
+// replaced clone is not destroyed (its slot is kept).
+func MassDestroy(ch *plan.Changes) error {
+	owned, destroys := 0, 0
+	for _, it := range ch.Items {
+		if it.Current == nil || it.Debris {
+			continue
+		}
+		switch it.Action {
+		case plan.NoOp, plan.Replace:
+			owned++
+		case plan.Destroy:
+			owned++
+			destroys++
+		}
+	}
+	creates := ch.Count(plan.Create)
+	if destroys > 0 && (destroys == owned || (2*destroys > owned && creates < destroys)) {
+		return &MassDestroyError{Plan: ch.Plan.Name, Owned: owned, Destroys: destroys, Creates: creates}
+	}
+	return nil
 }
 
 // execute runs the changes, recording every task the moment it starts in
 // the journal (stage "execute").
-func (s *session) execute(ctx context.Context, ch *plan.Changes, p *plan.Plan, runID, jpath string, hooks Hooks) (*executor.Report, error) {
+// guard is the lease's validity check: the executor asks it before every
+// call that changes the inventory, and a run that may have lost its lease
+// stops (docs/design.md, "The apply stages").
+func (s *session) execute(ctx context.Context, ch *plan.Changes, p *plan.Plan, runID, jpath string, hooks Hooks, guard func() error) (*executor.Report, error) {
 	jr, err := journal.Open(jpath, runID)
 	if err != nil {
 		return nil, fmt.Errorf("opening the journal %s: %w", jpath, err)
 	}
 	opts := executor.OptionsFrom(p.Execution, runID)
 	opts.Hooks.Event = hooks.Event
+	opts.Guard = guard
 	// Outside the executor's lock; a failed record rolls the run back.
 	opts.Hooks.Journal = func(op executor.Op, name, task string) error {
 		return jr.Record(journal.Entry{Kind: "task", Op: string(op), Name: name, Task: task})

@@ -106,6 +106,22 @@ type Target struct {
 	Cache func(dc string, refresh bool) *vsphere.DeviceCache
 	// Close logs out and lets go of the target.
 	Close func()
+	// Name is the vCenter as plans and saved plans name it; "" means the
+	// client's host. An in-process simulator, on a new port each run, is
+	// named for what it is, so that a plan saved with --sim applies with
+	// --sim.
+	Name string
+	// JournalDir, if set, is where a run without an explicit journal keeps
+	// it (a simulator's runs use a directory removed with the simulator).
+	JournalDir string
+}
+
+// VCenter is the vCenter's name: Name, or the client's host.
+func (t *Target) VCenter() string {
+	if t.Name != "" {
+		return t.Name
+	}
+	return t.Client.Host()
 }
 
 // Connector connects to the vCenter of plan p (stage "connect"): how is the

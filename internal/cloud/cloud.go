@@ -105,6 +105,10 @@ type Fault struct {
 	// its end, as opposed to an error of starting or waiting for it (the
 	// task may then still be running).
 	TaskEnded bool
+	// Unanswered is set when the request that makes the change (the one
+	// that starts the task) was sent and got no answer in time: the
+	// platform may carry it out all the same.
+	Unanswered bool
 	// Err is the platform's error.
 	Err error
 }
@@ -140,3 +144,7 @@ func FaultName(err error) string {
 // TaskEnded reports whether err is the failure of a task that ran to its
 // end.
 func TaskEnded(err error) bool { return err != nil && Classify(err).TaskEnded }
+
+// Unanswered reports whether err is a change request that was sent and got
+// no answer in time (see Fault.Unanswered).
+func Unanswered(err error) bool { return err != nil && Classify(err).Unanswered }

@@ -89,6 +89,13 @@ type Options struct {
 	Now func() time.Time
 	// Hooks receive progress; nil fields are ignored.
 	Hooks Hooks
+	// Guard, if set, is asked before every call that changes the inventory
+	// (clone, destroy, rename, reconfigure, folders), rollback steps
+	// included. An error refuses the call and stops the run for good: it
+	// makes no further change, and every change it made stays and is
+	// reported as left (Report.Leftover). apply passes the lease's
+	// validity check: a run that may have lost its lease must not act.
+	Guard func() error
 }
 
 // OptionsFrom returns the options of a plan's execution block.

@@ -29,6 +29,9 @@ func Run(ctx context.Context, ch *plan.Changes, cloud Cloud, opts Options) (*Rep
 		return nil, err
 	}
 	r := newRunner(ch, cloud, opts)
+	if opts.Guard != nil {
+		r.cloud = guarded{Cloud: cloud, r: r, guard: opts.Guard}
+	}
 	return r.run(ctx)
 }
 
@@ -53,7 +56,8 @@ type runner struct {
 	// of another clone (by VM reference); written before any clone
 	// operation starts, only read after.
 	aside   map[string]string
-	unknown int // clones whose task did not report its end (unknown.go)
+	unknown int   // clones whose task did not report its end (unknown.go)
+	silent  error // vCenter did not answer a step past its retries (persist.go)
 }
 
 // undoStep reverses one change this run made.
@@ -87,7 +91,7 @@ func newRunner(ch *plan.Changes, cloud Cloud, opts Options) *runner {
 	if opts.Rate > 0 {
 		lim = rate.NewLimiter(rate.Limit(opts.Rate), 1)
 	}
-	return &runner{ch: ch, cloud: cloud, opts: opts, now: now, lim: lim, retry: newBackoff(opts.Backoff),
+	return &runner{ch: ch, cloud: bounded(cloud, opts.TaskTimeout), opts: opts, now: now, lim: lim, retry: newBackoff(opts.Backoff),
 		report: &Report{Run: opts.RunID, Plan: ch.Plan.Name, Execution: executionOf(opts),
 			Actions: []*Action{}, Rollback: []*Step{}, Leftover: []Leftover{}}}
 }
@@ -243,6 +247,10 @@ func (r *runner) conclude(ctx, work context.Context, destroys []*plan.Change) *R
 		r.commit(work, destroys)
 		r.mu.Lock()
 		defer r.mu.Unlock()
+		if r.fatal != nil {
+			// The guard stopped the commit: what it did not destroy is left.
+			return &RunError{Outcome: OutcomeRollbackIncomplete, Cause: r.fatal, Rollback: r.fatal}
+		}
 		if r.failures > 0 {
 			return &RunError{Outcome: OutcomePartial, Cause: r.cause}
 		}
@@ -466,7 +474,10 @@ func (r *runner) makeFolders(work context.Context) bool {
 		_ = g.Wait()
 		ok := true
 		for i, f := range level {
-			if created[i] {
+			// A request vCenter did not answer may still be carried out:
+			// undo it too (removing a folder that is not there does
+			// nothing), or the rollback would leave it unreported.
+			if created[i] || cloud.Unanswered(errs[i]) {
 				r.pushUndo(undoStep{op: OpRemoveFolder, name: f, fn: func(ctx context.Context) error { return r.cloud.RemoveFolder(ctx, f) }})
 			}
 			if errs[i] != nil {
@@ -725,7 +736,12 @@ func (r *runner) taskContext(work context.Context) (context.Context, context.Can
 // cleanupHalfMade destroys a VM that a failed clone task of this run left
 // behind under the requested name (vSphere backs out failed instant clones
 // except in a small window at their very end).
+//
+// It is bounded by the task timeout, as a rollback step is: a vCenter that
+// stopped answering must not hold the run here.
 func (r *runner) cleanupHalfMade(work context.Context, req *cloud.CloneRequest) error {
+	work, cancel := context.WithTimeout(work, r.patience())
+	defer cancel()
 	vm, markers, err := r.cloud.FindVM(work, req.Folder, req.Name)
 	if err != nil {
 		return err

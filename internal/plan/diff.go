@@ -68,6 +68,7 @@ const (
 	ReasonPoweredOff    = "powered off"
 	ReasonMaxAge        = "older than maxAge"
 	ReasonReplaceAll    = "--replace-all"
+	ReasonReplaceNamed  = "--replace"
 	ReasonInterrupted   = "left by an interrupted run"
 	ReasonNotInPlan     = "not in plan"
 )
@@ -160,6 +161,9 @@ type Options struct {
 	// ChainWarning is the source chain depth past which the plan warns;
 	// 0 means DefaultChainWarning, a negative value never warns.
 	ChainWarning int
+	// Replace lists glob patterns (path.Match) of clone names to replace
+	// even if unchanged (--replace); see CheckSelection.
+	Replace []string
 }
 
 // Count returns how many items have action a.
@@ -228,6 +232,7 @@ func Diff(p *Plan, inv *inventory.Inventory, opts Options) *Changes {
 	d.ownMACCollisions()
 	chainBudget(d.ch, opts)
 	d.macCollisions()
+	d.identityWarnings()
 	d.leftovers()
 	d.sortItems()
 	for _, f := range d.ch.Folders {
@@ -258,7 +263,7 @@ type differ struct {
 	foreignMACs map[macgen.MAC][]string  // MACs of VMs the plan does not own
 	badSource   map[string]string        // group name -> why its source is unusable, in a few words
 	planned     macgen.Set               // the plan's MACs, by owner label
-	macClone    map[string]string        // owner label in planned -> clone name
+	macClone    map[string]*Clone        // owner label in planned -> its clone
 	byUUID      map[string]string        // instance UUID -> VM path, built when first needed
 	folders     map[string]bool          // the folders of the plan's clones, built when first needed
 }
@@ -272,7 +277,7 @@ func newDiffer(p *Plan, inv *inventory.Inventory, opts Options) *differ {
 		ch:     &Changes{Plan: p, Datacenter: inv.Datacenter, Sources: map[string]Source{}, Now: now},
 		byPath: make(map[string]*inventory.VM, len(inv.VMs)), owned: map[slot][]*inventory.VM{},
 		foreignMACs: map[macgen.MAC][]string{}, badSource: map[string]string{},
-		planned: macgen.Set{}, macClone: map[string]string{}}
+		planned: macgen.Set{}, macClone: map[string]*Clone{}}
 }
 
 // indexInventory indexes the VMs by path, the plan's own by slot, and the
@@ -299,8 +304,10 @@ func (d *differ) indexInventory() {
 	}
 }
 
-// resolveSources finds each group's source VM; a missing or unusable one
-// is a conflict for the whole group.
+// resolveSources finds each group's source VM and collects every problem
+// of the group that stops its clones: a missing or unusable source, and
+// each missing pool, network, adapter, serial port and datastore. Each is a
+// conflict of its own, so that one plan run reports them all.
 func (d *differ) resolveSources() {
 	inv, ch := d.inv, d.ch
 	for _, g := range d.p.Groups {
@@ -310,9 +317,12 @@ func (d *differ) resolveSources() {
 		src := d.byPath[ResolvePath(inv.Datacenter, "vm", g.Source)]
 		if src == nil {
 			d.badSource[g.Name] = "is missing"
-			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source,
+			ch.Items = append(ch.Items, Change{Action: Conflict, Kind: KindSourceMissing, Group: g.Name, Name: g.Source,
 				Reason: fmt.Sprintf("source VM %s of group %q does not exist in %s; fix the group's source path or create the VM", g.Source, g.Name, inv.Datacenter)})
 			d.fp.add("source-missing", g.Source)
+			for _, pr := range groupProblems(g, nil, inv) {
+				ch.Items = append(ch.Items, Change{Action: Conflict, Kind: pr.kind, Group: g.Name, Name: g.Source, Reason: pr.reason})
+			}
 			continue
 		}
 		s := Source{Path: src.Path, Ref: src.Ref, HostRef: src.HostRef, PoolRef: src.PoolRef,
@@ -330,12 +340,14 @@ func (d *differ) resolveSources() {
 				ch.Warnings = append(ch.Warnings, msg)
 			}
 		}
-		if problem := sourceProblem(g, src, inv); problem != "" {
+		if problems := groupProblems(g, src, inv); len(problems) > 0 {
 			d.badSource[g.Name] = "cannot be cloned (see the conflict)"
 			if src.PowerState != "poweredOn" && !src.Frozen {
 				d.badSource[g.Name] = "is " + src.PowerState
 			}
-			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: g.Source, Reason: problem})
+			for _, pr := range problems {
+				ch.Items = append(ch.Items, Change{Action: Conflict, Kind: pr.kind, Group: g.Name, Name: g.Source, Reason: pr.reason})
+			}
 		}
 	}
 }
@@ -354,11 +366,16 @@ func (d *differ) diffClones() {
 				if m, err := macgen.ParseMAC(n.MAC); err == nil {
 					label := fmt.Sprintf("%s adapter %d", c.Name, n.Adapter)
 					d.planned.Add(m, label)
-					d.macClone[label] = c.Name
+					d.macClone[label] = c
 				}
 			}
 			if d.badSource[g.Name] != "" {
-				if b := d.blocked(g, c); b.Current != nil {
+				// The source's conflict blocks the clone, but a name held by
+				// someone else's VM is a conflict of its own, reported now
+				// rather than on the run after the source is fixed.
+				if taken, ok := d.nameTaken(g, c); ok {
+					d.ch.Items = append(d.ch.Items, taken)
+				} else if b := d.blocked(g, c); b.Current != nil {
 					d.ch.Items = append(d.ch.Items, b)
 				}
 				delete(d.owned, slot{g.Name, c.Index})
@@ -374,19 +391,99 @@ func (d *differ) diffClones() {
 	slices.Sort(d.ch.Folders)
 }
 
-// macCollisions makes a conflict of each clone with a MAC already used by a
-// VM the plan does not own.
-func (d *differ) macCollisions() {
-	for _, col := range macgen.Collisions(d.planned, d.foreignMACs) {
-		name := d.macClone[col.Planned]
-		d.fp.add("mac", col.MAC.String(), col.Present)
-		for i := range d.ch.Items {
-			it := &d.ch.Items[i]
-			if it.Name == name && it.Action != Conflict && it.Clone != nil {
-				it.Action, it.Reason = Conflict, col.String()
-				break
+// identityWarnings warns about each group whose clones of a running source
+// this apply makes (creates or replaces) come up connected, with the
+// source's network identity, because the group does not use
+// connectAfterReady: the identity-collision rule of
+// docs/guest-customization.md. Clones that each have port groups of their
+// own on every adapter of the source (the rule's second pattern) are safe.
+func (d *differ) identityWarnings() {
+	made := map[string]int{}
+	for _, it := range d.ch.Items {
+		if it.Clone != nil && (it.Action == Create || it.Action == Replace) {
+			made[it.Group]++
+		}
+	}
+	var onNet map[string]int // "source\x00network" -> clones of the plan there
+	for _, g := range d.p.Groups {
+		src := d.byPath[ResolvePath(d.inv.Datacenter, "vm", g.Source)]
+		if made[g.Name] == 0 || g.ConnectAfterReady || src == nil || src.PowerState != "poweredOn" || src.Frozen {
+			continue
+		}
+		if onNet == nil {
+			onNet = d.clonesPerNetwork()
+		}
+		if d.isolated(g, src, onNet) {
+			continue
+		}
+		how := "set ready and connectAfterReady on the group"
+		if g.Ready != nil {
+			how = "ready waits with the NICs connected: add connectAfterReady to the group"
+		}
+		d.ch.Warnings = append(d.ch.Warnings, fmt.Sprintf(
+			"group %q: %d clone(s) of running source VM %s come up connected with its hostname and addresses: %s, or give each clone port groups of its own (the identity-collision rule, docs/guest-customization.md)",
+			g.Name, made[g.Name], src.Path, how))
+	}
+}
+
+// clonesPerNetwork counts, per source and network, the clones of the plan
+// that an edit puts on that network.
+func (d *differ) clonesPerNetwork() map[string]int {
+	out := map[string]int{}
+	for _, g := range d.p.Groups {
+		src := ResolvePath(d.inv.Datacenter, "vm", g.Source)
+		for _, n := range g.NICs {
+			if n.Network != "" {
+				out[src+"\x00"+n.Network] += g.Count
 			}
 		}
+	}
+	return out
+}
+
+// isolated reports whether every adapter of the source is edited, in each
+// of the group's clones, onto a port group no other clone of the source
+// and not the source itself is on. A source without adapters has no
+// network identity to collide with.
+func (d *differ) isolated(g *Group, src *inventory.VM, onNet map[string]int) bool {
+	key := ResolvePath(d.inv.Datacenter, "vm", g.Source) + "\x00"
+	for _, sn := range src.NICs {
+		i := slices.IndexFunc(g.NICs, func(n NICSpec) bool { return n.Adapter == sn.Adapter })
+		if i < 0 || g.NICs[i].Network == "" || onNet[key+g.NICs[i].Network] != 1 ||
+			slices.ContainsFunc(src.NICs, func(o inventory.NIC) bool { return o.Network == g.NICs[i].Network }) {
+			return false
+		}
+	}
+	return true
+}
+
+// macCollisions makes a conflict of each MAC of a clone already used by a
+// VM the plan does not own: the clone's change becomes the conflict, or,
+// when it is a conflict already (or has no change: a clone blocked by its
+// source), the collision is a conflict item of its own.
+func (d *differ) macCollisions() {
+	cols := macgen.Collisions(d.planned, d.foreignMACs)
+	if len(cols) == 0 {
+		return
+	}
+	byName := map[string]int{}
+	for i, it := range d.ch.Items {
+		if it.Clone != nil && it.Action != Conflict {
+			if _, dup := byName[it.Name]; !dup {
+				byName[it.Name] = i
+			}
+		}
+	}
+	for _, col := range cols {
+		c := d.macClone[col.Planned]
+		d.fp.add("mac", col.MAC.String(), col.Present)
+		if i, ok := byName[c.Name]; ok {
+			it := &d.ch.Items[i]
+			it.Action, it.Kind, it.Reason, it.Fields = Conflict, KindMACTaken, col.String(), nil
+			delete(byName, c.Name)
+			continue
+		}
+		d.ch.Items = append(d.ch.Items, Change{Action: Conflict, Kind: KindMACTaken, Group: c.Group, Index: c.Index, Name: c.Name, Clone: c, Reason: col.String()})
 	}
 }
 
@@ -483,7 +580,7 @@ func chainBudget(ch *Changes, opts Options) {
 		switch {
 		case s.After > MaxChainDepth:
 			fit := max(MaxChainDepth-s.ChainDepth, 0)
-			ch.Items = append(ch.Items, Change{Action: Conflict, Group: g.Name, Name: s.Path, Reason: fmt.Sprintf(
+			ch.Items = append(ch.Items, Change{Action: Conflict, Kind: KindChainLimit, Group: g.Name, Name: s.Path, Reason: fmt.Sprintf(
 				"source VM %s has a delta chain of %d levels and this plan makes %d clones of it, which would take it to %d, past vSphere's limit of %d (KB 67186): %d more clone(s) fit. Freeze the source (in its guest: vmware-rpctool \"instantclone.freeze\"), whose clones do not grow the chain, or recreate it to consolidate its disks",
 				s.Path, s.ChainDepth, s.Clones, s.After, MaxChainDepth, fit)})
 		case warn > 0 && s.After > warn && s.Clones > 0 && !s.Frozen:
@@ -506,47 +603,65 @@ func rank(a Action) int {
 	return 1
 }
 
-// sourceProblem returns why a group's source cannot be instant-cloned as the
-// plan asks, or "".
-func sourceProblem(g *Group, src *inventory.VM, inv *inventory.Inventory) string {
-	if src.PowerState != "poweredOn" && !src.Frozen {
-		return fmt.Sprintf("source VM %s of group %q is %s; instant clone needs a running (or frozen) source: power it on", src.Path, g.Name, src.PowerState)
+// groupProblem is one reason a group's clones cannot be made: a conflict's kind
+// and its sentence.
+type groupProblem struct {
+	kind   Kind
+	reason string
+}
+
+// groupProblems returns every reason a group's source cannot be
+// instant-cloned as the plan asks, in a fixed order: the source's state
+// (power, vCenter's own check, its host: one of them, the first that
+// applies, since vCenter's check reports the others again), then each
+// missing pool, adapter, network, serial port and datastore. src is nil
+// for a missing source: then only what does not depend on it is checked.
+func groupProblems(g *Group, src *inventory.VM, inv *inventory.Inventory) []groupProblem {
+	var out []groupProblem
+	add := func(k Kind, format string, args ...any) {
+		out = append(out, groupProblem{k, fmt.Sprintf(format, args...)})
 	}
-	if chk := inv.Checks[src.Ref]; len(chk.Errors) > 0 {
-		return fmt.Sprintf("vCenter's instant clone check of source VM %s failed: %s", src.Path, strings.Join(chk.Errors, "; "))
-	}
-	if h, ok := inv.Hosts[src.HostRef]; ok {
-		if h.ConnectionState != "" && h.ConnectionState != "connected" {
-			return fmt.Sprintf("host %s of source VM %s is %s; reconnect the host or move the source", h.Name, src.Path, h.ConnectionState)
-		}
-		if h.InMaintenanceMode {
-			return fmt.Sprintf("host %s of source VM %s is in maintenance mode; take it out of maintenance or move the source", h.Name, src.Path)
+	if src != nil {
+		h, hostKnown := inv.Hosts[src.HostRef]
+		switch chk := inv.Checks[src.Ref]; {
+		case src.PowerState != "poweredOn" && !src.Frozen:
+			add(KindSourceState, "source VM %s of group %q is %s; instant clone needs a running (or frozen) source: power it on", src.Path, g.Name, src.PowerState)
+		case len(chk.Errors) > 0:
+			add(KindSourceCheck, "vCenter's instant clone check of source VM %s failed: %s", src.Path, strings.Join(chk.Errors, "; "))
+		case hostKnown && h.ConnectionState != "" && h.ConnectionState != "connected":
+			add(KindHost, "host %s of source VM %s is %s; reconnect the host or move the source", h.Name, src.Path, h.ConnectionState)
+		case hostKnown && h.InMaintenanceMode:
+			add(KindHost, "host %s of source VM %s is in maintenance mode; take it out of maintenance or move the source", h.Name, src.Path)
 		}
 	}
 	if pool := ResolvePath(inv.Datacenter, "host", g.ResourcePool); pool != "" && inv.Pools != nil && !inv.Pools[pool] {
-		return fmt.Sprintf("resource pool %s of group %q does not exist in %s; fix the path or create the pool", g.ResourcePool, g.Name, inv.Datacenter)
+		add(KindPoolMissing, "resource pool %s of group %q does not exist in %s; fix the path or create the pool", g.ResourcePool, g.Name, inv.Datacenter)
 	}
 	for _, n := range g.NICs {
-		if n.Adapter > len(src.NICs) {
-			return fmt.Sprintf("group %q edits network adapter %d but source VM %s has %d; remove the edit or add the adapter to the source", g.Name, n.Adapter, src.Path, len(src.NICs))
+		if src != nil && n.Adapter > len(src.NICs) {
+			add(KindAdapterMissing, "group %q edits network adapter %d but source VM %s has %d; remove the edit or add the adapter to the source", g.Name, n.Adapter, src.Path, len(src.NICs))
 		}
 		if n.Network != "" && !inv.Networks[n.Network] {
-			return fmt.Sprintf("network %q of group %q adapter %d does not exist in %s; fix the name or create the port group", n.Network, g.Name, n.Adapter, inv.Datacenter)
+			add(KindNetworkMissing, "network %q of group %q adapter %d does not exist in %s; fix the name or create the port group", n.Network, g.Name, n.Adapter, inv.Datacenter)
 		}
 	}
 	for _, s := range g.Serial {
-		if s.Port > len(src.Serial) {
-			return fmt.Sprintf("group %q edits serial port %d but source VM %s has %d; remove the edit or add the port to the source", g.Name, s.Port, src.Path, len(src.Serial))
+		if src != nil && s.Port > len(src.Serial) {
+			add(KindSerialMissing, "group %q edits serial port %d but source VM %s has %d; remove the edit or add the port to the source", g.Name, s.Port, src.Path, len(src.Serial))
 		}
 	}
-	if len(g.Clones) > 0 {
-		for _, sp := range g.Clones[0].Serial {
-			if ds, _, err := macgen.ParseDatastorePath(sp.File); err == nil && !inv.Datastores[ds] {
-				return fmt.Sprintf("datastore %q of group %q serial port %d does not exist in %s; fix the serial file template", ds, g.Name, sp.Port, inv.Datacenter)
+	// A serial file template may name a different datastore per clone:
+	// each missing one is reported once, at the first port that names it.
+	seen := map[string]bool{}
+	for i := range g.Clones {
+		for _, sp := range g.Clones[i].Serial {
+			if ds, _, err := macgen.ParseDatastorePath(sp.File); err == nil && !inv.Datastores[ds] && !seen[ds] {
+				seen[ds] = true
+				add(KindDatastoreMissing, "datastore %q of group %q serial port %d does not exist in %s; fix the serial file template", ds, g.Name, sp.Port, inv.Datacenter)
 			}
 		}
 	}
-	return ""
+	return out
 }
 
 // diffClone decides the action for one desired clone given the VMs the plan
@@ -555,15 +670,8 @@ func (d *differ) diffClone(g *Group, c *Clone) []Change {
 	ch := &Change{Group: g.Name, Index: c.Index, Name: c.Name, Clone: c}
 	path := clonePath(d.inv, c)
 
-	if vm := d.byPath[path]; vm != nil && !vm.Owned(d.p.Name) {
-		d.fp.add("foreign", vm.Path, vm.Ref)
-		ch.Action = Conflict
-		owner := "no iclone-plan marker"
-		if o := vm.Markers[ownership.KeyPlan]; o != "" {
-			owner = fmt.Sprintf("it belongs to plan %q", o)
-		}
-		ch.Reason = fmt.Sprintf("name taken: VM %s (%s) is not owned by this plan (%s); rename or remove that VM, or change cloneName", path, vm.Ref, owner)
-		return []Change{*ch}
+	if taken, ok := d.nameTaken(g, c); ok {
+		return []Change{taken}
 	}
 
 	// The live clone is the one at the clone's path that is not a pending
@@ -599,6 +707,23 @@ func (d *differ) diffClone(g *Group, c *Clone) []Change {
 	return out
 }
 
+// nameTaken returns the conflict of a clone whose name (in its folder) a VM
+// the plan does not own holds, if one does.
+func (d *differ) nameTaken(g *Group, c *Clone) (Change, bool) {
+	path := clonePath(d.inv, c)
+	vm := d.byPath[path]
+	if vm == nil || vm.Owned(d.p.Name) {
+		return Change{}, false
+	}
+	d.fp.add("foreign", vm.Path, vm.Ref)
+	owner := "no iclone-plan marker"
+	if o := vm.Markers[ownership.KeyPlan]; o != "" {
+		owner = fmt.Sprintf("it belongs to plan %q", o)
+	}
+	return Change{Action: Conflict, Kind: KindNameTaken, Group: g.Name, Index: c.Index, Name: c.Name, Clone: c,
+		Reason: fmt.Sprintf("name taken: VM %s (%s) is not owned by this plan (%s); rename or remove that VM, or change cloneName", path, vm.Ref, owner)}, true
+}
+
 // keepOrReplace decides whether the live clone stays (NoOp) or is replaced,
 // why, and what differs field by field.
 func (d *differ) keepOrReplace(ch *Change, g *Group, c *Clone, live *inventory.VM, path string) {
@@ -627,6 +752,8 @@ func (d *differ) keepOrReplace(ch *Change, g *Group, c *Clone, live *inventory.V
 		ch.Fields = append(ch.Fields, ageField(live, g.MaxAge, d.ch.Now))
 	case d.opts.ReplaceAll:
 		ch.Kind, ch.Reason = KindReplaceAll, ReasonReplaceAll
+	case matchAny(d.opts.Replace, c.Name):
+		ch.Kind, ch.Reason = KindReplaceNamed, ReasonReplaceNamed
 	default:
 		ch.Action = NoOp
 		return

@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"errors"
 	"fmt"
 	"math/rand"
 	"slices"
@@ -499,7 +500,9 @@ func TestDiffRelativePaths(t *testing.T) {
 // past 255 the plan is refused with the numbers, past the threshold it
 // warns; a frozen source's chain does not grow; no-ops cost nothing.
 func TestDiffChainBudget(t *testing.T) {
-	p := mustParse(t, diffPlan)
+	// connectAfterReady, so that the only warnings are the chain's (clones
+	// of running sources that come up connected warn too).
+	p := mustParse(t, strings.Replace(diffPlan, "defaults:\n", "defaults:\n  ready: true\n  connectAfterReady: true\n", 1))
 	tests := []struct {
 		name     string
 		inv      func() *inventory.Inventory
@@ -655,6 +658,177 @@ func TestDiffFields(t *testing.T) {
 			}
 			if !slices.Equal(got.Fields, tt.fields) {
 				t.Errorf("fields:\n%v\nwant:\n%v", got.Fields, tt.fields)
+			}
+		})
+	}
+}
+
+// Every conflict of a plan is reported in one diff, each typed: a source's
+// problems do not hide each other, nor the names and MACs of its clones.
+func TestDiffEveryConflict(t *testing.T) {
+	p := mustParse(t, diffPlan)
+	tests := []struct {
+		name string
+		inv  func() *inventory.Inventory
+		want []string // "kind name", in order
+	}{
+		{
+			name: "every kind at once",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				inv.VMs = slices.DeleteFunc(inv.VMs, func(vm inventory.VM) bool { return vm.Name == "db" })
+				vmNamed(inv, "web").NICs = nil
+				vmNamed(inv, "web").Serial = nil
+				delete(inv.Networks, "Lab-Net")
+				delete(inv.Datastores, "datastore1")
+				inv.Pools = map[string]bool{"/DC0/host/Cluster/Resources": true}
+				inv.VMs = append(inv.VMs,
+					inventory.VM{Ref: "vm-decoy", Name: "lab-web-02", Path: "/DC0/vm/lab/lab-web-02", Folder: "/DC0/vm/lab", PowerState: "poweredOn"},
+					inventory.VM{Ref: "vm-x", Name: "x", Path: "/DC0/vm/x", Folder: "/DC0/vm", NICs: []inventory.NIC{{Adapter: 1, MAC: "00:50:56:10:01:03"}}})
+				return inv
+			},
+			want: []string{
+				"adapter-missing /DC0/vm/golden/web", "network-missing /DC0/vm/golden/web", "serial-missing /DC0/vm/golden/web",
+				"datastore-missing /DC0/vm/golden/web", "name-taken lab-web-02", "mac-taken lab-web-03",
+				"source-missing /DC0/vm/golden/db", "pool-missing /DC0/vm/golden/db",
+			},
+		},
+		{
+			name: "a powered-off source and a name and a MAC of the same clone",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "web").PowerState = "poweredOff"
+				inv.VMs = append(inv.VMs,
+					inventory.VM{Ref: "vm-decoy", Name: "lab-web-01", Path: "/DC0/vm/lab/lab-web-01", Folder: "/DC0/vm/lab", PowerState: "poweredOn",
+						NICs: []inventory.NIC{{Adapter: 1, MAC: "00:50:56:10:01:01"}}})
+				return inv
+			},
+			want: []string{"source-state /DC0/vm/golden/web", "name-taken lab-web-01", "mac-taken lab-web-01"},
+		},
+		{
+			name: "the MACs of a created clone",
+			inv: func() *inventory.Inventory {
+				inv := baseInventory()
+				inv.VMs = append(inv.VMs, inventory.VM{Ref: "vm-x", Name: "x", Path: "/DC0/vm/x", Folder: "/DC0/vm",
+					NICs: []inventory.NIC{{Adapter: 1, MAC: "00:50:56:10:01:01"}, {Adapter: 2, MAC: "00:50:56:10:01:02"}}})
+				return inv
+			},
+			want: []string{"mac-taken lab-web-01", "mac-taken lab-web-02"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ch := Diff(p, tt.inv(), Options{})
+			var got []string
+			for _, c := range ch.Conflicts() {
+				got = append(got, string(c.Kind)+" "+c.Name)
+				if c.Reason == "" {
+					t.Errorf("conflict %s %s has no reason", c.Kind, c.Name)
+				}
+			}
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("conflicts:\n  %s\nwant:\n  %s\n%s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "), summary(ch))
+			}
+			var ce *ConflictError
+			if err := ch.Err(); err == nil || !errors.As(err, &ce) || len(ce.Conflicts) != len(tt.want) {
+				t.Errorf("Err() = %v, want %d conflicts", err, len(tt.want))
+			}
+		})
+	}
+}
+
+// The identity-collision rule (docs/guest-customization.md): clones of a
+// running source that this apply makes and that come up connected are
+// warned about, not refused.
+func TestDiffIdentityWarning(t *testing.T) {
+	safe := "defaults:\n  ready: true\n  connectAfterReady: true\n"
+	seats := `version: 1
+name: seats
+datacenter: DC0
+groups:
+  - name: seat1
+    source: /DC0/vm/golden/web
+    count: 1
+    nics: [{adapter: 1, network: Seat-01}]
+  - name: seat2
+    source: /DC0/vm/golden/web
+    count: 1
+    nics: [{adapter: 1, network: SEAT2}]
+`
+	tests := []struct {
+		name string
+		plan string
+		inv  func(p *Plan) *inventory.Inventory
+		want []string // a substring of each warning, in order
+	}{
+		{name: "neither ready nor connectAfterReady", plan: diffPlan,
+			inv: func(*Plan) *inventory.Inventory { return baseInventory() },
+			want: []string{`group "web": 3 clone(s) of running source VM /DC0/vm/golden/web come up connected`,
+				`group "db": 1 clone(s) of running source VM /DC0/vm/golden/db come up connected`}},
+		{name: "ready without connectAfterReady", plan: strings.Replace(diffPlan, "defaults:\n", "defaults:\n  ready: true\n", 1),
+			inv: func(*Plan) *inventory.Inventory { return baseInventory() },
+			want: []string{`group "web": 3 clone(s) of running source VM /DC0/vm/golden/web come up connected with its hostname and addresses: ready waits with the NICs connected: add connectAfterReady to the group, or give each clone port groups of its own (the identity-collision rule, docs/guest-customization.md)`,
+				`group "db": 1 clone(s)`}},
+		{name: "ready and connectAfterReady", plan: strings.Replace(diffPlan, "defaults:\n", safe, 1),
+			inv: func(*Plan) *inventory.Inventory { return baseInventory() }},
+		{name: "a frozen source", plan: diffPlan,
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "web").Frozen = true
+				return inv
+			},
+			want: []string{`group "db": 1 clone(s)`}},
+		{name: "nothing comes up: every clone in place", plan: diffPlan,
+			inv: func(p *Plan) *inventory.Inventory { return fullInventory(t, p) }},
+		{name: "one replaced clone", plan: diffPlan,
+			inv: func(p *Plan) *inventory.Inventory {
+				inv := fullInventory(t, p)
+				vmNamed(inv, "lab-db-1").PowerState = "poweredOff"
+				return inv
+			},
+			want: []string{`group "db": 1 clone(s) of running source VM /DC0/vm/golden/db`}},
+		{name: "a port group of its own per clone", plan: seats,
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				inv.Networks["Seat-01"], inv.Networks["SEAT2"] = true, true
+				return inv
+			}},
+		{name: "a source without adapters", plan: diffPlan,
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				vmNamed(inv, "db").NICs = nil
+				return inv
+			},
+			want: []string{`group "web": 3 clone(s)`}},
+		{name: "two clones on one port group", plan: strings.Replace(seats, "SEAT2", "Seat-01", 1),
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				inv.Networks["Seat-01"] = true
+				return inv
+			},
+			want: []string{`group "seat1": 1 clone(s)`, `group "seat2": 1 clone(s)`}},
+		{name: "a port group of its own on the source's network", plan: strings.Replace(seats, "SEAT2", "VM Network", 1),
+			inv: func(*Plan) *inventory.Inventory {
+				inv := baseInventory()
+				inv.Networks["Seat-01"] = true
+				return inv
+			},
+			want: []string{`group "seat2": 1 clone(s)`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := mustParse(t, tt.plan)
+			ch := Diff(p, tt.inv(p), Options{ChainWarning: -1})
+			if len(ch.Warnings) != len(tt.want) {
+				t.Fatalf("warnings:\n  %s\nwant %d", strings.Join(ch.Warnings, "\n  "), len(tt.want))
+			}
+			for i, w := range tt.want {
+				if !strings.Contains(ch.Warnings[i], w) || !strings.Contains(ch.Warnings[i], "docs/guest-customization.md") {
+					t.Errorf("warning %d = %q, want one with %q", i, ch.Warnings[i], w)
+				}
+			}
+			if len(ch.Conflicts()) != 0 {
+				t.Errorf("conflicts: %s", summary(ch))
 			}
 		})
 	}

@@ -13,23 +13,42 @@ import (
 )
 
 // Kind is the typed reason of a Change: why a clone is replaced or
-// destroyed. Reason holds the sentence for people; Kind is for programs.
+// destroyed, or what a conflict is. Reason holds the sentence for people;
+// Kind is for programs.
 type Kind string
 
 // The kinds of reasons.
 const (
-	KindSpec        Kind = "spec"        // the plan's spec of the clone changed
-	KindNICDrift    Kind = "nic-drift"   // a NIC's MAC, network or connection was changed outside the plan
-	KindMoved       Kind = "moved"       // the clone was moved to another folder
-	KindRenamed     Kind = "renamed"     // the clone's name differs from the plan's
-	KindSource      Kind = "source"      // the source was recreated
-	KindPoweredOff  Kind = "powered-off" // the clone is not running
-	KindMaxAge      Kind = "max-age"     // the clone is older than maxAge
-	KindReplaceAll  Kind = "replace-all" // --replace-all
-	KindInterrupted Kind = "interrupted" // debris of an interrupted run
-	KindNotInPlan   Kind = "not-in-plan" // the plan no longer has the clone
-	KindBlocked     Kind = "blocked"     // the group's source is missing or unusable: the clone is left as it is
-	KindMarkedCopy  Kind = "marked-copy" // a VM with the plan's markers that no run of it made (a conflict)
+	KindSpec         Kind = "spec"        // the plan's spec of the clone changed
+	KindNICDrift     Kind = "nic-drift"   // a NIC's MAC, network or connection was changed outside the plan
+	KindMoved        Kind = "moved"       // the clone was moved to another folder
+	KindRenamed      Kind = "renamed"     // the clone's name differs from the plan's
+	KindSource       Kind = "source"      // the source was recreated
+	KindPoweredOff   Kind = "powered-off" // the clone is not running
+	KindMaxAge       Kind = "max-age"     // the clone is older than maxAge
+	KindReplaceAll   Kind = "replace-all" // --replace-all
+	KindReplaceNamed Kind = "replace"     // --replace NAME
+	KindInterrupted  Kind = "interrupted" // debris of an interrupted run
+	KindNotInPlan    Kind = "not-in-plan" // the plan no longer has the clone
+	KindBlocked      Kind = "blocked"     // the group's source is missing or unusable: the clone is left as it is
+	KindMarkedCopy   Kind = "marked-copy" // a VM with the plan's markers that no run of it made (a conflict)
+)
+
+// The kinds of conflicts (besides KindMarkedCopy). A conflict about a
+// group's source has Index 0 and the source's path as Name.
+const (
+	KindSourceMissing    Kind = "source-missing"    // the group's source VM does not exist
+	KindSourceState      Kind = "source-state"      // the source is neither running nor frozen
+	KindSourceCheck      Kind = "source-check"      // vCenter's instant clone check of the source failed
+	KindHost             Kind = "host"              // the source's host is disconnected or in maintenance
+	KindPoolMissing      Kind = "pool-missing"      // the group's resource pool does not exist
+	KindNetworkMissing   Kind = "network-missing"   // an adapter's network does not exist
+	KindAdapterMissing   Kind = "adapter-missing"   // the group edits an adapter the source lacks
+	KindSerialMissing    Kind = "serial-missing"    // the group edits a serial port the source lacks
+	KindDatastoreMissing Kind = "datastore-missing" // a serial file's datastore does not exist
+	KindNameTaken        Kind = "name-taken"        // a VM the plan does not own holds a clone's name
+	KindMACTaken         Kind = "mac-taken"         // a VM the plan does not own uses a clone's MAC
+	KindChainLimit       Kind = "chain-limit"       // the source's delta chain would pass vSphere's limit
 )
 
 // FieldChange is one field of a replaced clone whose live value differs
@@ -178,7 +197,7 @@ func (d *differ) ownMACCollisions() {
 				continue
 			}
 			label, ok := d.planned[m]
-			if !ok || d.macClone[label] == it.Name {
+			if !ok || d.macClone[label].Name == it.Name {
 				continue
 			}
 			it.Action, it.Kind = Replace, KindNICDrift

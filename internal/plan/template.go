@@ -147,16 +147,30 @@ func parsePlaceholder(body string, sc scope) (tpart, string) {
 	if body == "" {
 		return tpart{}, "empty placeholder {}; use {plan}, {group}, {name} or {index}, or write {{}} for literal braces"
 	}
-	name := body
-	rest := ""
+	name, rest := body, ""
 	if i := strings.IndexAny(body, "+-/%:"); i >= 0 {
 		name, rest = body[:i], body[i:]
 	}
-	p := tpart{base: 10}
-	head := body // the placeholder up to its format, for suggestions
-	if i := strings.IndexByte(body, ':'); i >= 0 {
-		head = body[:i]
+	p, done, msg := placeholderKind(ph, name, rest, sc)
+	if done || msg != "" {
+		return p, msg
 	}
+	if rest != "" && p.ph != 'i' {
+		return tpart{}, fmt.Sprintf("placeholder %s: only {index} takes an offset or a format", ph)
+	}
+	for _, step := range []func(string, string, *tpart) (string, string){parseOffset, parseDivMod, parseFormat} {
+		if rest, msg = step(ph, rest, &p); msg != "" {
+			return tpart{}, msg
+		}
+	}
+	return p, ""
+}
+
+// placeholderKind reads a placeholder's name. done reports that the
+// placeholder is whole ({mac:N}, {ip:...}): rest was its argument, not an
+// index modifier.
+func placeholderKind(ph, name, rest string, sc scope) (p tpart, done bool, msg string) {
+	p = tpart{base: 10}
 	switch name {
 	case "plan":
 		p.ph = 'p'
@@ -164,26 +178,27 @@ func parsePlaceholder(body string, sc scope) (tpart, string) {
 		p.ph = 'g'
 	case "name":
 		if sc == inCloneName {
-			return tpart{}, "{name} cannot be used in cloneName: it is the rendered cloneName itself; use {plan}, {group} and {index}"
+			return tpart{}, false, "{name} cannot be used in cloneName: it is the rendered cloneName itself; use {plan}, {group} and {index}"
 		}
 		p.ph = 'n'
 	case "index":
 		p.ph = 'i'
 	case "mac":
 		if sc != inConfig {
-			return tpart{}, fmt.Sprintf("placeholder %s can only be used in guestinfo and extraConfig values", ph)
+			return tpart{}, false, fmt.Sprintf("placeholder %s can only be used in guestinfo and extraConfig values", ph)
 		}
 		n, err := strconv.Atoi(strings.TrimPrefix(rest, ":"))
 		if !strings.HasPrefix(rest, ":") || err != nil || n < 1 || n > maxAdapters || rest[1] == '+' || rest[1] == '0' {
-			return tpart{}, fmt.Sprintf("placeholder %s: name the network adapter, a number from 1 to %d: {mac:1} is the MAC of network adapter 1", ph, maxAdapters)
+			return tpart{}, false, fmt.Sprintf("placeholder %s: name the network adapter, a number from 1 to %d: {mac:1} is the MAC of network adapter 1", ph, maxAdapters)
 		}
 		p.ph, p.arg = 'm', n
-		return p, ""
+		return p, true, ""
 	case "ip":
 		if sc != inConfig {
-			return tpart{}, fmt.Sprintf("placeholder %s can only be used in guestinfo and extraConfig values", ph)
+			return tpart{}, false, fmt.Sprintf("placeholder %s can only be used in guestinfo and extraConfig values", ph)
 		}
-		return parseIP(ph, strings.TrimPrefix(rest, ":"))
+		p, msg = parseIP(ph, strings.TrimPrefix(rest, ":"))
+		return p, true, msg
 	default:
 		msg := fmt.Sprintf("unknown placeholder %s; use {plan}, {group}, {name} or {index}", ph)
 		if strings.Count(name, ".") == 3 && strings.Contains(rest, "index") {
@@ -192,72 +207,100 @@ func parsePlaceholder(body string, sc scope) (tpart, string) {
 		if s := suggest.Closest(strings.TrimSpace(strings.ToLower(name)), placeholders); s != "" {
 			msg = fmt.Sprintf("unknown placeholder %s; did you mean {%s}?", ph, s)
 		}
-		return tpart{}, msg
+		return tpart{}, false, msg
 	}
-	if rest != "" && p.ph != 'i' {
-		return tpart{}, fmt.Sprintf("placeholder %s: only {index} takes an offset or a format", ph)
+	return p, false, ""
+}
+
+// leadingNumber returns the digits of rest after its first character and
+// where they end.
+func leadingNumber(rest string) (int, int, error) {
+	j := 1
+	for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
+		j++
 	}
-	if rest != "" && (rest[0] == '+' || rest[0] == '-') {
-		j := 1
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
-		}
-		n, err := strconv.Atoi(rest[1:j])
-		if j == 1 || err != nil || n > maxOffset {
-			return tpart{}, fmt.Sprintf("placeholder %s: the offset must be a number from 0 to %d, e.g. {index+10}", ph, maxOffset)
-		}
-		if rest[0] == '-' {
-			n = -n
-		}
-		if n < -1 {
-			return tpart{}, fmt.Sprintf("placeholder %s renders a negative number for index 1 (index starts at 1); use an offset of -1 or more", ph)
-		}
-		p.off = n
-		rest = rest[j:]
+	n, err := strconv.Atoi(rest[1:j])
+	if j == 1 && err == nil {
+		err = strconv.ErrSyntax
 	}
-	if rest != "" && (rest[0] == '/' || rest[0] == '%') {
-		j := 1
-		for j < len(rest) && rest[j] >= '0' && rest[j] <= '9' {
-			j++
-		}
-		n, err := strconv.Atoi(rest[1:j])
-		if j == 1 || err != nil || n < 1 || n > maxOffset {
-			return tpart{}, fmt.Sprintf("placeholder %s: %c needs a number from 1 to %d, e.g. {index/256} or {index%%256}", ph, rest[0], maxOffset)
-		}
-		if rest[0] == '/' {
-			p.div = n
-		} else {
-			p.mod = n
-		}
-		rest = rest[j:]
+	return n, j, err
+}
+
+// parseOffset reads an {index+N} or {index-N} offset at the start of rest
+// into p and returns what follows it.
+func parseOffset(ph, rest string, p *tpart) (string, string) {
+	if rest == "" || (rest[0] != '+' && rest[0] != '-') {
+		return rest, ""
 	}
-	if rest != "" {
-		if rest[0] != ':' {
-			return tpart{}, fmt.Sprintf("placeholder %s: unexpected %q; write {index+N}, {index-N}, {index/N}, {index%%N}, {index:03} or {index:02x}", ph, rest)
-		}
-		f := rest[1:]
-		switch {
-		case strings.HasSuffix(f, "x"):
-			p.base, f = 16, f[:len(f)-1]
-		case strings.HasSuffix(f, "X"):
-			p.base, p.upper, f = 16, true, f[:len(f)-1]
-		case strings.HasSuffix(f, "d"):
-			f = f[:len(f)-1]
-		}
-		if f != "" {
-			w, err := strconv.Atoi(f)
-			if err != nil || f[0] == '+' || f[0] == '-' || w > 20 {
-				return tpart{}, fmt.Sprintf("placeholder %s: bad format %q; use 0 and a width up to 20, then x or X for hex: {index:03}, {index:02x}", ph, rest[1:])
-			}
-			if f[0] != '0' && w > 0 {
-				return tpart{}, fmt.Sprintf("placeholder %s: a width pads with zeros and must start with 0; write {%s:0%s}", ph, head, rest[1:])
-			}
-			p.width = w
-		} else if p.base == 10 && !strings.HasSuffix(rest, "d") {
-			return tpart{}, fmt.Sprintf("placeholder %s: empty format; write {index:03} or {index:02x}", ph)
-		}
+	n, j, err := leadingNumber(rest)
+	if err != nil || n > maxOffset {
+		return "", fmt.Sprintf("placeholder %s: the offset must be a number from 0 to %d, e.g. {index+10}", ph, maxOffset)
 	}
-	return p, ""
+	if rest[0] == '-' {
+		n = -n
+	}
+	if n < -1 {
+		return "", fmt.Sprintf("placeholder %s renders a negative number for index 1 (index starts at 1); use an offset of -1 or more", ph)
+	}
+	p.off = n
+	return rest[j:], ""
+}
+
+// parseDivMod reads an {index/N} or {index%N} at the start of rest into p
+// and returns what follows it.
+func parseDivMod(ph, rest string, p *tpart) (string, string) {
+	if rest == "" || (rest[0] != '/' && rest[0] != '%') {
+		return rest, ""
+	}
+	n, j, err := leadingNumber(rest)
+	if err != nil || n < 1 || n > maxOffset {
+		return "", fmt.Sprintf("placeholder %s: %c needs a number from 1 to %d, e.g. {index/256} or {index%%256}", ph, rest[0], maxOffset)
+	}
+	if rest[0] == '/' {
+		p.div = n
+	} else {
+		p.mod = n
+	}
+	return rest[j:], ""
+}
+
+// parseFormat reads the :format that ends rest ({index:03}, {index:02x})
+// into p.
+func parseFormat(ph, rest string, p *tpart) (string, string) {
+	if rest == "" {
+		return "", ""
+	}
+	if rest[0] != ':' {
+		return "", fmt.Sprintf("placeholder %s: unexpected %q; write {index+N}, {index-N}, {index/N}, {index%%N}, {index:03} or {index:02x}", ph, rest)
+	}
+	head := strings.TrimSuffix(strings.TrimPrefix(ph, "{"), "}") // the placeholder up to its format, for suggestions
+	if i := strings.IndexByte(head, ':'); i >= 0 {
+		head = head[:i]
+	}
+	f := rest[1:]
+	switch {
+	case strings.HasSuffix(f, "x"):
+		p.base, f = 16, f[:len(f)-1]
+	case strings.HasSuffix(f, "X"):
+		p.base, p.upper, f = 16, true, f[:len(f)-1]
+	case strings.HasSuffix(f, "d"):
+		f = f[:len(f)-1]
+	}
+	if f == "" {
+		if p.base == 10 && !strings.HasSuffix(rest, "d") {
+			return "", fmt.Sprintf("placeholder %s: empty format; write {index:03} or {index:02x}", ph)
+		}
+		return "", ""
+	}
+	w, err := strconv.Atoi(f)
+	if err != nil || f[0] == '+' || f[0] == '-' || w > 20 {
+		return "", fmt.Sprintf("placeholder %s: bad format %q; use 0 and a width up to 20, then x or X for hex: {index:03}, {index:02x}", ph, rest[1:])
+	}
+	if f[0] != '0' && w > 0 {
+		return "", fmt.Sprintf("placeholder %s: a width pads with zeros and must start with 0; write {%s:0%s}", ph, head, rest[1:])
+	}
+	p.width = w
+	return "", ""
 }
 
 // String returns the template's source text.

@@ -311,6 +311,30 @@ type PlanDoc struct {
 	PlanSHA256 string `json:"planSha256,omitempty"`
 	// ReplaceAll records plan --replace-all.
 	ReplaceAll bool `json:"replaceAll,omitempty"`
+	// Replace records plan --replace: the clone-name patterns replaced
+	// even if unchanged.
+	Replace []string `json:"replace,omitempty"`
+	// Target records plan --target: the only groups the plan covers.
+	Target []string `json:"target,omitempty"`
+	// NotTargeted lists the groups --target left out, and what was not
+	// done to them.
+	NotTargeted []NotTargetedDoc `json:"notTargeted,omitempty"`
+}
+
+// NotTargetedDoc is a group --target left out.
+type NotTargetedDoc struct {
+	Group   string `json:"group"`
+	Clones  int    `json:"clones"`
+	Changes int    `json:"changes"`
+}
+
+// NotTargeted converts the planner's list of groups --target left out.
+func NotTargeted(groups []plan.Untargeted) []NotTargetedDoc {
+	var out []NotTargetedDoc
+	for _, g := range groups {
+		out = append(out, NotTargetedDoc{Group: g.Group, Clones: g.Clones, Changes: g.Changes})
+	}
+	return out
 }
 
 // SourceDoc is one group's source in a PlanDoc.

@@ -88,22 +88,8 @@ type tlReport struct {
 	Finished  time.Time          `json:"finished"`
 	Cause     string             `json:"cause"`
 	Execution *TimelineExecution `json:"execution"`
-	Actions   []struct {
-		Op       string    `json:"op"`
-		Name     string    `json:"name"`
-		Group    string    `json:"group"`
-		VM       string    `json:"vm"`
-		Host     string    `json:"host"`
-		Tasks    []string  `json:"tasks"`
-		Attempts int       `json:"attempts"`
-		Queued   time.Time `json:"queued"`
-		Started  time.Time `json:"started"`
-		Finished time.Time `json:"finished"`
-		State    string    `json:"state"`
-		Error    string    `json:"error"`
-		Fault    string    `json:"fault"`
-	} `json:"actions"`
-	Rollback []struct {
+	Actions   []tlAction         `json:"actions"`
+	Rollback  []struct {
 		Op       string    `json:"op"`
 		Name     string    `json:"name"`
 		VM       string    `json:"vm"`
@@ -113,17 +99,51 @@ type tlReport struct {
 	} `json:"rollback"`
 }
 
+// tlAction is the part of a report's action the timeline reads.
+type tlAction struct {
+	Op       string    `json:"op"`
+	Name     string    `json:"name"`
+	Group    string    `json:"group"`
+	VM       string    `json:"vm"`
+	Host     string    `json:"host"`
+	Tasks    []string  `json:"tasks"`
+	Attempts int       `json:"attempts"`
+	Queued   time.Time `json:"queued"`
+	Started  time.Time `json:"started"`
+	Finished time.Time `json:"finished"`
+	State    string    `json:"state"`
+	Error    string    `json:"error"`
+	Fault    string    `json:"fault"`
+}
+
 // ParseTimeline reads a run report (apply --report) or an apply --json
 // event stream. From a stream it also takes what the report lacks: each
 // group's host (from the plan line's sources) and when each operation's
 // first task was submitted (task-started).
 func ParseTimeline(data []byte) (*Timeline, error) {
-	var (
-		r         tlReport
-		hostOf    map[string]string    // group -> host, from a stream's plan
-		submitted map[string]time.Time // name -> first task-started
-		stream    bool
-	)
+	r, hostOf, submitted, stream, err := decodeRun(data)
+	if err != nil {
+		return nil, err
+	}
+	t := &Timeline{Run: r.Run, Plan: r.Plan, Outcome: r.Outcome, Cause: r.Cause, Started: r.Started, Finished: r.Finished, Execution: r.Execution}
+	hasHost, hasQueued := len(hostOf) > 0, false
+	for _, a := range r.Actions {
+		hasHost = hasHost || a.Host != ""
+		hasQueued = hasQueued || !a.Queued.IsZero()
+	}
+	t.ByHost = hasHost
+	t.Lanes, t.Skipped = buildLanes(r.Actions, hasHost, hostOf, submitted)
+	for _, s := range r.Rollback {
+		t.Rollback = append(t.Rollback, TimelineStep{Op: s.Op, Name: s.Name, VM: s.VM, Error: s.Error, Started: s.Started, Finished: s.Finished})
+	}
+	t.Missing = missingFields(t, hasHost, hasQueued, stream)
+	return t, nil
+}
+
+// decodeRun reads data as an apply --json stream (whose first line is an
+// event) or as a report, and checks it is a run's.
+func decodeRun(data []byte) (r *tlReport, hostOf map[string]string, submitted map[string]time.Time, stream bool, err error) {
+	r = &tlReport{}
 	trimmed := bytes.TrimSpace(data)
 	first, _, _ := bytes.Cut(trimmed, []byte("\n"))
 	var probe struct {
@@ -132,65 +152,70 @@ func ParseTimeline(data []byte) (*Timeline, error) {
 	}
 	if json.Unmarshal(first, &probe) == nil && probe.V > 0 && probe.Type != "" {
 		stream = true
-		var err error
-		if hostOf, submitted, err = readStream(trimmed, &r); err != nil {
-			return nil, err
+		if hostOf, submitted, err = readStream(trimmed, r); err != nil {
+			return nil, nil, nil, false, err
 		}
-	} else if err := json.Unmarshal(data, &r); err != nil {
-		return nil, fmt.Errorf("not a run report: %v", err)
+	} else if err := json.Unmarshal(data, r); err != nil {
+		return nil, nil, nil, false, fmt.Errorf("not a run report: %v", err)
 	}
 	if r.Run == "" || r.Started.IsZero() || r.Finished.IsZero() {
-		return nil, errors.New("not a run report: it has no run, started or finished")
+		return nil, nil, nil, false, errors.New("not a run report: it has no run, started or finished")
 	}
+	return r, hostOf, submitted, stream, nil
+}
 
-	t := &Timeline{Run: r.Run, Plan: r.Plan, Outcome: r.Outcome, Cause: r.Cause, Started: r.Started, Finished: r.Finished, Execution: r.Execution}
-	hasHost, hasQueued := false, false
-	for _, a := range r.Actions {
-		hasHost = hasHost || a.Host != ""
-		hasQueued = hasQueued || !a.Queued.IsZero()
-	}
-	if !hasHost && len(hostOf) > 0 {
-		hasHost = true
-	}
-	t.ByHost = hasHost
-
-	lanes := map[string]*TimelineLane{}
+// buildLanes puts each started action on its lane and counts the actions
+// that never started.
+func buildLanes(actions []tlAction, hasHost bool, hostOf map[string]string, submitted map[string]time.Time) (lanes []TimelineLane, skipped int) {
+	byKey := map[string]*TimelineLane{}
 	var order []string
-	for _, a := range r.Actions {
+	for _, a := range actions {
 		if a.Started.IsZero() || a.Finished.IsZero() {
-			t.Skipped++
+			skipped++
 			continue
 		}
-		key, label := "", "folders"
-		switch {
-		case a.Op == "folder":
-		case hasHost:
-			key = a.Host
-			if key == "" {
-				key = hostOf[a.Group]
-			}
-			label = "host " + key
-			if key == "" {
-				key, label = "?", "host not recorded"
-			}
-		default:
-			key = a.Group
-			label = "group " + dash(a.Group)
-			if key == "" {
-				key, label = "?", "no longer in the plan"
-			}
-		}
-		l := lanes[key]
+		key, label := laneOf(a, hasHost, hostOf)
+		l := byKey[key]
 		if l == nil {
 			l = &TimelineLane{Key: key, Label: label}
-			lanes[key] = l
+			byKey[key] = l
 			order = append(order, key)
 		}
 		l.Bars = append(l.Bars, TimelineBar{Op: a.Op, Name: a.Name, Group: a.Group, State: a.State, Error: a.Error, Fault: a.Fault,
 			VM: a.VM, Tasks: a.Tasks, Attempts: a.Attempts, Queued: a.Queued, Submitted: submitted[a.Name], Started: a.Started, Finished: a.Finished})
 	}
-	// Folders first (they are made before any clone), then hosts by name
-	// or groups in plan order.
+	sortLaneKeys(order, hasHost)
+	for _, k := range order {
+		lanes = append(lanes, *byKey[k])
+	}
+	return lanes, skipped
+}
+
+// laneOf returns the key and label of an action's lane: folders on their
+// own ("" key), else its host or, without hosts, its group; "?" when the
+// report does not say.
+func laneOf(a tlAction, hasHost bool, hostOf map[string]string) (key, label string) {
+	switch {
+	case a.Op == "folder":
+		return "", "folders"
+	case hasHost:
+		key = a.Host
+		if key == "" {
+			key = hostOf[a.Group]
+		}
+		if key == "" {
+			return "?", "host not recorded"
+		}
+		return key, "host " + key
+	case a.Group == "":
+		return "?", "no longer in the plan"
+	}
+	return a.Group, "group " + dash(a.Group)
+}
+
+// sortLaneKeys orders lanes: folders first (they are made before any
+// clone), then hosts by name or groups in plan order, the unknown last.
+func sortLaneKeys(order []string, hasHost bool) {
 	slices.SortStableFunc(order, func(a, b string) int {
 		switch {
 		case a == b:
@@ -208,30 +233,29 @@ func ParseTimeline(data []byte) (*Timeline, error) {
 		}
 		return 0
 	})
-	for _, k := range order {
-		t.Lanes = append(t.Lanes, *lanes[k])
-	}
-	for _, s := range r.Rollback {
-		t.Rollback = append(t.Rollback, TimelineStep{Op: s.Op, Name: s.Name, VM: s.VM, Error: s.Error, Started: s.Started, Finished: s.Finished})
-	}
+}
 
-	if r.Execution == nil {
-		t.Missing = append(t.Missing, "execution (the run's parallelism, perHost, perSource and rate)")
+// missingFields lists the report fields the timeline would use but the
+// run did not record, each with what the page draws instead.
+func missingFields(t *Timeline, hasHost, hasQueued, stream bool) []string {
+	var missing []string
+	if t.Execution == nil {
+		missing = append(missing, "execution (the run's parallelism, perHost, perSource and rate)")
 	}
 	if !hasHost {
-		t.Missing = append(t.Missing, "actions[].host (lanes are the plan's groups, not ESXi hosts)")
+		missing = append(missing, "actions[].host (lanes are the plan's groups, not ESXi hosts)")
 	}
 	if !hasQueued {
 		w := "actions[].queued (bars start when the operation got its slot"
 		if stream {
 			w += "; a tick marks when its task was submitted"
 		}
-		t.Missing = append(t.Missing, w+")")
+		missing = append(missing, w+")")
 	}
 	if len(t.Rollback) > 0 && t.Rollback[0].Started.IsZero() {
-		t.Missing = append(t.Missing, "rollback[].started, finished (the rollback is drawn as one band from the last operation's end)")
+		missing = append(missing, "rollback[].started, finished (the rollback is drawn as one band from the last operation's end)")
 	}
-	return t, nil
+	return missing
 }
 
 // readStream reads an apply --json stream into r (its report line) and
@@ -397,15 +421,34 @@ func layout(t *Timeline) *tlView {
 	if total <= 0 {
 		total = time.Millisecond
 	}
+	x := func(at time.Time) float64 {
+		d := at.Sub(t.Started)
+		return round1(float64(tlLabelW) + float64(tlChartW)*float64(d)/float64(total))
+	}
+	v := layoutHeader(t, total, x)
+	y := tlAxisH
+	lastEnd := t.Started
+	for i, l := range t.Lanes {
+		lv, end := layoutLane(v, l, i, y, x)
+		lastEnd = later(lastEnd, end)
+		y += lv.H + tlLaneGap
+		v.Lanes = append(v.Lanes, lv)
+	}
+	if len(t.Rollback) > 0 {
+		y = layoutRollback(v, y, lastEnd, x)
+	}
+	v.Height = y + 4
+	return v
+}
+
+// layoutHeader makes the view with what is above the chart: the title,
+// the execution settings, the counts by state and the time axis.
+func layoutHeader(t *Timeline, total time.Duration, x func(time.Time) float64) *tlView {
 	v := &tlView{T: t, Title: fmt.Sprintf("iclone-plan run %s of plan %s", t.Run, t.Plan),
 		Duration: fmtDur(total), Outcome: t.Outcome, OutcomeClass: "outcome-" + t.Outcome,
 		ChartX: tlLabelW, ChartW: tlChartW, Width: tlLabelW + tlChartW + 20, LaneKind: "group"}
 	if t.ByHost {
 		v.LaneKind = "host"
-	}
-	x := func(at time.Time) float64 {
-		d := at.Sub(t.Started)
-		return round1(float64(tlLabelW) + float64(tlChartW)*float64(d)/float64(total))
 	}
 	if e := t.Execution; e != nil {
 		v.Settings = []tlSetting{
@@ -437,109 +480,132 @@ func layout(t *Timeline) *tlView {
 	for _, tk := range ticks(total) {
 		v.Ticks = append(v.Ticks, tlTick{X: x(t.Started.Add(tk)), Label: fmtDur(tk)})
 	}
-
-	y := tlAxisH
-	lastEnd := t.Started
-	for i, l := range t.Lanes {
-		lv := tlLaneView{Key: l.Key, Label: l.Label, Kind: v.LaneKind, Odd: i%2 == 1}
-		if l.Key == "" {
-			lv.Kind = "folders"
-		}
-		// Operations that overlap in time go on separate rows: the rows a
-		// lane needs is the most it ran at once.
-		var rowEnd []float64
-		for _, b := range l.Bars {
-			start := b.Started
-			if !b.Queued.IsZero() && b.Queued.Before(start) {
-				start = b.Queued
-				v.HasQueued = true
-			}
-			if b.Finished.After(lastEnd) {
-				lastEnd = b.Finished
-			}
-			x0, x1 := x(start), x(b.Finished)
-			w := max(x1-x0, 2)
-			row := -1
-			if l.Key == "" {
-				// Folders take milliseconds each, one after the other: one row.
-				row = 0
-				if len(rowEnd) == 0 {
-					rowEnd = append(rowEnd, 0)
-				}
-			}
-			for r, end := range rowEnd {
-				if row >= 0 {
-					break
-				}
-				if end <= x0 {
-					row = r
-					break
-				}
-			}
-			if row < 0 {
-				row = len(rowEnd)
-				rowEnd = append(rowEnd, 0)
-			}
-			rowEnd[row] = x0 + w
-			bv := tlBarView{TimelineBar: b, Class: "bar op-" + b.Op + " state-" + b.State, X: x0, W: round1(w), H: tlRowH, Row: row}
-			if !b.Queued.IsZero() && b.Queued.Before(b.Started) {
-				bv.WaitX, bv.WaitW = x0, round1(x(b.Started)-x0)
-			}
-			if !b.Submitted.IsZero() && b.Submitted.After(b.Started) && b.Submitted.Before(b.Finished) {
-				bv.SubX = x(b.Submitted)
-				v.HasSubmitted = true
-			}
-			bv.Tip = barTip(b, t.Started)
-			// A label fits at about 6.5 pixels a character: the clone's
-			// name, else its group (which shows a source's clones in turn).
-			fits := func(s string) bool { return s != "" && w >= float64(len(s))*6.5+8 }
-			switch {
-			case fits(b.Name):
-				bv.Label = b.Name
-			case fits(b.Group):
-				bv.Label = b.Group
-			}
-			bv.place(bv.Row, y)
-			lv.Bars = append(lv.Bars, bv)
-		}
-		lv.Rows = max(len(rowEnd), 1)
-		lv.AtOnce = mostAtOnce(l.Bars)
-		lv.Y, lv.H = y, max(lv.Rows*(tlRowH+tlRowGap)+tlRowGap, tlLaneMinH)
-		y += lv.H + tlLaneGap
-		v.Lanes = append(v.Lanes, lv)
-	}
-
-	if len(t.Rollback) > 0 {
-		rl := &tlLaneView{Key: "rollback", Label: fmt.Sprintf("rollback (%d steps)", len(t.Rollback)), Kind: "rollback", Y: y}
-		timed := !t.Rollback[0].Started.IsZero()
-		if timed {
-			for i, s := range t.Rollback {
-				b := TimelineBar{Op: s.Op, Name: s.Name, VM: s.VM, Error: s.Error, Started: s.Started, Finished: s.Finished, State: "undo"}
-				if s.Error != "" {
-					b.State = "undo-failed"
-				}
-				x0 := x(s.Started)
-				bv := tlBarView{TimelineBar: b, Class: "step state-" + b.State, X: x0, W: round1(max(x(s.Finished)-x0, 2)), H: tlRowH, Tip: barTip(b, t.Started)}
-				bv.place(i%4, y)
-				rl.Bars = append(rl.Bars, bv)
-			}
-			rl.Rows = min(len(t.Rollback), 4)
-		} else {
-			rl.Rows = 1
-		}
-		rl.H = rl.Rows*(tlRowH+tlRowGap) + tlRowGap
-		y += rl.H + tlLaneGap
-		v.RollbackLane = rl
-		// The rollback starts once the operations in flight have ended.
-		x0 := x(lastEnd)
-		v.Band = &tlBand{X: x0, W: round1(max(float64(tlLabelW+tlChartW)-x0, 3)), Y: tlAxisH, H: float64(y - tlAxisH - tlLaneGap),
-			Label: "rollback"}
-		for i, s := range t.Rollback {
-			v.Rollback = append(v.Rollback, tlStepView{TimelineStep: s, N: i + 1})
-		}
-	}
-	v.Height = y + 4
 	return v
+}
+
+// layoutLane places lane i's bars at height y and returns the lane's view
+// and when its last operation ended. Operations that overlap in time go on
+// separate rows: the rows a lane needs is the most it ran at once.
+func layoutLane(v *tlView, l TimelineLane, i, y int, x func(time.Time) float64) (tlLaneView, time.Time) {
+	lv := tlLaneView{Key: l.Key, Label: l.Label, Kind: v.LaneKind, Odd: i%2 == 1}
+	if l.Key == "" {
+		lv.Kind = "folders"
+	}
+	var lastEnd time.Time
+	var rowEnd []float64
+	for _, b := range l.Bars {
+		start := b.Started
+		if !b.Queued.IsZero() && b.Queued.Before(start) {
+			start = b.Queued
+			v.HasQueued = true
+		}
+		lastEnd = later(lastEnd, b.Finished)
+		x0, x1 := x(start), x(b.Finished)
+		w := max(x1-x0, 2)
+		var row int
+		rowEnd, row = pickRow(rowEnd, x0, w, l.Key == "")
+		bv := layoutBar(v, b, x0, w, row, x)
+		bv.place(bv.Row, y)
+		lv.Bars = append(lv.Bars, bv)
+	}
+	lv.Rows = max(len(rowEnd), 1)
+	lv.AtOnce = mostAtOnce(l.Bars)
+	lv.Y, lv.H = y, max(lv.Rows*(tlRowH+tlRowGap)+tlRowGap, tlLaneMinH)
+	return lv, lastEnd
+}
+
+// pickRow returns the first row free at x0 (a new one if none is) and
+// marks it taken up to x0+w. Folders take milliseconds each, one after the
+// other: they share one row.
+func pickRow(rowEnd []float64, x0, w float64, folders bool) ([]float64, int) {
+	row := -1
+	if folders {
+		row = 0
+		if len(rowEnd) == 0 {
+			rowEnd = append(rowEnd, 0)
+		}
+	}
+	for r, end := range rowEnd {
+		if row >= 0 {
+			break
+		}
+		if end <= x0 {
+			row = r
+			break
+		}
+	}
+	if row < 0 {
+		row = len(rowEnd)
+		rowEnd = append(rowEnd, 0)
+	}
+	rowEnd[row] = x0 + w
+	return rowEnd, row
+}
+
+// layoutBar makes the view of one operation's bar: its wait for a slot,
+// its task submission tick, its tooltip and a label where one fits.
+func layoutBar(v *tlView, b TimelineBar, x0, w float64, row int, x func(time.Time) float64) tlBarView {
+	bv := tlBarView{TimelineBar: b, Class: "bar op-" + b.Op + " state-" + b.State, X: x0, W: round1(w), H: tlRowH, Row: row}
+	if !b.Queued.IsZero() && b.Queued.Before(b.Started) {
+		bv.WaitX, bv.WaitW = x0, round1(x(b.Started)-x0)
+	}
+	if !b.Submitted.IsZero() && b.Submitted.After(b.Started) && b.Submitted.Before(b.Finished) {
+		bv.SubX = x(b.Submitted)
+		v.HasSubmitted = true
+	}
+	bv.Tip = barTip(b, v.T.Started)
+	// A label fits at about 6.5 pixels a character: the clone's name, else
+	// its group (which shows a source's clones in turn).
+	fits := func(s string) bool { return s != "" && w >= float64(len(s))*6.5+8 }
+	switch {
+	case fits(b.Name):
+		bv.Label = b.Name
+	case fits(b.Group):
+		bv.Label = b.Group
+	}
+	return bv
+}
+
+// layoutRollback adds the rollback lane at height y (a bar per step when
+// the steps have times) and the band over the chart from when the last
+// operation ended; it returns the height below it.
+func layoutRollback(v *tlView, y int, lastEnd time.Time, x func(time.Time) float64) int {
+	t := v.T
+	rl := &tlLaneView{Key: "rollback", Label: fmt.Sprintf("rollback (%d steps)", len(t.Rollback)), Kind: "rollback", Y: y}
+	if !t.Rollback[0].Started.IsZero() {
+		for i, s := range t.Rollback {
+			b := TimelineBar{Op: s.Op, Name: s.Name, VM: s.VM, Error: s.Error, Started: s.Started, Finished: s.Finished, State: "undo"}
+			if s.Error != "" {
+				b.State = "undo-failed"
+			}
+			x0 := x(s.Started)
+			bv := tlBarView{TimelineBar: b, Class: "step state-" + b.State, X: x0, W: round1(max(x(s.Finished)-x0, 2)), H: tlRowH, Tip: barTip(b, t.Started)}
+			bv.place(i%4, y)
+			rl.Bars = append(rl.Bars, bv)
+		}
+		rl.Rows = min(len(t.Rollback), 4)
+	} else {
+		rl.Rows = 1
+	}
+	rl.H = rl.Rows*(tlRowH+tlRowGap) + tlRowGap
+	y += rl.H + tlLaneGap
+	v.RollbackLane = rl
+	// The rollback starts once the operations in flight have ended.
+	x0 := x(lastEnd)
+	v.Band = &tlBand{X: x0, W: round1(max(float64(tlLabelW+tlChartW)-x0, 3)), Y: tlAxisH, H: float64(y - tlAxisH - tlLaneGap),
+		Label: "rollback"}
+	for i, s := range t.Rollback {
+		v.Rollback = append(v.Rollback, tlStepView{TimelineStep: s, N: i + 1})
+	}
+	return y
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 // mostAtOnce returns the most bars that ran (started to finished) at one

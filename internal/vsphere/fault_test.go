@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vmware/govmomi/task"
 
@@ -59,6 +61,35 @@ func TestClassify(t *testing.T) {
 	}
 	if classify(nil) != nil {
 		t.Error("classify(nil) is not nil")
+	}
+}
+
+// A change request that went out and got no answer in time may still be
+// carried out: its Fault says so (Unanswered); a refused connection, a
+// read that timed out before the change request, and a fault vCenter
+// answered with do not.
+func TestClassifyUnanswered(t *testing.T) {
+	stall := &StallError{Host: "vc:443", Request: "InstantClone_Task", After: time.Minute}
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"change request without an answer", sent(stall), true},
+		{"change request past its context's deadline", sent(fmt.Errorf("post: %w", context.DeadlineExceeded)), true},
+		{"change request refused", sent(&net.OpError{Op: "dial", Err: errors.New("connection refused")}), false},
+		{"change request answered with a fault", sent(soap.WrapSoapFault(&soap.Fault{Code: "ServerFaultCode", String: "x"})), false},
+		{"read before the change request", fmt.Errorf("reading the source: %w", stall), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := fmt.Errorf("executor context: %w", classify(tc.err))
+			if got := cloud.Unanswered(err); got != tc.want {
+				t.Errorf("cloud.Unanswered(%v) = %v, want %v", err, got, tc.want)
+			}
+			if !cloud.IsTransient(err) && tc.want {
+				t.Errorf("%v: unanswered but not transient", err)
+			}
+		})
 	}
 }
 

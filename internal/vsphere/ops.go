@@ -135,7 +135,7 @@ func (o *Ops) ensureFolder(ctx context.Context, p string) (bool, error) {
 	}
 	f, err := parent.CreateFolder(ctx, path.Base(p))
 	if err != nil {
-		return false, fmt.Errorf("creating folder %s: %w", p, err)
+		return false, sent(fmt.Errorf("creating folder %s: %w", p, err))
 	}
 	f.InventoryPath = p
 	o.folders.put(p, f)
@@ -261,7 +261,7 @@ func (o *Ops) instantClone(ctx context.Context, spec *CloneSpec, started func(ta
 	}
 	task, err := o.vm(spec.Source).InstantClone(ctx, *ics)
 	if err != nil {
-		return "", err
+		return "", sent(err)
 	}
 	if started != nil {
 		started(task.Reference().Value)
@@ -614,10 +614,29 @@ func classify(err error) error {
 	var te task.Error
 	var pte *task.Error
 	ended := errors.As(err, &te) || errors.As(err, &pte)
+	var se *sentError
+	var ne net.Error
+	unanswered := errors.As(err, &se) && errors.As(err, &ne) && ne.Timeout()
 	if name != "" && bareFaultText(err.Error(), name) {
 		err = &detailedError{err: err, text: describeFault(err.Error(), name, vimFault(err))}
 	}
-	return &cloud.Fault{Class: class, Name: name, TaskEnded: ended, Err: err}
+	return &cloud.Fault{Class: class, Name: name, TaskEnded: ended, Unanswered: unanswered, Err: err}
+}
+
+// sentError is the error of a request that makes a change (it starts a
+// task): if it is a timeout, the request went out and its answer did not
+// come, and vCenter may carry it out all the same (cloud.Fault.Unanswered).
+type sentError struct{ err error }
+
+func (e *sentError) Error() string { return e.err.Error() }
+func (e *sentError) Unwrap() error { return e.err }
+
+// sent marks err as the error of a change request (see sentError).
+func sent(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &sentError{err}
 }
 
 // bareFaultText reports whether an error's text says nothing but the

@@ -67,12 +67,12 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// defaultTimeout is Config.Timeout's default.
-const defaultTimeout = time.Minute
+// DefaultTimeout is Config.Timeout's default.
+const DefaultTimeout = time.Minute
 
 func (c Config) timeout() time.Duration {
 	if c.Timeout <= 0 {
-		return defaultTimeout
+		return DefaultTimeout
 	}
 	return c.Timeout
 }

@@ -189,6 +189,19 @@ func TestSessionWithStalledVCenter(t *testing.T) {
 			_, err := c.waitTask(ctx, types.ManagedObjectReference{Type: "Task", Value: "task-1"}, "test")
 			return err
 		}, []string{host, "waiting for task task-1", "did not answer RetrievePropertiesEx"}},
+		{"task wait that has a deadline", func() error {
+			wctx, cancel := context.WithTimeout(ctx, 3*stallTimeout)
+			defer cancel()
+			_, err := c.waitTask(wctx, types.ManagedObjectReference{Type: "Task", Value: "task-1"}, "test")
+			return err
+		}, []string{"waiting for task task-1", "deadline exceeded", "the last polls failed", host, "did not answer RetrievePropertiesEx"}},
+		// The recover stage waits up to half an hour for a dead run's
+		// tasks; a vCenter that does not answer must not hold it that long.
+		{"wait for a dead run's tasks", func() error {
+			wctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
+			defer cancel()
+			return c.WaitTasks(wctx, []string{"task-1"})
+		}, []string{"waiting for task task-1 of an interrupted run", "did not answer the task polls", host, "did not answer RetrievePropertiesEx"}},
 	} {
 		t.Run(tc.step, func(t *testing.T) {
 			err := returns(t, tc.step, tc.call)

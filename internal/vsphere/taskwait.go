@@ -2,6 +2,7 @@ package vsphere
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -36,11 +37,15 @@ import (
 // freed late is a slot idle: every millisecond counts once per wave of
 // clones on a host). It keeps no state in vCenter, so an expired session
 // (the client logs in again) or a broken connection loses nothing: polling
-// resumes after a pause. A caller whose context has no deadline gives up
-// after a minute of failed polls.
+// resumes after a pause. A caller whose context has no deadline (and
+// WaitTasks) gives up after a minute of failed polls (or one request
+// deadline, if shorter); one whose context ends while polls fail is told
+// the poll's error. A vCenter that ends every new session at once counts
+// as failing polls after a few logins.
 type taskPoller struct {
 	rt      soap.RoundTripper
 	pc      types.ManagedObjectReference
+	host    string                      // vCenter's host:port, for messages
 	relogin func(context.Context) error // logs in again when the session is gone
 	timeout time.Duration               // bound of one poll (Config.Timeout)
 
@@ -51,6 +56,7 @@ type taskPoller struct {
 	lastFull time.Time             // the last poll of every task
 	wake     chan struct{}         // a new wait: work out the next poll again
 	sleeping time.Time             // when the sleeping loop wakes up; zero when it is not asleep
+	failing  error                 // the error of the last poll while polls fail; nil once one succeeds
 }
 
 // taskStats is how long the tasks of one kind (instant clones, destroys,
@@ -84,14 +90,14 @@ const (
 )
 
 func newTaskPoller(c *Client) *taskPoller {
-	return &taskPoller{rt: c.Vim, pc: c.Vim.ServiceContent.PropertyCollector, relogin: c.relogin, timeout: c.cfg.timeout(),
+	return &taskPoller{rt: c.Vim, host: c.host, pc: c.Vim.ServiceContent.PropertyCollector, relogin: c.relogin, timeout: c.cfg.timeout(),
 		waits: map[types.ManagedObjectReference][]*taskWait{}, stats: map[string]*taskStats{}, wake: make(chan struct{}, 1)}
 }
 
 // requestTimeout bounds one poll (and a login after a lost session).
 func (p *taskPoller) requestTimeout() time.Duration {
 	if p.timeout <= 0 {
-		return defaultTimeout
+		return DefaultTimeout
 	}
 	return p.timeout
 }
@@ -120,9 +126,18 @@ func (c *Client) waitTask(ctx context.Context, ref types.ManagedObjectReference,
 // waitEnded waits until each task has ended, whatever its result: a task
 // that failed, or that vCenter no longer knows, is over. It returns an
 // error only when ctx ends first. It is Client.WaitTasks with the poller.
+//
+// Its waits may be long (a dead run's tasks take what they take), but
+// they give up as an unbounded wait does when vCenter has not answered a
+// poll for a while (see giveUpAfter): a task whose end was not seen has
+// not ended as far as the caller knows.
 func (c *Client) waitEnded(ctx context.Context, refs []string) error {
+	ctx = context.WithValue(ctx, giveUpKey{}, true)
 	for _, ref := range refs {
-		_, _ = c.waitTask(ctx, types.ManagedObjectReference{Type: "Task", Value: ref}, "interrupted")
+		_, err := c.waitTask(ctx, types.ManagedObjectReference{Type: "Task", Value: ref}, "interrupted")
+		if errors.Is(err, errPollsFailed) {
+			return fmt.Errorf("waiting for task %s of an interrupted run: %w", ref, err)
+		}
 		if ctx.Err() != nil {
 			return fmt.Errorf("waiting for task %s of an interrupted run: %w", ref, ctx.Err())
 		}
@@ -130,12 +145,21 @@ func (c *Client) waitEnded(ctx context.Context, refs []string) error {
 	return nil
 }
 
+// giveUpKey marks a context whose task waits give up when the polls fail
+// for a while, even though it has a deadline.
+type giveUpKey struct{}
+
+// errPollsFailed ends the waits that give up when vCenter has not
+// answered the polls for a while.
+var errPollsFailed = errors.New("vCenter did not answer the task polls")
+
 // wait blocks until the task has ended or ctx is done. It returns the
 // task's info; a task that ended in error returns a task.Error (as
 // govmomi's WaitForResult does). kind names the kind of task (its
 // durations are learnt per kind).
 func (p *taskPoller) wait(ctx context.Context, ref types.ManagedObjectReference, kind string) (*types.TaskInfo, error) {
 	_, bounded := ctx.Deadline()
+	bounded = bounded && ctx.Value(giveUpKey{}) == nil
 	w := &taskWait{kind: kind, since: time.Now(), bounded: bounded, done: make(chan struct{})}
 	p.mu.Lock()
 	p.waits[ref] = append(p.waits[ref], w)
@@ -155,12 +179,18 @@ func (p *taskPoller) wait(ctx context.Context, ref types.ManagedObjectReference,
 		return w.info, w.err
 	case <-ctx.Done():
 		p.mu.Lock()
+		defer p.mu.Unlock()
 		select {
 		case <-w.done: // ended meanwhile
+			return w.info, w.err
 		default:
 			p.drop(ref, w)
 		}
-		p.mu.Unlock()
+		if p.failing != nil {
+			// Say why the task's end was not seen: vCenter did not
+			// answer, rather than the task running too long.
+			return nil, fmt.Errorf("waiting for task %s: %w (the last polls failed: %w)", ref.Value, ctx.Err(), p.failing)
+		}
 		return nil, ctx.Err()
 	}
 }
@@ -275,9 +305,11 @@ var taskProps = []string{"info.state", "info.error", "info.result"}
 // their state in one request, and ends the waits of those that ended.
 func (p *taskPoller) loop() {
 	var fails pollFailures
+	logins := 0 // logins since the last poll that was answered with a session
 	for {
 		objs, ok := p.due()
 		if !ok {
+			p.setFailing(nil)
 			return
 		}
 		if len(objs) == 0 {
@@ -286,8 +318,12 @@ func (p *taskPoller) loop() {
 		}
 		res, err := p.poll(objs)
 		if err == nil && notAuthenticated(res) {
-			// The session is gone: log in again and poll at once.
-			if err = p.loginAgain(); err == nil {
+			// The session is gone: log in again and poll at once; but a
+			// vCenter that ends every new session at once is a failing
+			// poll, not a reason to log in forever.
+			if logins++; logins > reloginAttempts {
+				err = fmt.Errorf("vCenter %s ended the session again after each of %d logins", p.host, reloginAttempts)
+			} else if err = p.loginAgain(); err == nil {
 				continue
 			}
 		}
@@ -295,6 +331,7 @@ func (p *taskPoller) loop() {
 			if p.forgotten(err) {
 				continue
 			}
+			p.setFailing(err)
 			fails.add()
 			if fails.longerThan(p.giveUpAfter()) {
 				p.giveUpUnbounded(err)
@@ -302,10 +339,19 @@ func (p *taskPoller) loop() {
 			time.Sleep(fails.pause)
 			continue
 		}
-		fails = pollFailures{}
+		fails, logins = pollFailures{}, 0
+		p.setFailing(nil)
 		p.record(objs, res)
 		p.sleepUntilNext()
 	}
+}
+
+// setFailing records the error of the last poll while polls fail (nil
+// once one succeeds), for the waits that end meanwhile.
+func (p *taskPoller) setFailing(err error) {
+	p.mu.Lock()
+	p.failing = err
+	p.mu.Unlock()
 }
 
 // due returns the tasks to poll now: every task at a full poll, else those
@@ -376,7 +422,7 @@ func (p *taskPoller) giveUpUnbounded(err error) {
 				keep = append(keep, w)
 				continue
 			}
-			w.err = fmt.Errorf("waiting for task %s: %w", ref.Value, err)
+			w.err = fmt.Errorf("waiting for task %s: %w for %s: %w", ref.Value, errPollsFailed, p.giveUpAfter(), err)
 			close(w.done)
 		}
 		if len(keep) == 0 {

@@ -32,7 +32,7 @@ external() { # plan, then sim flags
   sim_pid=$!
   for _ in $(seq 100); do grep -q GOVC_URL "$out/sim.url" 2>/dev/null && break; sleep 0.2; done
   export GOVC_URL GOVC_INSECURE=1
-  GOVC_URL=$(sed -n 's/^GOVC_URL=//p' "$out/sim.url")
+  GOVC_URL=$(sed -n "s/^export GOVC_URL='\\(.*\\)'\$/\\1/p" "$out/sim.url")
 }
 stop_external() {
   kill "$sim_pid" 2>/dev/null || true; wait "$sim_pid" 2>/dev/null || true
