@@ -707,7 +707,14 @@ func (s *Simulator) createClone(ctx *simulator.Context, p *clonePlan) (*simulato
 		return nil, failf(info.Error.Fault)
 	}
 	created = true
-	clone := ctx.Map.Get(info.Result.(types.ManagedObjectReference)).(*simulator.VirtualMachine)
+	ref := info.Result.(types.ManagedObjectReference)
+	clone, ok := ctx.Map.Get(ref).(*simulator.VirtualMachine)
+	if !ok {
+		// Destroyed by another client between its creation and now (a
+		// cleanup that found it by name): the clone task fails as vCenter's
+		// would on a VM gone under it, and the simulator stays up.
+		return nil, failf(&types.ManagedObjectNotFound{Obj: ref})
+	}
 	ctx.WithLock(clone, func() { s.chains.add(clone.Self, clone.Config.Hardware.Device) })
 	return clone, nil
 }
