@@ -2,8 +2,8 @@
 // faithful InstantClone_Task, an optional timing model and fault hooks.
 //
 // vcsim has no InstantClone_Task. This package adds one without forking
-// vcsim (dispatch.go explains the route), with the semantics of DESIGN.md
-// section 6 (instantclone.go):
+// vcsim (dispatch.go explains the route), with the semantics that
+// docs/design.md section 8 ("The simulator") describes (instantclone.go):
 //
 //   - the source must be powered on (InvalidPowerState otherwise); the clone
 //     is powered on, on the source's host, in spec.location.folder or the
