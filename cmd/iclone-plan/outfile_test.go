@@ -8,8 +8,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/iclone-plan/iclone-plan/internal/outfile/outfiletest"
 )
 
 // Output paths are written through, never replaced: run as the CLI (as root
@@ -22,7 +23,7 @@ func TestOutputPathsAreWrittenThrough(t *testing.T) {
 		t.Skip("CLI subprocess test")
 	}
 	dir := t.TempDir()
-	null := nullDevice(t, dir)
+	null := outfiletest.NullDevice(t, dir)
 	mkdirAll(t, filepath.Join(dir, "textfile"))
 	metricsTarget := filepath.Join(dir, "textfile", "minimal.prom")
 	if err := os.WriteFile(metricsTarget, []byte("# last night's\n"), 0o644); err != nil {
@@ -65,25 +66,6 @@ func TestOutputPathsAreWrittenThrough(t *testing.T) {
 	if fi, err := os.Stat(filepath.Join(dir, "textfile", "saved.plan")); err == nil && fi.Mode().Perm() != 0o600 {
 		t.Errorf("saved plan mode %v; want 0600 (it names the vCenter)", fi.Mode().Perm())
 	}
-}
-
-// nullDevice returns a null device for a CLI to write to. As root, where a
-// regression would replace or chmod the host's /dev/null under every other
-// test, it is a node of its own with /dev/null's device number (1, 3), made
-// in dir; otherwise /dev/null, which the CLI cannot replace then.
-func nullDevice(t *testing.T, dir string) string {
-	t.Helper()
-	if os.Getuid() != 0 {
-		return "/dev/null"
-	}
-	path := filepath.Join(dir, "null")
-	if err := syscall.Mknod(path, syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
-		t.Skipf("root without mknod: %v", err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil { // past the umask
-		t.Fatal(err)
-	}
-	return path
 }
 
 func mkdirAll(t *testing.T, path string) {

@@ -7,8 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
+
+	"github.com/iclone-plan/iclone-plan/internal/outfile/outfiletest"
 )
 
 // TestJournalPaths: a journal at a path that is not a plain file is written
@@ -44,7 +45,7 @@ func TestJournalPaths(t *testing.T) {
 		},
 		{
 			name:  "null device",
-			setup: func(t *testing.T, dir string) string { return devNull(t, dir) },
+			setup: func(t *testing.T, dir string) string { return outfiletest.NullDevice(t, dir) },
 			check: func(t *testing.T, dir, path string) {
 				fi, err := os.Lstat(path)
 				if err != nil || fi.Mode()&os.ModeCharDevice == 0 || fi.Mode().Perm() != 0o666 {
@@ -78,22 +79,4 @@ func TestJournalPaths(t *testing.T) {
 			tt.check(t, dir, path)
 		})
 	}
-}
-
-// devNull returns a null device: as root, where the journal could replace
-// or chmod the host's /dev/null, a node of its own with its device number
-// (1, 3), made in dir; otherwise /dev/null.
-func devNull(t *testing.T, dir string) string {
-	t.Helper()
-	if os.Getuid() != 0 {
-		return "/dev/null"
-	}
-	path := filepath.Join(dir, "null")
-	if err := syscall.Mknod(path, syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
-		t.Skipf("root without mknod: %v", err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil { // past the umask
-		t.Fatal(err)
-	}
-	return path
 }

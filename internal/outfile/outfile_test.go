@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/iclone-plan/iclone-plan/internal/outfile/outfiletest"
 )
 
 // fileID is what tells a file replaced by a rename from one written in
@@ -116,7 +118,7 @@ func TestWriteFile(t *testing.T) {
 		{
 			name: "/dev/null is written, not replaced",
 			setup: func(t *testing.T, dir string) string {
-				return devNull(t, dir)
+				return outfiletest.NullDevice(t, dir)
 			},
 			check: func(t *testing.T, dir, path string) {
 				wantCharDevice(t, path)
@@ -125,7 +127,7 @@ func TestWriteFile(t *testing.T) {
 		{
 			name: "symlink to /dev/null: the device is written, the link stays",
 			setup: func(t *testing.T, dir string) string {
-				null := devNull(t, dir)
+				null := outfiletest.NullDevice(t, dir)
 				symlink(t, null, filepath.Join(dir, "link"))
 				return filepath.Join(dir, "link")
 			},
@@ -214,22 +216,6 @@ func TestWriteFIFO(t *testing.T) {
 		t.Errorf("the reader got %q, %v", got, err)
 	}
 	wantMode(t, path, fs.ModeNamedPipe|0o600)
-}
-
-// devNull returns a null device to write to. As root, where a rename could
-// replace the host's /dev/null, it is a node of its own with /dev/null's
-// device number (1, 3), made in dir; otherwise /dev/null itself, which an
-// unprivileged process cannot replace.
-func devNull(t *testing.T, dir string) string {
-	t.Helper()
-	if os.Getuid() != 0 {
-		return "/dev/null"
-	}
-	path := filepath.Join(dir, "null")
-	if err := syscall.Mknod(path, syscall.S_IFCHR|0o666, 1<<8|3); err != nil {
-		t.Skipf("root without mknod: %v", err)
-	}
-	return path
 }
 
 func write(t *testing.T, path, s string) {
